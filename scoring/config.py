@@ -1,0 +1,502 @@
+"""Validation and normalization of a program's matching configuration.
+
+The shape is DESIGN section 4. :func:`validate_config` checks all of it at once
+and reports every problem keyed by its dotted path, so the HTTP layer can
+answer a single 422 listing them all.
+
+Decisions worth knowing:
+
+* ``same`` and ``different`` need a ``category`` field. A ``multi`` field is
+  refused for them because "same" is ambiguous for sets (identical sets? any
+  shared value?); use ``overlap`` (Jaccard), which is 0 exactly when no value
+  is shared and can be ``required``.
+* ``overlap`` needs a ``multi`` field, ``proximity`` a ``number`` field,
+  ``text_similarity`` a ``text`` field. ``skill_overlap`` and
+  ``seniority_gap`` use the built-in ``skills`` and ``level``/``position`` and
+  take no ``field``.
+* ``seniority_gap`` params default to ``min_gap=1, ideal_gap=2, max_gap=4``;
+  they must satisfy ``0 <= min_gap <= ideal_gap <= max_gap`` (a mentor below
+  the mentee always scores 0). ``proximity`` takes ``scale > 0`` (default 1).
+* Sensitive categories (special categories of personal data, finances,
+  criminal records...) are refused. Field keys and criterion names are split
+  into lower-case word tokens (``health_status``, ``salaryBand`` ->
+  ``health``/``status``, ``salary``/``band``) and refused when a token or a
+  two-word phrase is on the list: so ``religion``, ``health_status`` and
+  ``salary_band`` are refused while ``wealth_management_skills``,
+  ``finance_experience`` or ``gender`` (often matched on by design in
+  mentoring programs for women) are accepted; ``gender_identity``,
+  ``sexual_orientation`` and ``transgender`` are refused. Declared category and
+  multi ``values`` are checked against a narrower list of words that name a
+  membership in a sensitive category (``muslim``, ``bisexual``, ``diabetes``...)
+  so that a department called ``finance`` or ``medical`` stays possible.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from scoring.errors import ConfigError
+
+__all__ = [
+    "CRITERION_KINDS",
+    "FIELD_KINDS",
+    "FIELD_TYPES",
+    "OBJECTIVES",
+    "sensitive_reason",
+    "validate_config",
+]
+
+FIELD_TYPES = ("category", "multi", "number", "text")
+OBJECTIVES = ("total", "coverage", "fair", "stable")
+#: Criterion kind -> field type it needs (``None``: uses built-in participant data).
+CRITERION_KINDS: dict[str, str | None] = {
+    "skill_overlap": None,
+    "overlap": "multi",
+    "same": "category",
+    "different": "category",
+    "seniority_gap": None,
+    "proximity": "number",
+    "text_similarity": "text",
+}
+FIELD_KINDS = tuple(k for k, t in CRITERION_KINDS.items() if t is not None)
+
+_TOP_KEYS = ("fields", "position_levels", "criteria", "default_capacity", "min_score", "objective")
+_FIELD_KEYS = ("key", "type", "values")
+_CRITERION_KEYS = ("name", "kind", "field", "weight", "required", "params")
+_SENIORITY_DEFAULTS = {"min_gap": 1.0, "ideal_gap": 2.0, "max_gap": 4.0}
+_PROXIMITY_DEFAULTS = {"scale": 1.0}
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Tokens that make a field key or criterion name refer to a sensitive category.
+_SENSITIVE_TOKENS = _words(
+    """
+    health healthcare medical medication medications medicine diagnosis diagnoses illness
+    illnesses disease diseases disability disabilities disabled handicap handicapped impairment
+    pregnancy pregnant religion religions religious faith church worship creed
+    ethnicity ethnicities ethnic race races racial caste
+    sexual sexuality lgbt lgbtq lgbtqia gay lesbian bisexual homosexual heterosexual transgender
+    finances salary salaries income incomes wage wages debt debts indebtedness credit
+    bankruptcy loan loans mortgage savings
+    political politics ideology
+    criminal crime crimes conviction convictions arrest arrests offence offences offense offenses
+    genetic genetics genome dna biometric biometrics fingerprint fingerprints
+    """
+)
+_SENSITIVE_PHRASES = frozenset(
+    {
+        ("sexual", "orientation"),
+        ("gender", "identity"),
+        ("trade", "union"),
+        ("union", "membership"),
+        ("union", "member"),
+        ("net", "worth"),
+        ("financial", "status"),
+        ("financial", "situation"),
+        ("party", "affiliation"),
+        ("philosophical", "beliefs"),
+        ("religious", "beliefs"),
+        ("mental", "state"),
+    }
+)
+# Words that, as a declared value, name membership in a sensitive category.
+_SENSITIVE_VALUE_TOKENS = _words(
+    """
+    religion religious christian christianity muslim islam islamic jewish judaism hindu hinduism
+    buddhist buddhism sikh sikhism atheist agnostic catholic protestant mormon
+    gay lesbian bisexual homosexual heterosexual transgender lgbt lgbtq lgbtqia queer asexual
+    disabled disability disabilities handicapped diabetes diabetic cancer hiv pregnant pregnancy
+    ethnicity sexuality salary income debt criminal conviction genetic biometric
+    democrat democrats republican republicans communist socialist
+    """
+)
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in _NON_WORD.split(_CAMEL.sub(" ", text).lower()) if t]
+
+
+def sensitive_reason(text: str, *, value: bool = False) -> str | None:
+    """Say why a key, name or declared value collects a sensitive category.
+
+    Parameters
+    ----------
+    text : str
+        A field key or criterion name (``value=False``), or a declared value.
+    value : bool, optional
+        Use the narrower list of words that name membership in a category.
+
+    Returns
+    -------
+    str or None
+        The offending word or phrase, or ``None`` when nothing was found.
+
+    Examples
+    --------
+    >>> sensitive_reason("health_status")
+    'health'
+    >>> sensitive_reason("sexualOrientation")
+    'sexual'
+    >>> sensitive_reason("gender_identity")
+    'gender identity'
+    >>> sensitive_reason("wealth_management_skills") is None
+    True
+    >>> sensitive_reason("finance", value=True) is None
+    True
+    """
+    toks = _tokens(text)
+    vocab = _SENSITIVE_VALUE_TOKENS if value else _SENSITIVE_TOKENS
+    for tok in toks:
+        if tok in vocab:
+            return tok
+    if not value:
+        for pair in itertools.pairwise(toks):
+            if pair in _SENSITIVE_PHRASES:
+                return " ".join(pair)
+    return None
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _fmt(x: object) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, msg: str) -> None:
+        self.errors.setdefault(path, []).append(msg)
+
+    def unknown_keys(self, path: str, obj: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in obj:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.add(where, f"unknown key {_fmt(key)}; expected one of: {', '.join(allowed)}")
+
+
+def _norm_value(v: str) -> str:
+    return " ".join(v.split()).casefold()
+
+
+def _check_str_list(
+    err: _Errors, path: str, raw: object, what: str, *, sensitive: bool
+) -> list[str] | None:
+    """Check a list of unique non-empty strings (uniqueness after normalization)."""
+    if not isinstance(raw, list):
+        err.add(path, f"expected a list of {what}, got {_fmt(raw)}")
+        return None
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    ok = True
+    for i, v in enumerate(raw):
+        if not isinstance(v, str) or not v.strip():
+            err.add(f"{path}.{i}", f"expected a non-empty string, got {_fmt(v)}")
+            ok = False
+            continue
+        norm = _norm_value(v)
+        if norm in seen:
+            err.add(f"{path}.{i}", f"duplicate {what[:-1]} {v!r} (same as entry {seen[norm]})")
+            ok = False
+            continue
+        seen[norm] = i
+        if sensitive and (why := sensitive_reason(v, value=True)) is not None:
+            err.add(
+                f"{path}.{i}",
+                f"value {v!r} names a sensitive category ({why!r}); such data is not accepted",
+            )
+            ok = False
+        out.append(v.strip())
+    return out if ok else None
+
+
+def _validate_fields(err: _Errors, raw: object) -> dict[str, dict[str, Any]]:
+    """Validate ``fields``; return the valid ones by key (invalid ones are left out)."""
+    if not isinstance(raw, list):
+        err.add("fields", f"expected a list of field objects, got {_fmt(raw)}")
+        return {}
+    fields: dict[str, dict[str, Any]] = {}
+    for i, f in enumerate(raw):
+        path = f"fields.{i}"
+        if not isinstance(f, dict):
+            err.add(path, f"expected an object with 'key' and 'type', got {_fmt(f)}")
+            continue
+        err.unknown_keys(path, f, _FIELD_KEYS)
+        key, ftype = f.get("key"), f.get("type")
+        ok = True
+        if not isinstance(key, str) or not key.strip():
+            err.add(f"{path}.key", f"expected a non-empty string, got {_fmt(key)}")
+            ok = False
+        elif key != key.strip():
+            err.add(f"{path}.key", f"field key {key!r} has surrounding spaces")
+            ok = False
+        elif key in fields:
+            err.add(f"{path}.key", f"duplicate field key {key!r}")
+            ok = False
+        elif (why := sensitive_reason(key)) is not None:
+            err.add(
+                f"{path}.key",
+                f"field {key!r} collects a sensitive category ({why!r}); such data is not accepted",
+            )
+            ok = False
+        if ftype not in FIELD_TYPES:
+            err.add(
+                f"{path}.type",
+                f"unknown field type {_fmt(ftype)}; expected one of: {', '.join(FIELD_TYPES)}",
+            )
+            ok = False
+        out: dict[str, Any] = {"key": key, "type": ftype}
+        if ftype == "category":
+            if "values" not in f:
+                err.add(f"{path}.values", "a category field needs a list of allowed 'values'")
+                ok = False
+            else:
+                values = _check_str_list(
+                    err, f"{path}.values", f["values"], "values", sensitive=True
+                )
+                if values is None:
+                    ok = False
+                elif not values:
+                    err.add(f"{path}.values", "expected at least one value, got []")
+                    ok = False
+                out["values"] = values
+        elif ftype == "multi" and "values" in f:
+            values = _check_str_list(err, f"{path}.values", f["values"], "values", sensitive=True)
+            ok = ok and values is not None
+            out["values"] = values
+        elif ftype in ("number", "text") and "values" in f:
+            err.add(f"{path}.values", "'values' is only allowed for category and multi fields")
+            ok = False
+        if ok and isinstance(key, str):
+            fields[key] = out
+    return fields
+
+
+def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[str, float] | None:
+    defaults: dict[str, float]
+    if kind == "seniority_gap":
+        defaults = _SENIORITY_DEFAULTS
+    elif kind == "proximity":
+        defaults = _PROXIMITY_DEFAULTS
+    else:
+        defaults = {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        err.add(path, f"expected an object, got {_fmt(raw)}")
+        return None
+    if not defaults and raw:
+        err.add(path, f"criterion kind {kind!r} takes no params, got {_fmt(raw)}")
+        return None
+    err.unknown_keys(path, raw, tuple(defaults))
+    params = dict(defaults)
+    ok = True
+    for name in defaults:
+        if name in raw:
+            v = raw[name]
+            if not _is_number(v) or not math.isfinite(v):
+                err.add(f"{path}.{name}", f"expected a finite number, got {_fmt(v)}")
+                ok = False
+            else:
+                params[name] = float(v)
+    if not ok or any(k not in defaults for k in raw):
+        return None
+    if kind == "seniority_gap":
+        lo, mid, hi = params["min_gap"], params["ideal_gap"], params["max_gap"]
+        if lo < 0:
+            err.add(
+                f"{path}.min_gap",
+                f"expected min_gap >= 0 (a mentor below the mentee never fits), got {lo:g}",
+            )
+            return None
+        if not lo <= mid <= hi:
+            err.add(
+                path,
+                "expected min_gap <= ideal_gap <= max_gap, "
+                f"got min_gap={lo:g}, ideal_gap={mid:g}, max_gap={hi:g}",
+            )
+            return None
+    if kind == "proximity" and params["scale"] <= 0:
+        err.add(f"{path}.scale", f"expected scale > 0, got {params['scale']:g}")
+        return None
+    return params
+
+
+def _validate_criteria(
+    err: _Errors, raw: object, fields: dict[str, dict[str, Any]], declared: set[str]
+) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        err.add("criteria", f"expected a non-empty list of criterion objects, got {_fmt(raw)}")
+        return []
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for i, c in enumerate(raw):
+        path = f"criteria.{i}"
+        if not isinstance(c, dict):
+            err.add(path, f"expected an object with 'name' and 'kind', got {_fmt(c)}")
+            continue
+        err.unknown_keys(path, c, _CRITERION_KEYS)
+        name, kind = c.get("name"), c.get("kind")
+        crit: dict[str, Any] = {"name": name, "kind": kind}
+        if not isinstance(name, str) or not name.strip():
+            err.add(f"{path}.name", f"expected a non-empty string, got {_fmt(name)}")
+        elif name in names:
+            err.add(f"{path}.name", f"duplicate criterion name {name!r}")
+        elif (why := sensitive_reason(name)) is not None:
+            err.add(
+                f"{path}.name",
+                f"criterion {name!r} refers to a sensitive category ({why!r}); "
+                "such data is not accepted",
+            )
+        else:
+            names.add(name)
+        if kind not in CRITERION_KINDS:
+            err.add(
+                f"{path}.kind",
+                f"unknown criterion kind {_fmt(kind)}; expected one of: "
+                + ", ".join(CRITERION_KINDS),
+            )
+        else:
+            need = CRITERION_KINDS[kind]
+            field = c.get("field")
+            if need is None:
+                if "field" in c:
+                    src = "skills" if kind == "skill_overlap" else "level/position"
+                    err.add(
+                        f"{path}.field",
+                        f"criterion kind {kind!r} uses the participants' {src} and takes "
+                        f"no field, got {_fmt(field)}",
+                    )
+            elif field is None:
+                err.add(f"{path}.field", f"criterion kind {kind!r} needs a {need} field")
+            elif not isinstance(field, str):
+                err.add(f"{path}.field", f"expected a field key (string), got {_fmt(field)}")
+            elif field not in fields:
+                if field not in declared:
+                    known = ", ".join(sorted(declared)) or "none declared"
+                    err.add(f"{path}.field", f"unknown field {field!r}; declared fields: {known}")
+                # else: the field itself is invalid and already reported
+            elif fields[field]["type"] != need:
+                hint = {
+                    ("same", "multi"): "; use kind 'overlap' for multi fields",
+                    ("different", "multi"): "; use kind 'overlap' for multi fields",
+                    ("overlap", "category"): "; use kind 'same' for category fields",
+                }.get((kind, fields[field]["type"]), "")
+                err.add(
+                    f"{path}.field",
+                    f"criterion kind {kind!r} needs a {need} field, but field {field!r} "
+                    f"is of type {fields[field]['type']!r}{hint}",
+                )
+            else:
+                crit["field"] = field
+            params = _validate_params(err, f"{path}.params", kind, c.get("params"))
+            if params is not None:
+                crit["params"] = params
+        weight = c.get("weight", 1.0)
+        if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
+            err.add(f"{path}.weight", f"expected a finite number >= 0, got {_fmt(weight)}")
+        crit["weight"] = float(weight) if _is_number(weight) else weight
+        required = c.get("required", False)
+        if not isinstance(required, bool):
+            err.add(f"{path}.required", f"expected true or false, got {_fmt(required)}")
+        crit["required"] = required
+        order = ("name", "kind", "field", "weight", "required", "params")
+        out.append({k: crit[k] for k in order if k in crit})
+    if not err.errors and not any(c["weight"] > 0 or c["required"] for c in out):
+        err.add("criteria", "expected at least one criterion with a positive weight or required")
+    return out
+
+
+def validate_config(config: object) -> dict[str, Any]:
+    """Validate a program configuration completely and fill its defaults.
+
+    Parameters
+    ----------
+    config : dict
+        The program config (DESIGN section 4): ``fields``, ``position_levels``,
+        ``criteria``, ``default_capacity``, ``min_score``, ``objective``.
+
+    Returns
+    -------
+    dict
+        A new, normalized config: every criterion has ``weight`` (float),
+        ``required``, ``params`` (defaults filled) and, for field kinds,
+        ``field``; ``fields`` and ``position_levels`` default to ``[]``,
+        ``default_capacity`` to 1, ``min_score`` to ``None``, ``objective`` to
+        ``"total"``. The input is not modified.
+
+    Raises
+    ------
+    ConfigError
+        With ``errors`` listing every problem by dotted path.
+
+    Examples
+    --------
+    >>> cfg = validate_config({"criteria": [{"name": "skills", "kind": "skill_overlap"}]})
+    >>> cfg["criteria"]
+    [{'name': 'skills', 'kind': 'skill_overlap', 'weight': 1.0, 'required': False, 'params': {}}]
+    >>> cfg["default_capacity"], cfg["min_score"], cfg["objective"]
+    (1, None, 'total')
+    >>> validate_config({"criteria": [{"name": "x", "kind": "same", "field": "religion"}],
+    ...                  "fields": [{"key": "religion", "type": "category", "values": ["a"]}]})
+    Traceback (most recent call last):
+    ...
+    scoring.errors.ConfigError: invalid config: fields.0.key: field 'religion' collects a \
+sensitive category ('religion'); such data is not accepted
+    """
+    err = _Errors()
+    if not isinstance(config, dict):
+        raise ConfigError({"": [f"expected a config object, got {_fmt(config)}"]})
+    err.unknown_keys("", config, _TOP_KEYS)
+
+    raw_fields = config.get("fields", [])
+    fields = _validate_fields(err, raw_fields)
+    declared = (
+        {f["key"] for f in raw_fields if isinstance(f, dict) and isinstance(f.get("key"), str)}
+        if isinstance(raw_fields, list)
+        else set()
+    )
+    levels = _check_str_list(
+        err, "position_levels", config.get("position_levels", []), "levels", sensitive=False
+    )
+    criteria = _validate_criteria(err, config.get("criteria"), fields, declared)
+
+    capacity = config.get("default_capacity", 1)
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
+        err.add("default_capacity", f"expected an integer >= 0, got {_fmt(capacity)}")
+    min_score = config.get("min_score")
+    if min_score is not None and (
+        not _is_number(min_score) or not math.isfinite(min_score) or not 0 <= min_score <= 1
+    ):
+        err.add("min_score", f"expected a number in [0, 1] or null, got {_fmt(min_score)}")
+    objective = config.get("objective", "total")
+    if objective not in OBJECTIVES:
+        err.add(
+            "objective",
+            f"unknown objective {_fmt(objective)}; expected one of: {', '.join(OBJECTIVES)}",
+        )
+    if err.errors:
+        raise ConfigError(err.errors)
+    return {
+        "fields": [copy.deepcopy(fields[f["key"]]) for f in raw_fields],
+        "position_levels": levels,
+        "criteria": criteria,
+        "default_capacity": capacity,
+        "min_score": None if min_score is None else float(min_score),
+        "objective": objective,
+    }
