@@ -1,0 +1,1 @@
+"""marshmallow schemas of the HTTP API. Unknown fields are rejected (marshmallow's RAISE)."""

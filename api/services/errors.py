@@ -1,0 +1,45 @@
+"""Domain exceptions. The HTTP layer turns each into one problem+json shape (api.errors)."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    title = "Request failed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    """Missing, or belonging to another organization: the two are indistinguishable."""
+
+    title = "Not found"
+
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} not found")
+        self.resource = resource
+
+
+class ValidationFailed(ServiceError):
+    """Input that is well-formed but breaks a rule; ``errors`` maps field -> messages."""
+
+    title = "Validation failed"
+
+    def __init__(self, errors: dict[str, list[str]], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class Conflict(ServiceError):
+    title = "Conflict"
+
+
+class Unauthorized(ServiceError):
+    title = "Unauthorized"
+
+
+class Forbidden(ServiceError):
+    title = "Forbidden"

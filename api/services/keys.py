@@ -1,0 +1,67 @@
+"""API keys: issue (shown once), authenticate, revoke. Only hashes are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.services.context import Actor
+from api.services.errors import Unauthorized
+from models import Admin, ApiKey
+
+PREFIX = "mm"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_key(session: Session, admin: Admin) -> str:
+    """Add a new key for ``admin`` to the session and return its plaintext (shown once)."""
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=uuid.uuid4(),
+        organization_id=admin.organization_id,
+        admin_id=admin.id,
+        secret_hash=_hash(secret),
+    )
+    session.add(key)
+    return f"{PREFIX}_{key.id.hex}_{secret}"
+
+
+def authenticate(session: Session, token: str) -> Actor:
+    """The actor a bearer token stands for; :class:`Unauthorized` for anything else."""
+    prefix, _, rest = token.partition("_")
+    key_hex, _, secret = rest.partition("_")
+    try:
+        key_id = uuid.UUID(hex=key_hex)
+    except ValueError:
+        key_id = None
+    if prefix != PREFIX or key_id is None or not secret:
+        raise Unauthorized("malformed API key")
+    row = session.execute(
+        select(ApiKey, Admin).join(Admin, Admin.id == ApiKey.admin_id).where(ApiKey.id == key_id)
+    ).first()
+    # Compare even when the key is unknown so that timing does not tell ids apart.
+    expected = row.ApiKey.secret_hash if row else _hash("")
+    if not hmac.compare_digest(expected, _hash(secret)) or row is None:
+        raise Unauthorized("invalid API key")
+    if row.ApiKey.revoked_at is not None or row.Admin.revoked_at is not None:
+        raise Unauthorized("API key revoked")
+    return Actor(row.Admin.organization_id, row.Admin.id, row.Admin.role)
+
+
+def revoke_keys(session: Session, admin: Admin) -> int:
+    now = datetime.now(UTC)
+    keys = session.scalars(
+        select(ApiKey).where(ApiKey.admin_id == admin.id, ApiKey.revoked_at.is_(None))
+    ).all()
+    for key in keys:
+        key.revoked_at = now
+    return len(keys)

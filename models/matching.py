@@ -1,0 +1,159 @@
+"""Matching runs, the matches they propose, realized outcomes and weights versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created_at, utcnow, uuid_pk
+
+RUN_ACTIVE_STATUSES = ("queued", "running")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        # One active run per program, enforced by the database: a partial unique index.
+        Index(
+            "uq_runs_one_active_per_program",
+            "program_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_runs_program_created", "program_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    scope: Mapped[str] = mapped_column(String(16), default="all")
+    objective: Mapped[str] = mapped_column(String(16), default="total")
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    # Pins, config overrides of a dry run, and other options as given.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    triggered_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    config_version: Mapped[int]
+    weights_version: Mapped[int | None]
+    progress: Mapped[float] = mapped_column(default=0.0)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = created_at()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # A worker renews the lease while it runs; an expired lease means the worker died.
+    lease_expires_at: Mapped[datetime | None]
+
+
+class Match(Base):
+    """A mentor-mentee pair: proposed -> published -> ended, or rejected."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        Index("ix_matches_run", "run_id"),
+        Index("ix_matches_program_status", "program_id", "status"),
+        Index("ix_matches_mentor_status", "mentor_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    mentee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    mentor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    score: Mapped[float]
+    breakdown: Mapped[list[Any]] = mapped_column(default=list)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # Optimistic concurrency: every state change bumps it (SQLAlchemy version_id_col).
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    edited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    published_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    published_at: Mapped[datetime | None]
+    ended_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("admins.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class UnmatchedMentee(Base):
+    """A mentee a run left without a mentor, and why."""
+
+    __tablename__ = "unmatched_mentees"
+    __table_args__ = (UniqueConstraint("run_id", "mentee_id"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    mentee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(32))
+
+
+class Outcome(Base):
+    """Realized engagement of a match: counts and ratings, never message content."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    match_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), index=True
+    )
+    meetings: Mapped[int | None]
+    messages: Mapped[int | None]
+    goals_completed: Mapped[int | None]
+    goals_total: Mapped[int | None]
+    milestones: Mapped[int | None]
+    mentor_rating: Mapped[int | None]
+    mentee_rating: Mapped[int | None]
+    ended_early: Mapped[bool | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(500))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    recorded_at: Mapped[datetime] = created_at()
+
+
+class WeightsVersion(Base):
+    """Criterion weights of a program: the admin's prior or learned from outcomes."""
+
+    __tablename__ = "weights_versions"
+    __table_args__ = (UniqueConstraint("program_id", "version"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    weights: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(16))  # "prior" | "learned"
+    active: Mapped[bool] = mapped_column(default=False)
+    evaluation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    samples: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,31 @@
+"""Alembic environment: runs the migrations on the connection or URL the caller gives."""
+
+from alembic import context
+from sqlalchemy import Connection
+
+from models.base import Base
+from models.db import make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as conn:
+        run(conn)
+    engine.dispose()

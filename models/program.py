@@ -1,0 +1,88 @@
+"""Mentoring programs, their versioned matching configuration, and participants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, created_at, utcnow, uuid_pk
+
+
+class Program(Base):
+    __tablename__ = "programs"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(2000))
+    # The version number of the newest ProgramConfig row: the one new runs use.
+    config_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Soft delete: the program disappears at once and is purged after the retention period.
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    configs: Mapped[list[ProgramConfig]] = relationship(
+        back_populates="program", order_by="ProgramConfig.version", passive_deletes=True
+    )
+
+
+class ProgramConfig(Base):
+    """One immutable version of a program's matching configuration."""
+
+    __tablename__ = "program_configs"
+    __table_args__ = (UniqueConstraint("program_id", "version"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    config: Mapped[dict[str, Any]]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at()
+
+    program: Mapped[Program] = relationship(back_populates="configs")
+
+
+class Participant(Base):
+    """A mentor or mentee of one program.
+
+    Erasure anonymizes in place: ``name`` becomes "Anonymous user" and every identifying
+    field is cleared, so matches and outcomes stay but point at nobody.
+    """
+
+    __tablename__ = "participants"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_participants_program_role", "program_id", "role", "active"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(8))  # "mentor" | "mentee"
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    position: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[int | None]
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    capacity: Mapped[int | None]
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    exclude: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    erased_at: Mapped[datetime | None]

@@ -1,0 +1,129 @@
+"""Shared fixtures: every database test runs on SQLite and, when configured, PostgreSQL.
+
+Set ``MENTORMATCH_TEST_DATABASE_URL`` (CI does, see .ci/run) to a PostgreSQL database
+the tests may use as a maintenance connection: each test session creates its own
+scratch database next to it and drops it at the end, so parallel sessions never meet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Base, make_engine, make_session_factory
+from models.migrate import upgrade
+
+PG_ENV = "MENTORMATCH_TEST_DATABASE_URL"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_url() -> Iterator[str]:
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        pytest.skip(f"PostgreSQL leg skipped: set {PG_ENV} (CI sets it in .ci/run)")
+    admin_url = admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    name = f"mm_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    maintenance = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with maintenance.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with maintenance.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    maintenance.dispose()
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a copy of the SQLite template, or the PostgreSQL one."""
+    if request.param == "sqlite":
+        path = tmp_path / "db.sqlite3"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_postgres_url")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(db_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Any]:
+    from api.app import create_app
+
+    application = create_app({"DATABASE_URL": db_url, "TESTING": True, "LOG_LEVEL": "WARNING"})
+    yield application
+    application.extensions["mentormatch"].engine.dispose()
+
+
+@dataclass
+class Tenant:
+    organization_id: uuid.UUID
+    owner_id: uuid.UUID
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_tenant(app: Any, name: str, email: str) -> Tenant:
+    from api.services.organizations import create_organization
+
+    with app.extensions["mentormatch"].session_factory() as s:
+        created = create_organization(s, name, email)
+        return Tenant(created.admin.organization_id, created.admin.id, created.api_key)
+
+
+@pytest.fixture
+def tenant(app: Any) -> Tenant:
+    return make_tenant(app, "Acme", "owner@acme.example")
+
+
+@pytest.fixture
+def other_tenant(app: Any) -> Tenant:
+    return make_tenant(app, "Globex", "owner@globex.example")
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
