@@ -1,0 +1,72 @@
+"""Tenant-scoped loading: a row of another organization is indistinguishable from none."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.services.context import Actor
+from api.services.errors import NotFound
+from models import Match, Participant, Program, ProgramConfig, Run
+
+T = TypeVar("T", Program, Participant, Run, Match)
+
+
+def get_owned(
+    session: Session, model: type[T], ident: uuid.UUID, actor: Actor, **filters: Any
+) -> T:
+    """The row ``ident`` of ``model`` if it belongs to the actor's organization, else NotFound."""
+    row = session.get(model, ident)
+    if row is None or row.organization_id != actor.organization_id:
+        raise NotFound(model.__tablename__.rstrip("s"), ident)
+    for name, value in filters.items():
+        if getattr(row, name) != value:
+            raise NotFound(model.__tablename__.rstrip("s"), ident)
+    return row
+
+
+def get_program(session: Session, actor: Actor, program_id: uuid.UUID) -> Program:
+    """A live (not deleted) program of the actor's organization."""
+    program = get_owned(session, Program, program_id, actor)
+    if program.deleted_at is not None:
+        raise NotFound("program", program_id)
+    return program
+
+
+def get_participant(
+    session: Session, actor: Actor, program_id: uuid.UUID, participant_id: uuid.UUID
+) -> Participant:
+    get_program(session, actor, program_id)
+    return get_owned(session, Participant, participant_id, actor, program_id=program_id)
+
+
+def config_of(session: Session, program: Program, version: int | None = None) -> dict[str, Any]:
+    """The program's configuration at ``version`` (default: the current one)."""
+    wanted = program.config_version if version is None else version
+    config = session.scalars(
+        select(ProgramConfig.config).where(
+            ProgramConfig.program_id == program.id, ProgramConfig.version == wanted
+        )
+    ).one_or_none()
+    if config is None:
+        raise NotFound("program configuration version", wanted)
+    return config
+
+
+def profile(participant: Participant) -> dict[str, Any]:
+    """A participant in the API's JSON shape, as ``scoring.compatibility`` takes it."""
+    return {
+        "external_id": participant.external_id,
+        "name": participant.name,
+        "email": participant.email,
+        "position": participant.position,
+        "level": participant.level,
+        "skills": list(participant.skills or []),
+        "capacity": participant.capacity,
+        "attributes": dict(participant.attributes or {}),
+        "exclude": list(participant.exclude or []),
+        "active": participant.active,
+    }
