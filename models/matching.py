@@ -62,6 +62,14 @@ class Match(Base):
         Index("ix_matches_run", "run_id"),
         Index("ix_matches_program_status", "program_id", "status"),
         Index("ix_matches_mentor_status", "mentor_id", "status"),
+        # A mentee holds at most one published match, whoever publishes concurrently.
+        Index(
+            "uq_matches_one_published_per_mentee",
+            "mentee_id",
+            unique=True,
+            sqlite_where=text("status = 'published'"),
+            postgresql_where=text("status = 'published'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, created_at, utcnow, uuid_pk
@@ -65,6 +65,7 @@ class Participant(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "external_id"),
         Index("ix_participants_program_role", "program_id", "role", "active"),
+        CheckConstraint("published_load >= 0", name="published_load_nonnegative"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -86,3 +87,7 @@ class Participant(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None]
+    # Published matches this mentor holds. Publishing bumps it with a conditional UPDATE
+    # (``published_load + n <= capacity``), so the database refuses over-capacity even
+    # when two admins publish at once; ending a match releases it.
+    published_load: Mapped[int] = mapped_column(default=0, server_default=text("0"))

@@ -108,6 +108,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('published_load', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.CheckConstraint('published_load >= 0', name=op.f('ck_participants_published_load_nonnegative')),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_participants_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['program_id'], ['programs.id'], name=op.f('fk_participants_program_id_programs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_participants')),
@@ -219,6 +221,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_matches_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('ix_matches_program_status', ['program_id', 'status'], unique=False)
         batch_op.create_index('ix_matches_run', ['run_id'], unique=False)
+        batch_op.create_index('uq_matches_one_published_per_mentee', ['mentee_id'], unique=True, sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
 
     op.create_table('unmatched_mentees',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -294,6 +297,7 @@ def downgrade() -> None:
 
     op.drop_table('unmatched_mentees')
     with op.batch_alter_table('matches', schema=None) as batch_op:
+        batch_op.drop_index('uq_matches_one_published_per_mentee', sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
         batch_op.drop_index('ix_matches_run')
         batch_op.drop_index('ix_matches_program_status')
         batch_op.drop_index(batch_op.f('ix_matches_organization_id'))
