@@ -1,15 +1,35 @@
 """Pure NumPy/SciPy/scikit-learn scoring of mentee x mentor compatibility.
 
-Rows are mentees, columns are mentors, everywhere. See DESIGN section 4.
+Rows are mentees, columns are mentors, everywhere. See DESIGN section 4 and
+the module docstrings of :mod:`scoring.criteria` (formulas, missing values),
+:mod:`scoring.engine` (weights, constraints) and :mod:`scoring.explain`.
 """
 
+from scoring.compat import (
+    Compatibility,
+    LazyCompatibility,
+    compatibility,
+    explain,
+    lazy_compatibility,
+)
 from scoring.config import validate_config
+from scoring.encode import validate_participant
 from scoring.errors import ConfigError, EmptyCohortError, ParticipantError, ScoringError
+from scoring.explain import Explanation
+from scoring.recommend import recommend
 
 __all__ = [
+    "Compatibility",
     "ConfigError",
     "EmptyCohortError",
+    "Explanation",
+    "LazyCompatibility",
     "ParticipantError",
     "ScoringError",
+    "compatibility",
+    "explain",
+    "lazy_compatibility",
+    "recommend",
     "validate_config",
+    "validate_participant",
 ]

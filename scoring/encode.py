@@ -1,0 +1,292 @@
+"""Encode participant dicts (the API's JSON shape) into per-side column data.
+
+Each side is validated and encoded once per run. Strings are normalized for
+matching by collapsing inner whitespace, stripping and case-folding
+(``" Machine  Learning "`` -> ``"machine learning"``); skills and multi values
+match on the whole normalized string, never on substrings.
+
+A participant's seniority is its explicit integer ``level`` when given, else
+the index of its ``position`` in the program's ``position_levels`` (matched
+after normalization); otherwise it is missing. Attributes whose key is not a
+declared field are ignored (the API decides what is stored).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.errors import EmptyCohortError, ParticipantError
+
+__all__ = ["Side", "encode_side", "norm", "validate_participant"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def norm(text: str) -> str:
+    """Normalize a skill, value or position for matching.
+
+    Examples
+    --------
+    >>> norm("  Machine   LEARNING ")
+    'machine learning'
+    """
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True, eq=False)
+class Side:
+    """Column data of one side of the cohort (``n`` participants).
+
+    ``category`` codes index the field's declared ``values`` (-1: missing);
+    ``number`` and ``level`` use NaN for missing internally (never in output);
+    ``multi`` and ``skills`` are lists of unique normalized strings in first-seen
+    order; ``text`` is ``""`` when missing.
+    """
+
+    name: str
+    n: int
+    ids: list[str | None]
+    skills: list[list[str]]
+    level: FloatArray
+    categories: dict[str, IntArray]
+    multis: dict[str, list[list[str]]]
+    numbers: dict[str, FloatArray]
+    texts: dict[str, list[str]]
+    exclude: list[list[str]]
+    active: BoolArray
+
+
+def _str_list(value: object, side: str, i: int, ext: str | None, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ParticipantError(side, i, ext, field, f"expected a list of strings, got {value!r}")
+    out: list[str] = []
+    seen: set[str] = set()
+    for v in value:
+        if not isinstance(v, str):
+            raise ParticipantError(
+                side, i, ext, field, f"expected a list of strings, got item {v!r}"
+            )
+        nv = norm(v)
+        if nv and nv not in seen:
+            seen.add(nv)
+            out.append(nv)
+    return out
+
+
+def validate_participant(
+    participant: object, config: Mapping[str, Any], *, side: str = "participants", index: int = 0
+) -> dict[str, Any]:
+    """Check one participant against a validated config and normalize it.
+
+    Parameters
+    ----------
+    participant : dict
+        API JSON shape; missing keys are treated as absent.
+    config : dict
+        A config returned by :func:`scoring.validate_config`.
+    side : str, optional
+        ``"mentees"`` or ``"mentors"``, used in error messages.
+    index : int, optional
+        Position in its list, used in error messages.
+
+    Returns
+    -------
+    dict
+        ``external_id``, ``level`` (int or None, resolved from ``position``),
+        ``skills``, ``exclude`` (normalized lists), ``active`` and
+        ``attributes`` (declared fields only: category values in their declared
+        spelling, multi values normalized, numbers as float, texts as str).
+
+    Raises
+    ------
+    ParticipantError
+        Naming the participant and the field.
+
+    Examples
+    --------
+    >>> cfg = {"fields": [{"key": "dept", "type": "category", "values": ["Eng"]}],
+    ...        "position_levels": ["Junior", "Senior"]}
+    >>> p = validate_participant({"external_id": "u1", "position": "senior",
+    ...                           "attributes": {"dept": "eng"}}, cfg)
+    >>> p["level"], p["attributes"]
+    (1, {'dept': 'Eng'})
+    >>> validate_participant({"external_id": "u2", "level": "high"}, cfg)
+    Traceback (most recent call last):
+    ...
+    scoring.errors.ParticipantError: participants[0] (external_id 'u2'): level: expected an \
+integer or null, got 'high'
+    """
+    i = index
+    if not isinstance(participant, Mapping):
+        raise ParticipantError(side, i, None, "", f"expected an object, got {participant!r}")
+    p = participant
+    ext = p.get("external_id")
+    if ext is not None and not isinstance(ext, str):
+        raise ParticipantError(side, i, None, "external_id", f"expected a string, got {ext!r}")
+    level = p.get("level")
+    if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+        raise ParticipantError(side, i, ext, "level", f"expected an integer or null, got {level!r}")
+    position = p.get("position")
+    if position is not None and not isinstance(position, str):
+        raise ParticipantError(
+            side, i, ext, "position", f"expected a string or null, got {position!r}"
+        )
+    if level is None and position:
+        levels = [norm(x) for x in config.get("position_levels") or []]
+        npos = norm(position)
+        level = levels.index(npos) if npos in levels else None
+    active = p.get("active", True)
+    if not isinstance(active, bool):
+        raise ParticipantError(side, i, ext, "active", f"expected true or false, got {active!r}")
+    attrs = p.get("attributes") or {}
+    if not isinstance(attrs, Mapping):
+        raise ParticipantError(side, i, ext, "attributes", f"expected an object, got {attrs!r}")
+    out_attrs: dict[str, Any] = {}
+    for f in config.get("fields") or []:
+        key, ftype = f["key"], f["type"]
+        v = attrs.get(key)
+        where = f"attributes.{key}"
+        if v is None:
+            continue
+        if ftype == "category":
+            if not isinstance(v, str):
+                raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")
+            if not v.strip():
+                continue
+            allowed = {norm(x): x for x in f["values"]}
+            if norm(v) not in allowed:
+                raise ParticipantError(
+                    side,
+                    i,
+                    ext,
+                    where,
+                    f"unknown value {v!r}; expected one of: {', '.join(f['values'])}",
+                )
+            out_attrs[key] = allowed[norm(v)]
+        elif ftype == "multi":
+            out_attrs[key] = _str_list(v, side, i, ext, where)
+        elif ftype == "number":
+            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+                raise ParticipantError(side, i, ext, where, f"expected a finite number, got {v!r}")
+            out_attrs[key] = float(v)
+        else:
+            if not isinstance(v, str):
+                raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")
+            out_attrs[key] = v
+    return {
+        "external_id": ext,
+        "level": level,
+        "skills": _str_list(p.get("skills"), side, i, ext, "skills"),
+        "exclude": [x.strip() for x in _raw_exclude(p.get("exclude"), side, i, ext) if x.strip()],
+        "active": active,
+        "attributes": out_attrs,
+    }
+
+
+def _raw_exclude(value: object, side: str, i: int, ext: str | None) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(x, str) for x in value):
+        raise ParticipantError(
+            side, i, ext, "exclude", f"expected a list of external ids, got {value!r}"
+        )
+    return list(value)
+
+
+def encode_side(participants: Sequence[object], config: Mapping[str, Any], side: str) -> Side:
+    """Validate and encode one side of the cohort.
+
+    Parameters
+    ----------
+    participants : sequence of dict
+        Mentees or mentors, in the API's JSON shape.
+    config : dict
+        A config returned by :func:`scoring.validate_config`.
+    side : {"mentees", "mentors"}
+        Which side, used in error messages.
+
+    Returns
+    -------
+    Side
+
+    Raises
+    ------
+    EmptyCohortError
+        If ``participants`` is empty.
+    ParticipantError
+        On the first invalid participant, or a repeated ``external_id``.
+
+    Examples
+    --------
+    >>> cfg = {"fields": [{"key": "city", "type": "category", "values": ["Oslo", "Rome"]}],
+    ...        "position_levels": []}
+    >>> s = encode_side([{"external_id": "a", "attributes": {"city": "rome"}},
+    ...                  {"external_id": "b"}], cfg, "mentors")
+    >>> s.categories["city"].tolist()
+    [1, -1]
+    """
+    if not isinstance(participants, Sequence) or isinstance(participants, str | bytes):
+        raise ParticipantError(
+            side, 0, None, "", f"expected a list of participants, got {type(participants).__name__}"
+        )
+    n = len(participants)
+    if n == 0:
+        raise EmptyCohortError(side)
+    fields = list(config.get("fields") or [])
+    recs = [validate_participant(p, config, side=side, index=i) for i, p in enumerate(participants)]
+    ids = [r["external_id"] for r in recs]
+    seen: dict[str, int] = {}
+    for i, ext in enumerate(ids):
+        if ext is None:
+            continue
+        if ext in seen:
+            raise ParticipantError(
+                side,
+                i,
+                ext,
+                "external_id",
+                f"duplicate external_id {ext!r} (also {side}[{seen[ext]}])",
+            )
+        seen[ext] = i
+    level = np.array(
+        [np.nan if r["level"] is None else float(r["level"]) for r in recs], dtype=np.float64
+    )
+    categories: dict[str, IntArray] = {}
+    multis: dict[str, list[list[str]]] = {}
+    numbers: dict[str, FloatArray] = {}
+    texts: dict[str, list[str]] = {}
+    for f in fields:
+        key, ftype = f["key"], f["type"]
+        vals = [r["attributes"].get(key) for r in recs]
+        if ftype == "category":
+            index = {v: k for k, v in enumerate(f["values"])}
+            categories[key] = np.array([-1 if v is None else index[v] for v in vals], np.int64)
+        elif ftype == "multi":
+            multis[key] = [[] if v is None else v for v in vals]
+        elif ftype == "number":
+            numbers[key] = np.array([np.nan if v is None else v for v in vals], np.float64)
+        else:
+            texts[key] = ["" if v is None else v for v in vals]
+    return Side(
+        name=side,
+        n=n,
+        ids=ids,
+        skills=[r["skills"] for r in recs],
+        level=level,
+        categories=categories,
+        multis=multis,
+        numbers=numbers,
+        texts=texts,
+        exclude=[r["exclude"] for r in recs],
+        active=np.array([r["active"] for r in recs], dtype=bool),
+    )
