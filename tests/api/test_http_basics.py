@@ -1,0 +1,70 @@
+"""Cross-cutting HTTP behaviour: problem+json everywhere, request ids, structured logs, docs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from api.logs import JsonFormatter
+from tests.conftest import Tenant
+
+
+def test_unknown_route_and_method_are_problem_json(client: Any, tenant: Tenant) -> None:
+    missing = client.get("/v1/nothing-here", headers=tenant.headers)
+    assert missing.status_code == 404
+    assert missing.content_type == "application/problem+json"
+    assert set(missing.json) >= {"type", "title", "status", "detail"}
+
+    wrong_method = client.put("/v1/health")
+    assert wrong_method.status_code == 405
+    assert wrong_method.content_type == "application/problem+json"
+
+
+def test_request_id_is_echoed_or_made(client: Any) -> None:
+    given = client.get("/v1/health", headers={"X-Request-Id": "abc123"})
+    assert given.headers["X-Request-Id"] == "abc123"
+    made = client.get("/v1/health")
+    assert len(made.headers["X-Request-Id"]) == 32
+
+
+def test_openapi_and_docs_are_served_without_a_cdn(client: Any) -> None:
+    spec = client.get("/v1/openapi.json")
+    assert spec.status_code == 200
+    assert spec.json["openapi"].startswith("3.")
+    assert "/v1/health" in spec.json["paths"]
+    page = client.get("/v1/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/v1/docs/assets/swagger-ui-bundle.js" in html
+    assert "//cdn" not in html and "unpkg" not in html
+    asset = client.get("/v1/docs/assets/swagger-ui-bundle.js")
+    try:
+        assert asset.status_code == 200 and len(asset.data) > 100_000
+    finally:
+        asset.close()
+
+
+def test_unexpected_errors_are_500_problem_without_internals(app: Any, tenant: Tenant) -> None:
+    @app.get("/v1/boom")
+    def _boom() -> None:
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/v1/boom", headers=tenant.headers)
+    assert response.status_code == 500
+    assert response.content_type == "application/problem+json"
+    assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_access_log_is_json_with_request_id_and_no_personal_data(
+    client: Any, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="mentormatch.access"):
+        client.post("/v1/admins", json={"email": "ann@acme.example"}, headers=tenant.headers)
+    records = [r for r in caplog.records if r.name == "mentormatch.access"]
+    assert records
+    line = json.loads(JsonFormatter().format(records[-1]))
+    assert line["method"] == "POST" and line["path"] == "/v1/admins" and line["status"] == 201
+    assert "ann@acme.example" not in json.dumps(line)
