@@ -34,8 +34,12 @@ Formulas (``a`` mentee, ``b`` mentor):
   ``ideal_gap`` and back to 0.5 at ``max_gap`` (1 on a degenerate side);
 * ``proximity``: ``exp(-|x_a - x_b| / scale)``;
 * ``text_similarity``: cosine of TF-IDF vectors (scikit-learn
-  ``TfidfVectorizer`` defaults: lower-case, words of 2+ characters, smooth
-  idf, l2 norm) fitted on both sides' texts together.
+  ``TfidfVectorizer`` defaults plus its English stop words: lower-case, words
+  of 2+ characters, smooth idf, l2 norm) fitted on both sides' texts together.
+
+Reasons are only given for evidence: shared skills/values by whole normalized
+string, the actual levels, numbers no further apart than ``scale``, and the
+shared (non-stop) words that carry the text similarity.
 """
 
 from __future__ import annotations
@@ -243,7 +247,7 @@ class TextSimilarity(_SetCriterion):
         super().__init__(spec, a, b)
         assert self.field is not None
         docs = a.texts[self.field] + b.texts[self.field]
-        vec = TfidfVectorizer(dtype=np.float32)
+        vec = TfidfVectorizer(dtype=np.float32, stop_words="english")
         try:
             x = sp.csr_array(vec.fit_transform(docs))
             self.terms: list[str] = list(vec.get_feature_names_out())
@@ -446,6 +450,8 @@ class Proximity(_ValueCriterion):
         if np.isnan(xa) or np.isnan(xb):
             return None
         d = abs(xa - xb)
+        if d > self.params["scale"]:
+            return None  # not close enough to call it evidence
         if d == 0:
             return f"Same {self.field}: {xa:g}"
         return f"Close {self.field}: {xa:g} and {xb:g} (difference {d:g})"

@@ -126,6 +126,21 @@ def validate_participant(
     scoring.errors.ParticipantError: participants[0] (external_id 'u2'): level: expected an \
 integer or null, got 'high'
     """
+    return _validate(participant, _Schema(config), side, index)
+
+
+class _Schema:
+    """Lookups derived from a config once, for validating many participants."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.levels = {norm(x): k for k, x in enumerate(config.get("position_levels") or [])}
+        self.fields: list[tuple[str, str, dict[str, str]]] = [
+            (f["key"], f["type"], {norm(x): x for x in f.get("values") or []})
+            for f in config.get("fields") or []
+        ]
+
+
+def _validate(participant: object, schema: _Schema, side: str, index: int) -> dict[str, Any]:
     i = index
     if not isinstance(participant, Mapping):
         raise ParticipantError(side, i, None, "", f"expected an object, got {participant!r}")
@@ -142,9 +157,7 @@ integer or null, got 'high'
             side, i, ext, "position", f"expected a string or null, got {position!r}"
         )
     if level is None and position:
-        levels = [norm(x) for x in config.get("position_levels") or []]
-        npos = norm(position)
-        level = levels.index(npos) if npos in levels else None
+        level = schema.levels.get(norm(position))
     active = p.get("active", True)
     if not isinstance(active, bool):
         raise ParticipantError(side, i, ext, "active", f"expected true or false, got {active!r}")
@@ -152,8 +165,7 @@ integer or null, got 'high'
     if not isinstance(attrs, Mapping):
         raise ParticipantError(side, i, ext, "attributes", f"expected an object, got {attrs!r}")
     out_attrs: dict[str, Any] = {}
-    for f in config.get("fields") or []:
-        key, ftype = f["key"], f["type"]
+    for key, ftype, allowed in schema.fields:
         v = attrs.get(key)
         where = f"attributes.{key}"
         if v is None:
@@ -163,16 +175,16 @@ integer or null, got 'high'
                 raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")
             if not v.strip():
                 continue
-            allowed = {norm(x): x for x in f["values"]}
-            if norm(v) not in allowed:
+            nv = norm(v)
+            if nv not in allowed:
                 raise ParticipantError(
                     side,
                     i,
                     ext,
                     where,
-                    f"unknown value {v!r}; expected one of: {', '.join(f['values'])}",
+                    f"unknown value {v!r}; expected one of: {', '.join(allowed.values())}",
                 )
-            out_attrs[key] = allowed[norm(v)]
+            out_attrs[key] = allowed[nv]
         elif ftype == "multi":
             out_attrs[key] = _str_list(v, side, i, ext, where)
         elif ftype == "number":
@@ -243,7 +255,8 @@ def encode_side(participants: Sequence[object], config: Mapping[str, Any], side:
     if n == 0:
         raise EmptyCohortError(side)
     fields = list(config.get("fields") or [])
-    recs = [validate_participant(p, config, side=side, index=i) for i, p in enumerate(participants)]
+    schema = _Schema(config)
+    recs = [_validate(p, schema, side, i) for i, p in enumerate(participants)]
     ids = [r["external_id"] for r in recs]
     seen: dict[str, int] = {}
     for i, ext in enumerate(ids):

@@ -100,6 +100,7 @@ class Engine:
         n_crit = len(self.criteria)
         self.weights = self.raw_weights / total if total > 0 else np.full(n_crit, 1.0 / n_crit)
         self.required = [c for c in self.criteria if c.required]
+        self._all_active = bool(self.a.active.all() and self.b.active.all())
         self._ex_i, self._ex_j = self._exclusions(exclude_pairs)
         self._folded: tuple[F32, F32] | None = None
         self._rest: list[tuple[Criterion, np.float32]] = []
@@ -190,9 +191,15 @@ class Engine:
 
     def allowed_into(self, start: int, stop: int, out: Bool) -> None:
         """Write allowed rows ``start:stop`` into ``out``."""
-        np.logical_and(self.a.active[start:stop, None], self.b.active[None, :], out=out)
-        for c in self.required:
-            out &= c.positive(start, stop)
+        if self.required:
+            np.copyto(out, self.required[0].positive(start, stop))
+            for c in self.required[1:]:
+                out &= c.positive(start, stop)
+        else:
+            out.fill(True)
+        if not self._all_active:
+            out[~self.a.active[start:stop]] = False
+            out[:, ~self.b.active] = False
         lo, hi = np.searchsorted(self._ex_i, [start, stop])
         out[self._ex_i[lo:hi] - start, self._ex_j[lo:hi]] = False
 
