@@ -56,8 +56,28 @@ def config_of(session: Session, program: Program, version: int | None = None) ->
     return config
 
 
+ANONYMOUS = "Anonymous user"
+
+
 def profile(participant: Participant) -> dict[str, Any]:
-    """A participant in the API's JSON shape, as ``scoring.compatibility`` takes it."""
+    """A participant in the API's JSON shape, as ``scoring.compatibility`` takes it.
+
+    An erased participant reads as "Anonymous user" with no identifying data, whatever
+    the row still holds: every reader goes through here.
+    """
+    if participant.erased_at is not None:
+        return {
+            "external_id": None,
+            "name": ANONYMOUS,
+            "email": None,
+            "position": None,
+            "level": participant.level,
+            "skills": list(participant.skills or []),
+            "capacity": participant.capacity,
+            "attributes": {},
+            "exclude": [],
+            "active": participant.active,
+        }
     return {
         "external_id": participant.external_id,
         "name": participant.name,

@@ -1,5 +1,5 @@
 """flask-smorest blueprints, one module per resource."""
 
-from api.views import admins, health
+from api.views import admins, health, participants, programs
 
-BLUEPRINTS = [health.blp, admins.blp]
+BLUEPRINTS = [health.blp, admins.blp, programs.blp, participants.blp]

@@ -1,0 +1,119 @@
+"""Participants: one as JSON, many as ``{"items": [...]}``, or a ``text/csv`` upload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, fields, pre_dump, validate
+
+from api.schemas.common import PageArgs, StrictSchema, page_of
+from api.services import participants
+from api.services.participants_validation import ROLES
+from models import Participant
+
+MAX_ITEMS = 10_000
+
+
+class ParticipantInSchema(StrictSchema):
+    """The shape of one participant; the program's own rules are checked by the service."""
+
+    external_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The dashboard's user id; bulk uploads upsert by it"},
+    )
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.String(allow_none=True, validate=validate.Length(max=320))
+    position = fields.String(allow_none=True, validate=validate.Length(max=200))
+    level = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0))
+    skills = fields.List(fields.String(), metadata={"description": "Offered (mentor) or wanted"})
+    capacity = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Mentors only: how many mentees at most"},
+    )
+    attributes = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "Values of the program's fields, by field key"},
+    )
+    exclude = fields.List(
+        fields.String(), metadata={"description": "External ids never to be paired with"}
+    )
+    active = fields.Boolean()
+
+
+class ParticipantPatchSchema(ParticipantInSchema):
+    """Any subset of the participant's values; the result is checked whole."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class ParticipantUploadSchema(StrictSchema):
+    """``{"items": [...]}`` for a bulk upsert; one participant object; or a CSV body.
+
+    A ``text/csv`` body reaches this schema as ``{"csv": <bytes>}`` (see the
+    participants blueprint's parser), so one schema decides which of the three it is.
+    """
+
+    items = fields.List(
+        fields.Nested(ParticipantInSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ITEMS),
+    )
+
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if isinstance(data, Mapping) and isinstance(data.get("csv"), bytes) and len(data) == 1:
+            return {"csv": data["csv"]}
+        if isinstance(data, Mapping) and "items" in data:
+            return super().load(data, *args, **kwargs)
+        return {"item": ParticipantInSchema().load(data, *args, **kwargs)}
+
+
+class ParticipantSchema(Schema):
+    id = fields.UUID()
+    external_id = fields.String(allow_none=True)
+    role = fields.String()
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    position = fields.String(allow_none=True)
+    level = fields.Integer(allow_none=True)
+    skills = fields.List(fields.String())
+    capacity = fields.Integer(allow_none=True)
+    attributes = fields.Dict()
+    exclude = fields.List(fields.String())
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    erased_at = fields.DateTime(allow_none=True)
+
+    @pre_dump
+    def _public(self, participant: Participant, **_: Any) -> dict[str, Any]:
+        return participants.public(participant)
+
+
+class ImportResultSchema(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    ids = fields.List(fields.UUID(), metadata={"description": "One per uploaded row, in order"})
+
+
+class UploadResultSchema(ParticipantSchema):
+    """The created participant; for a bulk or CSV upload, an :class:`ImportResultSchema`."""
+
+    def dump(self, obj: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if isinstance(obj, participants.ImportResult):
+            return ImportResultSchema().dump(obj, *args, **kwargs)
+        return super().dump(obj, *args, **kwargs)
+
+
+class ParticipantListArgs(PageArgs):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+ParticipantListSchema = page_of(ParticipantSchema, "ParticipantList")

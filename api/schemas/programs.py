@@ -1,0 +1,42 @@
+"""Programs and their matching configuration (DESIGN section 4)."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from api.schemas.common import StrictSchema, page_of
+
+_CONFIG_HELP = (
+    "Matching configuration: fields, position_levels, criteria, default_capacity, "
+    "min_score, objective. Validated completely on save; stored normalized."
+)
+
+
+class ProgramCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    config = fields.Dict(
+        keys=fields.String(), required=True, metadata={"description": _CONFIG_HELP}
+    )
+
+
+class ProgramUpdateSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    config = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "A changed configuration becomes a new config_version"},
+    )
+
+
+class ProgramSchema(StrictSchema):
+    id = fields.UUID()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    config = fields.Dict()
+    config_version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+ProgramListSchema = page_of(ProgramSchema, "ProgramList")

@@ -1,0 +1,364 @@
+"""Participants of a program: create, bulk upsert (JSON or CSV), list, read, correct.
+
+A bulk upload is all or nothing: every row is checked first and any problem answers
+one ValidationFailed listing them (up to :data:`MAX_ERRORS`), with nothing written.
+Rows are matched to stored participants by ``external_id``: a known one is updated
+with the values the row gives (the others stay), an unknown one is created. The
+writes are two statements whatever the size: one multi-row INSERT, one UPDATE by key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.services import audit
+from api.services.context import Actor
+from api.services.errors import Conflict
+from api.services.lookup import config_of, get_participant, get_program, profile
+from api.services.pagination import Page, paginate
+from api.services.participants_csv import column_of, parse_csv
+from api.services.participants_validation import (
+    KEYS,
+    MAX_ERRORS,
+    ErrorLog,
+    check_participant,
+    fields_by_key,
+)
+from models import Participant, Program
+
+__all__ = [
+    "MAX_ERRORS",
+    "ImportResult",
+    "create_participant",
+    "get",
+    "import_csv",
+    "list_participants",
+    "public",
+    "update_participant",
+    "upload",
+    "upsert_participants",
+]
+
+_CHUNK = 500  # external ids per IN (...) lookup: far under every backend's parameter limit
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+    ids: list[uuid.UUID]  # one per uploaded row, in upload order
+
+
+def public(participant: Participant) -> dict[str, Any]:
+    """A participant as the API shows it (erased ones read as "Anonymous user")."""
+    return {
+        "id": participant.id,
+        "role": participant.role,
+        **profile(participant),
+        "created_at": participant.created_at,
+        "updated_at": participant.updated_at,
+        "erased_at": participant.erased_at,
+    }
+
+
+def _stored(participant: Participant, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored values in check_participant's shape; attributes of dropped fields go."""
+    values = {key: getattr(participant, key) for key in KEYS}
+    values["attributes"] = {k: v for k, v in (participant.attributes or {}).items() if k in fields}
+    return values
+
+
+def _live_program(session: Session, actor: Actor, program_id: uuid.UUID) -> tuple[Program, Any]:
+    program = get_program(session, actor, program_id)
+    return program, fields_by_key(config_of(session, program))
+
+
+def _commit(session: Session, what: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"{what}: an external_id is already taken in this program; retry") from None
+
+
+def _raise_any(problems: Iterable[tuple[str, str]]) -> None:
+    log = ErrorLog()
+    log.extend("", problems)
+    log.raise_if_any()
+
+
+def _taken(session: Session, program_id: uuid.UUID, external_id: str | None) -> bool:
+    if external_id is None:
+        return False
+    found = session.scalar(
+        select(Participant.id).where(
+            Participant.program_id == program_id, Participant.external_id == external_id
+        )
+    )
+    return found is not None
+
+
+def create_participant(
+    session: Session, actor: Actor, program_id: uuid.UUID, data: Mapping[str, Any]
+) -> Participant:
+    """Create one participant; an external_id already in the program is a Conflict."""
+    program, fields = _live_program(session, actor, program_id)
+    clean, problems = check_participant(data, fields)
+    _raise_any(problems)
+    if _taken(session, program.id, clean["external_id"]):
+        raise Conflict(
+            f"a participant with external_id {clean['external_id']!r} already exists; "
+            "PATCH it, or upload {'items': [...]} to upsert"
+        )
+    participant = Participant(
+        id=uuid.uuid4(), organization_id=actor.organization_id, program_id=program.id, **clean
+    )
+    session.add(participant)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "participant.created",
+        program_id=program.id,
+        target_type="participant",
+        target_ids=[participant.id],
+    )
+    _commit(session, "participant not created")
+    return participant
+
+
+def upsert_participants(
+    session: Session, actor: Actor, program_id: uuid.UUID, items: Sequence[Mapping[str, Any]]
+) -> ImportResult:
+    """Bulk upsert by external_id; errors are keyed ``items.<index>.<field>``."""
+    program, fields = _live_program(session, actor, program_id)
+    rows = [(f"items.{i}.", dict(item)) for i, item in enumerate(items)]
+    return _upsert(
+        session,
+        actor,
+        program,
+        fields,
+        rows,
+        log=ErrorLog(),
+        path=lambda prefix, p: prefix + p,
+        source="json",
+        merge_attributes=False,
+    )
+
+
+def import_csv(session: Session, actor: Actor, program_id: uuid.UUID, data: bytes) -> ImportResult:
+    """Bulk upsert from a CSV upload; errors are keyed ``row <N>.<column>`` (header = row 1)."""
+    program, fields = _live_program(session, actor, program_id)
+    log = ErrorLog()
+    parsed = parse_csv(data, fields, log=log)
+    rows = [(f"row {r.row}.", r.data) for r in parsed]
+    return _upsert(
+        session,
+        actor,
+        program,
+        fields,
+        rows,
+        log=log,
+        path=lambda prefix, p: prefix + column_of(p),
+        source="csv",
+        merge_attributes=True,
+    )
+
+
+def _existing(
+    session: Session, program_id: uuid.UUID, external_ids: Iterable[str]
+) -> dict[str, Participant]:
+    wanted = sorted(set(external_ids))
+    found: dict[str, Participant] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for p in session.scalars(
+            select(Participant).where(
+                Participant.program_id == program_id, Participant.external_id.in_(chunk)
+            )
+        ):
+            found[p.external_id or ""] = p
+    return found
+
+
+def _upsert(
+    session: Session,
+    actor: Actor,
+    program: Program,
+    fields: Mapping[str, Any],
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    log: ErrorLog,
+    path: Callable[[str, str], str],
+    source: str,
+    merge_attributes: bool,
+) -> ImportResult:
+    first_seen: dict[str, str] = {}
+    for prefix, data in rows:
+        ext = data.get("external_id")
+        key = ext.strip() if isinstance(ext, str) else None
+        if not key:
+            continue
+        if key in first_seen:
+            where = first_seen[key].rstrip(".")
+            log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")
+        else:
+            first_seen[key] = prefix
+    existing = _existing(session, program.id, first_seen)
+
+    now = datetime.now(UTC)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    ids: list[uuid.UUID] = []
+    unchanged = 0
+    for prefix, data in rows:
+        ext = data.get("external_id")
+        current = existing.get(ext.strip()) if isinstance(ext, str) else None
+        if current is None:
+            clean, problems = check_participant(data, fields)
+        else:
+            stored = _stored(current, fields)
+            given = dict(data)
+            if merge_attributes and "attributes" in given:
+                given["attributes"] = {**stored["attributes"], **given["attributes"]}
+            clean, problems = check_participant({**stored, **given}, fields)
+        log.extend(prefix, ((path("", p), m) for p, m in problems))
+        if problems or log.total:
+            continue  # once anything is wrong, only more problems are worth collecting
+        if current is None:
+            ident = uuid.uuid4()
+            # Microsecond steps keep an upload's rows listed in upload order.
+            stamp = now + timedelta(microseconds=len(inserts))
+            inserts.append(
+                {
+                    "id": ident,
+                    "organization_id": actor.organization_id,
+                    "program_id": program.id,
+                    **clean,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+        else:
+            ident = current.id
+            if clean == _stored(current, fields):
+                unchanged += 1
+            else:
+                updates.append({"id": ident, **clean, "updated_at": now})
+        ids.append(ident)
+    log.raise_if_any()
+
+    if inserts:
+        session.execute(insert(Participant), inserts)
+    if updates:
+        session.execute(update(Participant), updates)
+    result = ImportResult(len(inserts), len(updates), unchanged, ids)
+    audit.record(
+        session,
+        actor,
+        "participants.imported",
+        program_id=program.id,
+        target_type="program",
+        target_ids=[program.id],
+        details={
+            "source": source,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        },
+    )
+    _commit(session, "upload not saved")
+    return result
+
+
+def upload(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    item: Mapping[str, Any] | None = None,
+    items: Sequence[Mapping[str, Any]] | None = None,
+    csv: bytes | None = None,
+) -> Participant | ImportResult:
+    """The participants POST: one ``item``, bulk ``items``, or a ``csv`` upload."""
+    if csv is not None:
+        return import_csv(session, actor, program_id, csv)
+    if items is not None:
+        return upsert_participants(session, actor, program_id, items)
+    if item is None:
+        raise TypeError("upload() needs item, items or csv")
+    return create_participant(session, actor, program_id, item)
+
+
+def list_participants(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[Participant]:
+    """A program's participants in creation (upload) order, optionally by role and activity."""
+    program = get_program(session, actor, program_id)
+    stmt = select(Participant).where(
+        Participant.organization_id == actor.organization_id,
+        Participant.program_id == program.id,
+    )
+    if role is not None:
+        stmt = stmt.where(Participant.role == role)
+    if active is not None:
+        stmt = stmt.where(Participant.active.is_(active))
+    return paginate(
+        session, stmt, Participant.created_at, Participant.id, limit=limit, cursor=cursor
+    )
+
+
+def get(
+    session: Session, actor: Actor, program_id: uuid.UUID, participant_id: uuid.UUID
+) -> Participant:
+    return get_participant(session, actor, program_id, participant_id)
+
+
+def update_participant(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    changes: Mapping[str, Any],
+) -> Participant:
+    """Correct a participant: the given values replace the stored ones, then all is rechecked."""
+    participant = get_participant(session, actor, program_id, participant_id)
+    if participant.erased_at is not None:
+        raise Conflict("this participant was erased; its data can no longer be changed")
+    fields = fields_by_key(config_of(session, get_program(session, actor, program_id)))
+    stored = _stored(participant, fields)
+    clean, problems = check_participant({**stored, **changes}, fields)
+    _raise_any(problems)
+    changed = [key for key in KEYS if clean[key] != stored[key]]
+    if "external_id" in changed and _taken(session, program_id, clean["external_id"]):
+        raise Conflict(f"external_id {clean['external_id']!r} is taken in this program")
+    for key in changed:
+        setattr(participant, key, clean[key])
+    if changed:
+        audit.record(
+            session,
+            actor,
+            "participant.updated",
+            program_id=program_id,
+            target_type="participant",
+            target_ids=[participant.id],
+            details={"fields": changed},
+        )
+        _commit(session, "participant not changed")
+    return participant

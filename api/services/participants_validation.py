@@ -1,0 +1,233 @@
+"""Checks of participant data against a program's configuration. Pure: no database.
+
+One participant is checked whole (a create, or an update merged onto the stored row),
+so cross-field rules such as "capacity is for mentors" hold however it was changed.
+Problems come back as ``(path, message)`` pairs; paths are the JSON ones
+(``"attributes.department"``, ``"skills.2"``) and each caller prefixes or renames them
+(``"items.3."``, CSV ``"row 5.department"``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from api.services.errors import ValidationFailed
+
+ROLES = ("mentor", "mentee")
+#: Every key a participant may carry, in the API's order.
+KEYS = (
+    "external_id",
+    "role",
+    "name",
+    "email",
+    "position",
+    "level",
+    "skills",
+    "capacity",
+    "attributes",
+    "exclude",
+    "active",
+)
+REQUIRED = ("external_id", "role", "name")
+DEFAULTS: dict[str, Any] = {
+    "email": None,
+    "position": None,
+    "level": None,
+    "skills": [],
+    "capacity": None,
+    "attributes": {},
+    "exclude": [],
+    "active": True,
+}
+MAX_ERRORS = 100
+MAX_LIST = 1000
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+Problems = list[tuple[str, str]]
+
+
+def _fmt(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _norm(text: str) -> str:
+    # The same normalization scoring matches on (scoring.encode.norm).
+    return " ".join(text.split()).casefold()
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fields_by_key(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The program's attribute fields (a validated config's ``fields``) by key."""
+    return {f["key"]: f for f in config.get("fields") or []}
+
+
+def _string(out: Problems, path: str, value: object, *, max_len: int) -> str | None:
+    """A stripped string; None (absent) stays None, and so does an all-blank string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        out.append((path, f"expected a string, got {_fmt(value)}"))
+        return None
+    value = value.strip()
+    if len(value) > max_len:
+        out.append((path, f"at most {max_len} characters, got {len(value)}"))
+    return value or None
+
+
+def _strings(
+    out: Problems, path: str, value: object, *, allowed: list[str] | None = None
+) -> list[str]:
+    """A list of non-empty strings, stripped, duplicates dropped; mapped onto ``allowed``."""
+    if not isinstance(value, list):
+        out.append((path, f"expected a list of strings, got {_fmt(value)}"))
+        return []
+    if len(value) > MAX_LIST:
+        out.append((path, f"at most {MAX_LIST} entries, got {len(value)}"))
+        return []
+    canonical = {_norm(v): v for v in allowed} if allowed is not None else None
+    result: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            out.append((f"{path}.{i}", f"expected a non-empty string, got {_fmt(item)}"))
+            continue
+        item = item.strip()
+        if canonical is not None:
+            if _norm(item) not in canonical:
+                expected = ", ".join(allowed or [])
+                out.append((f"{path}.{i}", f"unknown value {item!r}; expected one of: {expected}"))
+                continue
+            item = canonical[_norm(item)]
+        if item not in result:
+            result.append(item)
+    return result
+
+
+def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -> Any:
+    kind = field["type"]
+    if kind == "category":
+        values: list[str] = field["values"]
+        if not isinstance(value, str):
+            out.append((path, f"expected one of: {', '.join(values)}; got {_fmt(value)}"))
+            return None
+        match = {_norm(v): v for v in values}.get(_norm(value))
+        if match is None:
+            out.append((path, f"unknown value {value!r}; expected one of: {', '.join(values)}"))
+        return match
+    if kind == "multi":
+        return _strings(out, path, value, allowed=field.get("values"))
+    if kind == "number":
+        if not _is_number(value):
+            out.append((path, f"expected a finite number, got {_fmt(value)}"))
+            return None
+        return value
+    if not isinstance(value, str):  # text
+        out.append((path, f"expected a string, got {_fmt(value)}"))
+        return None
+    return value
+
+
+def _attributes(
+    out: Problems, value: object, fields: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        out.append(("attributes", f"expected an object, got {_fmt(value)}"))
+        return {}
+    result: dict[str, Any] = {}
+    for key, raw in value.items():
+        path = f"attributes.{key}"
+        field = fields.get(key)
+        if field is None:
+            known = ", ".join(fields) or "none: this program defines no fields"
+            out.append((path, f"not a field of this program; expected one of: {known}"))
+        elif raw is not None:  # null: the value is unknown, so nothing is stored
+            result[key] = _attribute(out, path, field, raw)
+    return result
+
+
+def check_participant(
+    data: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Any], Problems]:
+    """Check and normalize one whole participant.
+
+    Returns the cleaned participant (every key of :data:`KEYS`, defaults filled) and the
+    problems found; the cleaned value is meaningful only when there are none.
+    """
+    out: Problems = []
+    for key in data:
+        if key not in KEYS:
+            out.append((key, f"unknown field; expected one of: {', '.join(KEYS)}"))
+    p = {**DEFAULTS, **data}
+    for key in REQUIRED:
+        if p.get(key) is None:
+            out.append((key, "missing data for required field"))
+    clean: dict[str, Any] = {
+        "external_id": _string(out, "external_id", p.get("external_id"), max_len=200),
+        "role": p.get("role"),
+        "name": _string(out, "name", p.get("name"), max_len=200),
+        "email": _string(out, "email", p["email"], max_len=320),
+        "position": _string(out, "position", p["position"], max_len=200),
+        "level": p["level"],
+        "skills": _strings(out, "skills", p["skills"]),
+        "capacity": p["capacity"],
+        "attributes": _attributes(out, p["attributes"], fields),
+        "exclude": _strings(out, "exclude", p["exclude"]),
+        "active": p["active"],
+    }
+    for key in ("external_id", "name"):
+        if isinstance(p.get(key), str) and clean[key] is None:
+            out.append((key, "must not be empty"))
+    role = clean["role"]
+    if role is not None and role not in ROLES:
+        out.append(("role", f"must be one of: {', '.join(ROLES)}; got {_fmt(role)}"))
+    if clean["email"] is not None and not _EMAIL.match(clean["email"]):
+        out.append(("email", f"not an email address: {clean['email']!r}"))
+    level = clean["level"]
+    if level is not None and (not _is_int(level) or level < 0):
+        out.append(("level", f"expected an integer >= 0 or null, got {_fmt(level)}"))
+    capacity = clean["capacity"]
+    if capacity is not None:
+        if not _is_int(capacity) or capacity < 0:
+            out.append(("capacity", f"expected an integer >= 0 or null, got {_fmt(capacity)}"))
+        elif role == "mentee":
+            out.append(("capacity", "only mentors have a capacity; leave it empty for mentees"))
+    if not isinstance(clean["active"], bool):
+        out.append(("active", f"expected true or false, got {_fmt(clean['active'])}"))
+    return clean, out
+
+
+class ErrorLog:
+    """Collects ``{path: [messages]}`` over many rows, keeping the first ``cap`` messages."""
+
+    def __init__(self, cap: int = MAX_ERRORS) -> None:
+        self.cap = cap
+        self.total = 0
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.total += 1
+        if self.total <= self.cap:
+            self.errors.setdefault(path, []).append(message)
+
+    def extend(self, prefix: str, problems: Iterable[tuple[str, str]]) -> None:
+        for path, message in problems:
+            self.add(f"{prefix}{path}", message)
+
+    def raise_if_any(self) -> None:
+        if not self.total:
+            return
+        shown = min(self.total, self.cap)
+        detail = f"{self.total} problem(s) found; nothing was saved"
+        if self.total > self.cap:
+            detail += f" (the first {shown} are listed)"
+        raise ValidationFailed(self.errors, detail=detail)

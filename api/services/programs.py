@@ -1,0 +1,204 @@
+"""Programs and their versioned matching configuration.
+
+Every configuration saved is validated completely by :func:`scoring.validate_config`
+and stored normalized as a new immutable :class:`ProgramConfig` version; runs record
+the version they used. Saving an unchanged configuration creates no version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+import scoring
+from api.services import audit
+from api.services.context import Actor
+from api.services.errors import ValidationFailed
+from api.services.lookup import config_of, get_program
+from api.services.pagination import Page, paginate
+from models import Program, ProgramConfig
+
+
+@dataclass(frozen=True)
+class ProgramView:
+    """A program with its current configuration, as the API shows it."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    config: dict[str, Any]
+    config_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, program: Program, config: dict[str, Any]) -> ProgramView:
+        return cls(
+            program.id,
+            program.name,
+            program.description,
+            config,
+            program.config_version,
+            program.created_at,
+            program.updated_at,
+        )
+
+
+def validated_config(config: object) -> dict[str, Any]:
+    """The normalized config, or ValidationFailed naming every bad path under ``config.``."""
+    try:
+        return scoring.validate_config(config)
+    except scoring.ConfigError as exc:
+        errors = {f"config.{path}" if path else "config": msgs for path, msgs in exc.errors.items()}
+        raise ValidationFailed(errors) from None
+
+
+def _clean_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed({"name": ["must not be empty"]})
+    return name
+
+
+def _add_version(
+    session: Session, actor: Actor, program: Program, version: int, config: dict[str, Any]
+) -> None:
+    session.add(
+        ProgramConfig(
+            id=uuid.uuid4(),
+            organization_id=actor.organization_id,
+            program_id=program.id,
+            version=version,
+            config=config,
+            created_by=actor.admin_id,
+        )
+    )
+    program.config_version = version
+
+
+def create_program(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    config: dict[str, Any],
+    description: str | None = None,
+) -> ProgramView:
+    """Create a program with configuration version 1."""
+    name, normalized = _clean_name(name), validated_config(config)
+    program = Program(
+        id=uuid.uuid4(), organization_id=actor.organization_id, name=name, description=description
+    )
+    session.add(program)
+    session.flush()  # the program row first: its configuration references it
+    _add_version(session, actor, program, 1, normalized)
+    audit.record(
+        session,
+        actor,
+        "program.created",
+        program_id=program.id,
+        target_type="program",
+        target_ids=[program.id],
+        details={"config_version": 1},
+    )
+    session.commit()
+    return ProgramView.of(program, normalized)
+
+
+def get(session: Session, actor: Actor, program_id: uuid.UUID) -> ProgramView:
+    program = get_program(session, actor, program_id)
+    return ProgramView.of(program, config_of(session, program))
+
+
+def list_programs(
+    session: Session, actor: Actor, *, limit: int, cursor: str | None = None
+) -> Page[ProgramView]:
+    """The organization's live programs, oldest first, with their current configuration."""
+    stmt = select(Program).where(
+        Program.organization_id == actor.organization_id, Program.deleted_at.is_(None)
+    )
+    page = paginate(session, stmt, Program.created_at, Program.id, limit=limit, cursor=cursor)
+    configs: dict[uuid.UUID, dict[str, Any]] = {}
+    if page.items:
+        rows = session.execute(
+            select(ProgramConfig.program_id, ProgramConfig.config)
+            .join(
+                Program,
+                and_(
+                    Program.id == ProgramConfig.program_id,
+                    Program.config_version == ProgramConfig.version,
+                ),
+            )
+            .where(ProgramConfig.program_id.in_([p.id for p in page.items]))
+        )
+        configs = {pid: config for pid, config in rows}
+    return Page([ProgramView.of(p, configs[p.id]) for p in page.items], page.next_cursor)
+
+
+_UNSET: Any = object()
+
+
+def update_program(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    name: str = _UNSET,
+    description: str | None = _UNSET,
+    config: dict[str, Any] = _UNSET,
+) -> ProgramView:
+    """Change name, description and/or configuration; a changed config is a new version."""
+    program = get_program(session, actor, program_id)
+    current = config_of(session, program)
+    changed: list[str] = []
+    if name is not _UNSET and (name := _clean_name(name)) != program.name:
+        program.name = name
+        changed.append("name")
+    if description is not _UNSET and description != program.description:
+        program.description = description
+        changed.append("description")
+    if config is not _UNSET and (normalized := validated_config(config)) != current:
+        version = program.config_version + 1
+        _add_version(session, actor, program, version, normalized)
+        current = normalized
+        audit.record(
+            session,
+            actor,
+            "config.changed",
+            program_id=program.id,
+            target_type="program",
+            target_ids=[program.id],
+            details={"version": version, "previous_version": version - 1},
+        )
+    if changed:
+        audit.record(
+            session,
+            actor,
+            "program.updated",
+            program_id=program.id,
+            target_type="program",
+            target_ids=[program.id],
+            details={"fields": changed},
+        )
+    session.commit()
+    return ProgramView.of(program, current)
+
+
+def delete_program(session: Session, actor: Actor, program_id: uuid.UUID) -> None:
+    """Soft delete: the program answers 404 at once and is purged after the retention period."""
+    program = get_program(session, actor, program_id)
+    program.deleted_at = datetime.now(UTC)
+    audit.record(
+        session,
+        actor,
+        "program.deleted",
+        program_id=program.id,
+        target_type="program",
+        target_ids=[program.id],
+    )
+    session.commit()

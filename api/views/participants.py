@@ -1,0 +1,79 @@
+"""Participants of a program: one, a bulk JSON upsert, or a CSV upload; read and correct."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Request
+from flask.views import MethodView
+from flask_smorest import Blueprint as _Blueprint
+from marshmallow import Schema
+from webargs.flaskparser import FlaskParser
+
+from api.auth import current_actor
+from api.db import get_session
+from api.schemas.participants import (
+    ImportResultSchema,
+    ParticipantListArgs,
+    ParticipantListSchema,
+    ParticipantPatchSchema,
+    ParticipantSchema,
+    ParticipantUploadSchema,
+    UploadResultSchema,
+)
+from api.services import participants
+
+
+class _UploadParser(FlaskParser):
+    """JSON as usual; a ``text/csv`` body is handed to the schema as ``{"csv": bytes}``."""
+
+    def load_json(self, req: Request, schema: Schema) -> Any:
+        if req.mimetype == "text/csv":
+            return {"csv": req.get_data()}
+        return super().load_json(req, schema)
+
+
+class Blueprint(_Blueprint):
+    ARGUMENTS_PARSER = _UploadParser()
+
+
+blp = Blueprint(
+    "participants",
+    __name__,
+    url_prefix="/v1/programs/<uuid:program_id>/participants",
+    description="Mentors and mentees of a program",
+)
+
+
+@blp.route("")
+class Participants(MethodView):
+    @blp.arguments(ParticipantListArgs, location="query")
+    @blp.response(200, ParticipantListSchema)
+    def get(self, args: dict[str, Any], program_id: uuid.UUID) -> Any:
+        """List participants (filters: role, active; cursor-paginated)."""
+        return participants.list_participants(get_session(), current_actor(), program_id, **args)
+
+    @blp.arguments(ParticipantUploadSchema)
+    @blp.response(201, UploadResultSchema, description="One participant created")
+    @blp.alt_response(200, schema=ImportResultSchema, description="Bulk JSON or CSV upserted")
+    def post(self, body: dict[str, Any], program_id: uuid.UUID) -> Any:
+        """Create one participant, or upsert many by external_id ({"items": [...]} or text/csv)."""
+        result = participants.upload(get_session(), current_actor(), program_id, **body)
+        return result, 200 if isinstance(result, participants.ImportResult) else 201
+
+
+@blp.route("/<uuid:participant_id>")
+class ParticipantById(MethodView):
+    @blp.response(200, ParticipantSchema)
+    def get(self, program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:
+        """Read one participant."""
+        return participants.get(get_session(), current_actor(), program_id, participant_id)
+
+    @blp.arguments(ParticipantPatchSchema)
+    @blp.response(200, ParticipantSchema)
+    def patch(self, body: dict[str, Any], program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:
+        """Correct a participant; the result is revalidated against the program's config."""
+        return participants.update_participant(
+            get_session(), current_actor(), program_id, participant_id, body
+        )
