@@ -106,3 +106,93 @@ def serve(host: str, port: int, workers: int) -> None:
     from api.server import run_server
 
     sys.exit(run_server(host=host, port=port, workers=workers))
+
+
+@main.group(help="The audit log.")
+def audit() -> None:
+    pass
+
+
+@audit.command("verify", help="Check the audit hash chain; exit code 1 if any chain is broken.")
+@click.option(
+    "--org", "org_id", type=click.UUID, default=None, help="One organization (default: all)."
+)
+def audit_verify(org_id: Any) -> None:
+    from api.services import audit as audit_log
+
+    with _session_factory()() as session:
+        orgs = [org_id] if org_id else audit_log.organization_ids(session)
+        reports = {org: audit_log.verify(session, org) for org in orgs}
+    for org, report in reports.items():
+        state = "valid" if report.valid else "BROKEN"
+        line = f"organization {org}: {state}, {report.events} events"
+        if not report.valid:
+            line += f"; first bad seq {report.first_bad_seq}: {report.problem}"
+        click.echo(line)
+    if not all(r.valid for r in reports.values()):
+        sys.exit(1)
+
+
+@main.command("worker", help="Run the jobs worker: executes matching runs from the queue.")
+@click.option(
+    "--workers",
+    default=lambda: int(os.environ.get("MENTORMATCH_JOB_WORKERS", "1")),
+    type=int,
+    show_default="1 or MENTORMATCH_JOB_WORKERS",
+    help="Runs executed at once.",
+)
+@click.option(
+    "--worker-type",
+    type=click.Choice(["thread", "process"]),
+    default="thread",
+    show_default=True,
+)
+def worker(workers: int, worker_type: str) -> None:
+    from api.logs import configure_logging
+    from api.services.jobs import run_worker
+
+    configure_logging(os.environ.get("MENTORMATCH_LOG_LEVEL", "INFO"))
+    run_worker(workers=workers, worker_type=worker_type)
+
+
+@main.command("generate", help="Write a synthetic cohort: mentees.csv, mentors.csv, program.json.")
+@click.option("--mentees", "n_mentees", required=True, type=click.IntRange(min=0))
+@click.option("--mentors", "n_mentors", required=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+def generate(n_mentees: int, n_mentors: int, seed: int, out_dir: str) -> None:
+    from pathlib import Path
+
+    from api.services.batch import generate as write_cohort
+
+    for path in write_cohort(n_mentees, n_mentors, seed=seed, out=Path(out_dir)):
+        click.echo(str(path))
+
+
+@main.command("match", help="Offline batch: match two participant CSVs, no database.")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--mentees", "mentees_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--mentors", "mentors_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+def match(config_path: str, mentees_path: str, mentors_path: str, out_path: str) -> None:
+    from pathlib import Path
+
+    from api.services.batch import match_files
+    from api.services.errors import ServiceError
+
+    try:
+        result = match_files(
+            Path(config_path), Path(mentees_path), Path(mentors_path), Path(out_path)
+        )
+    except (ServiceError, ValueError, OSError) as exc:
+        raise click.ClickException(getattr(exc, "detail", None) or str(exc)) from exc
+    stats = result.stats
+    click.echo(
+        f"matched {stats['matched']} of {stats['n_mentees']} mentees "
+        f"(mean score {stats['score_mean'] or 0:.3f}); unmatched: {stats['unmatched_by_reason']}"
+    )
+    click.echo(json.dumps({k: round(v, 3) for k, v in result.seconds.items()}))
+
+
+if __name__ == "__main__":
+    main()

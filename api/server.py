@@ -1,10 +1,25 @@
-"""``mentormatch serve``: the app under gunicorn, the production WSGI server."""
+"""``mentormatch serve``: the app under gunicorn, the production WSGI server.
+
+Without ``MENTORMATCH_REDIS_URL`` the jobs queue is the embedded SQLite one, and
+``serve`` also starts its consumer: a companion ``mentormatch worker`` process that
+lives and dies with the server (stopped on exit, and sent SIGTERM by the kernel
+should the server die first), so one command runs the whole service.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger("mentormatch.server")
+PR_SET_PDEATHSIG = 1
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -22,7 +37,43 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to the worker when the server process ends,
+    # even by SIGKILL. Elsewhere the `finally` in run_server is the only guard.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def needs_companion_worker(environ: dict[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return not env.get("MENTORMATCH_REDIS_URL") and env.get("MENTORMATCH_NO_WORKER", "") in (
+        "",
+        "0",
+    )
+
+
+def start_companion_worker() -> subprocess.Popen[bytes]:
+    workers = os.environ.get("MENTORMATCH_JOB_WORKERS", "1")
+    command = [sys.executable, "-m", "api.cli", "worker", "--workers", workers]
+    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
+def stop_companion_worker(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run_server(*, host: str, port: int, workers: int) -> int:
+    companion = start_companion_worker() if needs_companion_worker() else None
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -31,6 +82,10 @@ def run_server(*, host: str, port: int, workers: int) -> int:
         "timeout": 120,
         "accesslog": None,  # the app logs each request itself, as JSON, with its request id
         "preload_app": False,
+        "on_exit": lambda _arbiter: stop_companion_worker(companion),
     }
-    _Gunicorn(options).run()
+    try:
+        _Gunicorn(options).run()
+    finally:
+        stop_companion_worker(companion)
     return 0

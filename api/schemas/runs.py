@@ -1,0 +1,135 @@
+"""Matching runs (DESIGN sections 3 and 5)."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from api.schemas.common import StrictSchema, page_of
+
+SCOPES = ("all", "unmatched")
+OBJECTIVES = ("total", "coverage", "fair", "stable")
+
+
+class RunCreateSchema(StrictSchema):
+    scope = fields.String(
+        load_default="all",
+        validate=validate.OneOf(SCOPES),
+        metadata={
+            "description": "all: the whole cohort; unmatched: mentees without a "
+            "published match (published matches and their capacity are kept)"
+        },
+    )
+    pins = fields.List(
+        fields.List(fields.String(), validate=validate.Length(equal=2)),
+        load_default=list,
+        metadata={"description": "Admin-fixed pairs: [[mentee external_id, mentor external_id]]"},
+    )
+    objective = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(OBJECTIVES),
+        metadata={"description": "Default: the program config's objective"},
+    )
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "A what-if run: its proposals can never be published"},
+    )
+    config = fields.Dict(
+        keys=fields.String(),
+        load_default=None,
+        data_key="config",
+        attribute="config_overrides",
+        metadata={"description": "Dry runs only: config keys overriding the program's config"},
+    )
+    priority_unmatched = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=1),
+        metadata={
+            "description": "Bonus added to the scores of mentees earlier runs left unmatched, "
+            "so that the solver prefers covering them (their true scores are kept)"
+        },
+    )
+
+    @validates_schema
+    def _overrides_need_dry_run(self, data: dict, **_kw: object) -> None:
+        if data.get("config_overrides") is not None and not data.get("dry_run"):
+            raise ValidationError("configuration overrides need dry_run: true", field_name="config")
+
+
+class RunWaitArgs(StrictSchema):
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=60),
+        metadata={
+            "description": "Seconds (at most 60) to wait for the run to finish: "
+            "201 with the finished run, else 202 as without it"
+        },
+    )
+
+
+class RunSchema(StrictSchema):
+    id = fields.UUID()
+    program_id = fields.UUID()
+    status = fields.String(metadata={"description": "queued | running | succeeded | failed"})
+    scope = fields.String()
+    objective = fields.String()
+    dry_run = fields.Boolean()
+    options = fields.Dict(metadata={"description": "pins, config overrides, priority_unmatched"})
+    triggered_by = fields.UUID(allow_none=True)
+    config_version = fields.Integer()
+    weights_version = fields.Integer(allow_none=True)
+    progress = fields.Float()
+    stats = fields.Dict()
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+RunListSchema = page_of(RunSchema, "RunList")
+
+
+class CompareArgs(StrictSchema):
+    with_ = fields.UUID(required=True, data_key="with", metadata={"description": "The other run"})
+
+
+class _Ref(StrictSchema):
+    id = fields.UUID()
+    external_id = fields.String(allow_none=True)
+
+
+class _Pair(StrictSchema):
+    mentee = fields.Nested(_Ref)
+    mentor = fields.Nested(_Ref)
+    score = fields.Float()
+
+
+class _RunSummary(StrictSchema):
+    id = fields.UUID()
+    status = fields.String()
+    dry_run = fields.Boolean()
+    objective = fields.String()
+    scope = fields.String()
+    matched = fields.Integer()
+    n_mentees = fields.Integer()
+    coverage = fields.Float()
+    score_total = fields.Float()
+    score_mean = fields.Float(allow_none=True)
+    score_min = fields.Float(allow_none=True)
+
+
+class _Difference(StrictSchema):
+    score_total = fields.Float()
+    matched = fields.Integer()
+    coverage = fields.Float()
+
+
+class RunComparisonSchema(StrictSchema):
+    a = fields.Nested(_RunSummary)
+    b = fields.Nested(_RunSummary)
+    difference = fields.Nested(_Difference, metadata={"description": "b minus a"})
+    common = fields.Integer(metadata={"description": "Pairs both runs propose"})
+    only_in_a_count = fields.Integer()
+    only_in_b_count = fields.Integer()
+    only_in_a = fields.List(fields.Nested(_Pair), metadata={"description": "Best 500 first"})
+    only_in_b = fields.List(fields.Nested(_Pair), metadata={"description": "Best 500 first"})

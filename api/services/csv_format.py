@@ -1,0 +1,77 @@
+"""Participants and matches as CSV files, in the upload format of the HTTP API.
+
+Header ``external_id,role,name,email,position,level,skills,capacity,exclude`` then
+one column per program field (its ``key``); multi-valued cells are ``;``-separated.
+Reading goes through the upload parser (:mod:`api.services.participants_csv`) so a
+file this module writes is exactly what ``POST .../participants`` accepts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from api.services.participants_csv import LIST_SEPARATOR, parse_csv
+from api.services.participants_validation import ErrorLog
+
+BASE_COLUMNS = (
+    "external_id",
+    "role",
+    "name",
+    "email",
+    "position",
+    "level",
+    "skills",
+    "capacity",
+    "exclude",
+)
+MATCH_COLUMNS = ("mentee_external_id", "mentor_external_id", "score", "reasons")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def participants_csv(
+    participants: Iterable[Mapping[str, Any]], role: str, field_keys: Sequence[str]
+) -> str:
+    """The CSV text of ``participants`` (profile dicts), all of one ``role``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*BASE_COLUMNS, *field_keys])
+    for p in participants:
+        attributes = p.get("attributes") or {}
+        base = [role if c == "role" else p.get(c) for c in BASE_COLUMNS]
+        writer.writerow([_cell(v) for v in [*base, *(attributes.get(k) for k in field_keys)]])
+    return out.getvalue()
+
+
+def read_participants(
+    data: bytes, fields: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(mentees, mentors)`` profile dicts of an upload-format CSV; ValidationFailed if bad."""
+    log = ErrorLog()
+    rows = parse_csv(data, {f["key"]: f for f in fields}, log=log)
+    log.raise_if_any()
+    mentees = [r.data for r in rows if r.data.get("role") == "mentee"]
+    mentors = [r.data for r in rows if r.data.get("role") == "mentor"]
+    return mentees, mentors
+
+
+def matches_csv(rows: Iterable[Sequence[Any]]) -> str:
+    """``mentee_external_id,mentor_external_id,score,reasons`` (reasons ``;``-joined)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MATCH_COLUMNS)
+    for mentee, mentor, score, reasons in rows:
+        score_cell = "" if score is None else f"{score:.6f}"
+        writer.writerow([mentee or "", mentor or "", score_cell, "; ".join(reasons)])
+    return out.getvalue()

@@ -1,0 +1,80 @@
+"""Matching runs: press the button, watch progress, compare what-ifs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_actor
+from api.db import get_session
+from api.schemas.common import PageArgs
+from api.schemas.runs import (
+    CompareArgs,
+    RunComparisonSchema,
+    RunCreateSchema,
+    RunListSchema,
+    RunSchema,
+    RunWaitArgs,
+)
+from api.services import jobs, runs
+
+blp = Blueprint("runs", __name__, url_prefix="/v1/programs", description="Matching runs")
+
+
+def _jobs() -> jobs.Jobs:
+    """The app's job queue, built on first use from its MENTORMATCH_* settings."""
+    ext = current_app.extensions
+    if "mentormatch.jobs" not in ext:
+        ext["mentormatch.jobs"] = jobs.build_jobs(
+            **jobs.settings_from(current_app.config),
+            session_factory=ext["mentormatch"].session_factory,
+        )
+    return ext["mentormatch.jobs"]
+
+
+@blp.route("/<uuid:program_id>/runs")
+class Runs(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, RunListSchema)
+    def get(self, args: dict[str, Any], program_id: uuid.UUID) -> Any:
+        """List the program's runs (cursor-paginated, oldest first)."""
+        return runs.list_runs(get_session(), current_actor(), program_id, **args)
+
+    @blp.arguments(RunCreateSchema)
+    @blp.arguments(RunWaitArgs, location="query")
+    @blp.response(202, RunSchema)
+    @blp.alt_response(201, schema=RunSchema, description="Finished within ?wait=")
+    def post(self, body: dict[str, Any], query: dict[str, Any], program_id: uuid.UUID) -> Any:
+        """Run matching: queue a run (202), or wait for it to finish (201)."""
+        run = runs.start_run(
+            get_session(),
+            current_actor(),
+            program_id,
+            **body,
+            enqueue=_jobs().enqueue_run,
+            wait=query["wait"],
+        )
+        location = url_for("runs.RunById", program_id=program_id, run_id=run.id)
+        finished = run.status in ("succeeded", "failed")
+        return run, 201 if finished and query["wait"] > 0 else 202, {"Location": location}
+
+
+@blp.route("/<uuid:program_id>/runs/<uuid:run_id>")
+class RunById(MethodView):
+    @blp.response(200, RunSchema)
+    def get(self, program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
+        """A run: status, progress, stats, versions used, error."""
+        return runs.get_run(get_session(), current_actor(), program_id, run_id)
+
+
+@blp.route("/<uuid:program_id>/runs/<uuid:run_id>/compare")
+class RunComparison(MethodView):
+    @blp.arguments(CompareArgs, location="query")
+    @blp.response(200, RunComparisonSchema)
+    def get(self, args: dict[str, Any], program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
+        """Compare two runs: totals, coverage, minimum score, pairs that differ."""
+        return runs.compare_runs(get_session(), current_actor(), program_id, run_id, args["with_"])
