@@ -7,6 +7,7 @@ reordering any row is detected by :func:`verify`. Events hold ids, never persona
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -19,9 +20,28 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
+from api.services.errors import ValidationFailed
+from api.services.pagination import MAX_LIMIT, Page
 from models import AuditEvent, Organization
 
 GENESIS = "0" * 64
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as it reads back from any backend's JSON column.
+
+    PostgreSQL's JSONB keeps numbers as decimals, so a float with an integral value
+    may come back as an int (``1e20`` -> ``100000000000000000000``); hashing integral
+    floats as ints makes the hash survive that round trip. Key order is settled by
+    ``sort_keys``.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _canonical(event: AuditEvent) -> bytes:
@@ -36,7 +56,7 @@ def _canonical(event: AuditEvent) -> bytes:
         "program_id": str(event.program_id) if event.program_id else None,
         "target_type": event.target_type,
         "target_ids": [str(t) for t in event.target_ids],
-        "details": event.details,
+        "details": _plain(event.details),
         "created_at": created.astimezone(UTC).isoformat(timespec="microseconds"),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
@@ -122,3 +142,76 @@ def verify(session: Session, organization_id: uuid.UUID, *, batch: int = 5000) -
     if org.audit_seq != count or org.audit_head != prev:
         return ChainReport(False, count, count + 1, "newest events are missing")
     return ChainReport(True, count)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "seq":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed({"cursor": [f"not a cursor this API issued: {cursor!r}"]}) from exc
+
+
+def list_events(
+    session: Session,
+    actor: Actor,
+    *,
+    program_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+    order: str = "asc",
+) -> Page[AuditEvent]:
+    """The organization's events matching every filter given, in chain order (by ``seq``).
+
+    ``since`` is inclusive and ``until`` exclusive; ``order="desc"`` lists newest first;
+    the cursor is the last ``seq`` seen.
+    """
+    if order not in ("asc", "desc"):
+        raise ValidationFailed({"order": [f"must be asc or desc, got {order!r}"]})
+    newest_first = order == "desc"
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed({"limit": [f"must be between 1 and {MAX_LIMIT}, got {limit}"]})
+    if since is not None and until is not None and since >= until:
+        raise ValidationFailed({"until": ["must be after since"]})
+    stmt = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
+    if program_id is not None:
+        stmt = stmt.where(AuditEvent.program_id == program_id)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.created_at < until)
+    if cursor:
+        after = _decode_cursor(cursor)
+        stmt = stmt.where(AuditEvent.seq < after if newest_first else AuditEvent.seq > after)
+    order = AuditEvent.seq.desc() if newest_first else AuditEvent.seq
+    rows = list(session.scalars(stmt.order_by(order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1].seq)
+    return Page(rows, next_cursor)
+
+
+def verify_organization(session: Session, actor: Actor) -> ChainReport:
+    """The chain check of the actor's own organization."""
+    return verify(session, actor.organization_id)
+
+
+def organization_ids(session: Session) -> list[uuid.UUID]:
+    """Every organization, for the CLI's check of all chains."""
+    return list(session.scalars(select(Organization.id).order_by(Organization.created_at)))

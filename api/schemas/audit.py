@@ -1,0 +1,46 @@
+"""Schemas of the audit log and its chain check."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from api.schemas.common import PageArgs, StrictSchema
+
+
+class AuditArgs(PageArgs):
+    program_id = fields.UUID(load_default=None)
+    actor_id = fields.UUID(load_default=None)
+    action = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    since = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Inclusive, ISO 8601 with offset"}
+    )
+    until = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Exclusive, ISO 8601 with offset"}
+    )
+    order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+
+
+class AuditEventSchema(StrictSchema):
+    id = fields.UUID()
+    seq = fields.Integer()
+    actor_id = fields.UUID(allow_none=True)
+    action = fields.String()
+    program_id = fields.UUID(allow_none=True)
+    target_type = fields.String(allow_none=True)
+    target_ids = fields.List(fields.String())
+    details = fields.Dict()
+    created_at = fields.DateTime()
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class AuditListSchema(StrictSchema):
+    items = fields.List(fields.Nested(AuditEventSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class ChainReportSchema(StrictSchema):
+    valid = fields.Boolean()
+    events = fields.Integer()
+    first_bad_seq = fields.Integer(allow_none=True)
+    problem = fields.String(allow_none=True)

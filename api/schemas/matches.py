@@ -1,0 +1,136 @@
+"""Schemas of matches: proposals with explanations, edits, publication, ends, recommendations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from api.schemas.common import PageArgs, StrictSchema
+
+STATUSES = ["proposed", "published", "rejected", "ended"]
+
+
+class PersonRefSchema(StrictSchema):
+    id = fields.UUID(required=True)
+    external_id = fields.String(allow_none=True)
+    name = fields.String()
+
+
+class BreakdownItemSchema(StrictSchema):
+    criterion = fields.String()
+    weight = fields.Float()
+    similarity = fields.Float()
+    contribution = fields.Float()
+
+
+class MatchSchema(StrictSchema):
+    id = fields.UUID()
+    program_id = fields.UUID()
+    run_id = fields.UUID(allow_none=True)
+    mentee = fields.Nested(PersonRefSchema)
+    mentor = fields.Nested(PersonRefSchema)
+    score = fields.Float(metadata={"description": "Weighted mean similarity in [0, 1]"})
+    breakdown = fields.List(
+        fields.Nested(BreakdownItemSchema),
+        metadata={"description": "Per criterion; the contributions sum to the score"},
+    )
+    reasons = fields.List(fields.String())
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    version = fields.Integer(
+        metadata={"description": "Bumped by every change; send it back in PATCH to guard edits"}
+    )
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    edited_by = fields.UUID(allow_none=True)
+    published_by = fields.UUID(allow_none=True)
+    published_at = fields.DateTime(allow_none=True)
+    ended_by = fields.UUID(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    ended_reason = fields.String(allow_none=True)
+
+
+class MatchListSchema(StrictSchema):
+    items = fields.List(fields.Nested(MatchSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class UnmatchedSchema(StrictSchema):
+    mentee = fields.Nested(PersonRefSchema)
+    reason = fields.String()
+
+
+class RunMatchesSchema(MatchListSchema):
+    unmatched = fields.List(
+        fields.Nested(UnmatchedSchema),
+        metadata={
+            "description": "Every mentee the run left unmatched, with why; "
+            "given in full on the first page (no cursor), empty on later pages"
+        },
+    )
+    unmatched_count = fields.Integer()
+
+
+class MatchListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+
+class MatchEditSchema(StrictSchema):
+    mentor_id = fields.UUID(metadata={"description": "Give the mentee this mentor instead"})
+    mentor_external_id = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The new mentor by the dashboard's id"},
+    )
+    status = fields.String(
+        validate=validate.OneOf(["rejected"]), metadata={"description": "Reject the proposal"}
+    )
+    version = fields.Integer(
+        metadata={"description": "Optional: refuse (409) if the match changed since"}
+    )
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        given = [k for k in ("mentor_id", "mentor_external_id", "status") if k in data]
+        if len(given) != 1:
+            raise ValidationError(
+                "give exactly one of mentor_id, mentor_external_id or status", "_schema"
+            )
+
+
+class PublishSchema(StrictSchema):
+    match_ids = fields.List(
+        fields.UUID(),
+        validate=validate.Length(min=1, max=100_000),
+        metadata={"description": "Publish only these proposals of the run (default: all)"},
+    )
+
+
+class PublicationSchema(StrictSchema):
+    run_id = fields.UUID()
+    newly_published = fields.Integer(
+        metadata={"description": "Published by this call (0 when repeated)"}
+    )
+    published = fields.List(
+        fields.UUID(), metadata={"description": "Of the requested matches, those now published"}
+    )
+
+
+class EndSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class RecommendationArgs(StrictSchema):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class RecommendationSchema(StrictSchema):
+    partner = fields.Nested(PersonRefSchema)
+    score = fields.Float()
+    breakdown = fields.List(fields.Nested(BreakdownItemSchema))
+    reasons = fields.List(fields.String())
+
+
+class RecommendationListSchema(StrictSchema):
+    participant = fields.Nested(PersonRefSchema)
+    role = fields.String()
+    items = fields.List(fields.Nested(RecommendationSchema))

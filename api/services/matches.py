@@ -1,0 +1,575 @@
+"""Review and publication of matches: list, edit or reject a proposal, publish, end.
+
+Concurrency is settled by the database, not by Python checks:
+
+- every change to a run's proposals (edit, reject, publish) first locks the run row
+  (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already
+  serializes writers), so two admins acting on one run take turns;
+- publishing flips ``proposed -> published`` with one conditional UPDATE
+  (``... AND status = 'proposed'``): a second, concurrent publication finds nothing
+  left to publish and records nothing;
+- each mentor's ``published_load`` grows by a conditional UPDATE
+  (``published_load + n <= capacity``) on rows locked in id order: a mentor never
+  exceeds capacity, whoever publishes which run; ``CHECK (published_load >= 0)``
+  guards the release when a match ends;
+- a partial unique index keeps a mentee at one published match.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+import scoring
+from api.services import audit
+from api.services.context import Actor
+from api.services.errors import Conflict, NotFound, ValidationFailed
+from api.services.lookup import config_of, get_owned, get_program, profile
+from api.services.pagination import Page, paginate
+from models import Match, Participant, Program, Run, UnmatchedMentee, WeightsVersion
+
+STATUSES = ("proposed", "published", "rejected", "ended")
+
+
+# ----------------------------------------------------------------- reading
+
+
+def _people(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Participant]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Participant).where(Participant.id.in_(wanted)))
+    return {p.id: p for p in rows}
+
+
+def ref(participant: Participant) -> dict[str, Any]:
+    """How a match names a person: ids and display name only."""
+    return {
+        "id": participant.id,
+        "external_id": participant.external_id,
+        "name": participant.name,
+    }
+
+
+def _views(session: Session, matches: Sequence[Match]) -> list[dict[str, Any]]:
+    people = _people(session, [m.mentee_id for m in matches] + [m.mentor_id for m in matches])
+    return [_view(m, people[m.mentee_id], people[m.mentor_id]) for m in matches]
+
+
+def _view(match: Match, mentee: Participant, mentor: Participant) -> dict[str, Any]:
+    return {
+        "id": match.id,
+        "program_id": match.program_id,
+        "run_id": match.run_id,
+        "mentee": ref(mentee),
+        "mentor": ref(mentor),
+        "score": match.score,
+        "breakdown": match.breakdown,
+        "reasons": match.reasons,
+        "status": match.status,
+        "version": match.version,
+        "created_at": match.created_at,
+        "updated_at": match.updated_at,
+        "edited_by": match.edited_by,
+        "published_by": match.published_by,
+        "published_at": match.published_at,
+        "ended_by": match.ended_by,
+        "ended_at": match.ended_at,
+        "ended_reason": match.ended_reason,
+    }
+
+
+@dataclass(frozen=True)
+class RunProposals:
+    """One page of a run's matches; the first page also carries every unmatched mentee."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    unmatched: list[dict[str, Any]]
+    unmatched_count: int
+
+
+def list_run_matches(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    run_id: uuid.UUID,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+    status: str | None = None,
+) -> RunProposals:
+    """The proposals of a run with their explanations, and the mentees it left unmatched."""
+    get_program(session, actor, program_id)
+    run = get_owned(session, Run, run_id, actor, program_id=program_id)
+    stmt = select(Match).where(Match.run_id == run.id)
+    if status is not None:
+        stmt = stmt.where(Match.status == status)
+    page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
+    unmatched_rows = session.execute(
+        select(UnmatchedMentee.reason, Participant)
+        .join(Participant, Participant.id == UnmatchedMentee.mentee_id)
+        .where(UnmatchedMentee.run_id == run.id)
+        .order_by(UnmatchedMentee.reason, Participant.external_id, Participant.id)
+    ).all()
+    # Later pages repeat no unmatched mentees: a client reads them once, with the first page.
+    unmatched = (
+        []
+        if cursor
+        else [{"mentee": ref(row.Participant), "reason": row.reason} for row in unmatched_rows]
+    )
+    return RunProposals(
+        _views(session, page.items), page.next_cursor, unmatched, len(unmatched_rows)
+    )
+
+
+def list_matches(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page[dict[str, Any]]:
+    """A program's matches, optionally of one status, oldest first."""
+    get_program(session, actor, program_id)
+    stmt = select(Match).where(
+        Match.program_id == program_id, Match.organization_id == actor.organization_id
+    )
+    if status is not None:
+        if status not in STATUSES:
+            raise ValidationFailed({"status": [f"must be one of {', '.join(STATUSES)}"]})
+        stmt = stmt.where(Match.status == status)
+    page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
+    return Page(_views(session, page.items), page.next_cursor)
+
+
+def _live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:
+    match = get_owned(session, Match, match_id, actor)
+    program = session.get(Program, match.program_id)
+    if program is None or program.deleted_at is not None:
+        raise NotFound("match", match_id)
+    return match
+
+
+def get_match(session: Session, actor: Actor, match_id: uuid.UUID) -> dict[str, Any]:
+    return _views(session, [_live_match(session, actor, match_id)])[0]
+
+
+# ----------------------------------------------------------------- shared rules
+
+
+def capacity_of(mentor: Participant, config: dict[str, Any]) -> int:
+    """A mentor's own capacity, else the program's ``default_capacity`` (default 1)."""
+    if mentor.capacity is not None:
+        return mentor.capacity
+    return int(config.get("default_capacity", 1))
+
+
+def active_weights(session: Session, program_id: uuid.UUID) -> WeightsVersion | None:
+    return session.scalars(
+        select(WeightsVersion).where(
+            WeightsVersion.program_id == program_id, WeightsVersion.active.is_(True)
+        )
+    ).first()
+
+
+def _run_weights(session: Session, run: Run) -> dict[str, float] | None:
+    if run.weights_version is None:
+        return None
+    row = session.scalars(
+        select(WeightsVersion.weights).where(
+            WeightsVersion.program_id == run.program_id,
+            WeightsVersion.version == run.weights_version,
+        )
+    ).first()
+    return dict(row) if row else None
+
+
+def _lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
+    """Take the run's row lock: edits and publications of one run happen one at a time."""
+    if run_id is None:
+        return None
+    return session.scalars(
+        select(Run)
+        .where(Run.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _cohort(session: Session, program_id: uuid.UUID, role: str) -> list[Participant]:
+    return list(
+        session.scalars(
+            select(Participant)
+            .where(
+                Participant.program_id == program_id,
+                Participant.role == role,
+                Participant.active.is_(True),
+            )
+            .order_by(Participant.id)
+        )
+    )
+
+
+def _with(people: list[Participant], person: Participant) -> tuple[list[Participant], int]:
+    """``people`` including ``person`` (appended if inactive), and its index there."""
+    for index, p in enumerate(people):
+        if p.id == person.id:
+            return people, index
+    return [*people, person], len(people)
+
+
+def _explain_pair(
+    session: Session,
+    program: Program,
+    run: Run | None,
+    mentee: Participant,
+    mentor: Participant,
+) -> scoring.Explanation:
+    """Score and explain one pair against the run's configuration and weights.
+
+    The whole active cohort is encoded (text similarity depends on it, as in the
+    run) but only the one pair is scored: no matrix is built.
+    """
+    config = config_of(session, program, run.config_version if run else None)
+    weights = _run_weights(session, run) if run else None
+    mentees, i = _with(_cohort(session, program.id, "mentee"), mentee)
+    mentors, j = _with(_cohort(session, program.id, "mentor"), mentor)
+    try:
+        compat = scoring.lazy_compatibility(
+            [profile(p) for p in mentees], [profile(p) for p in mentors], config, weights=weights
+        )
+        return scoring.explain(compat, [i], [j])[0]
+    except scoring.ScoringError as exc:
+        raise Conflict(f"the program's data cannot be scored: {exc}") from exc
+
+
+def _check_version(match: Match, version: int | None) -> None:
+    if version is not None and version != match.version:
+        raise Conflict(
+            f"match {match.id} changed since version {version} (now version {match.version})"
+        )
+
+
+# ----------------------------------------------------------------- edit and reject
+
+
+def _find_mentor(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    mentor_id: uuid.UUID | None,
+    mentor_external_id: str | None,
+) -> tuple[Participant, str]:
+    if mentor_id is not None:
+        field = "mentor_id"
+        mentor = session.get(Participant, mentor_id, populate_existing=True)
+        shown: object = mentor_id
+    else:
+        field, shown = "mentor_external_id", mentor_external_id
+        mentor = session.scalars(
+            select(Participant)
+            .where(
+                Participant.program_id == program_id,
+                Participant.external_id == mentor_external_id,
+            )
+            .execution_options(populate_existing=True)
+        ).first()
+    if (
+        mentor is None
+        or mentor.organization_id != actor.organization_id
+        or mentor.program_id != program_id
+    ):
+        raise ValidationFailed({field: [f"no participant {shown} in this program"]})
+    if mentor.role != "mentor":
+        raise ValidationFailed({field: [f"participant {shown} is a {mentor.role}, not a mentor"]})
+    if not mentor.active:
+        raise ValidationFailed({field: [f"mentor {shown} is not active"]})
+    return mentor, field
+
+
+def edit_match(
+    session: Session,
+    actor: Actor,
+    match_id: uuid.UUID,
+    *,
+    mentor_id: uuid.UUID | None = None,
+    mentor_external_id: str | None = None,
+    status: str | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """Give a proposal's mentee another mentor (revalidated, re-explained), or reject it."""
+    chosen = [x is not None for x in (mentor_id, mentor_external_id, status)]
+    if sum(chosen) != 1:
+        raise ValidationFailed(
+            {"_schema": ["give exactly one of mentor_id, mentor_external_id or status"]}
+        )
+    if status is not None and status != "rejected":
+        raise ValidationFailed({"status": [f"can only be set to 'rejected', got {status!r}"]})
+    match = _live_match(session, actor, match_id)
+    program = get_program(session, actor, match.program_id)
+    run = _lock_run(session, match.run_id)
+    session.refresh(match)  # the state after whoever held the run lock before us
+    if run is not None and run.dry_run:
+        raise Conflict(f"match {match.id} belongs to dry run {run.id}: it cannot be edited")
+    if match.status != "proposed":
+        raise Conflict(f"match {match.id} is {match.status}: only proposed matches can be edited")
+    _check_version(match, version)
+
+    if status == "rejected":
+        match.status = "rejected"
+        match.edited_by = actor.admin_id
+        action, details = "match.rejected", {}
+    else:
+        mentor, field = _find_mentor(session, actor, program.id, mentor_id, mentor_external_id)
+        mentee = session.get(Participant, match.mentee_id)
+        assert mentee is not None  # a foreign key
+        if mentor.id != match.mentor_id:
+            _check_edit_capacity(session, program, match, mentor, field)
+            explanation = _explain_pair(session, program, run, mentee, mentor)
+            if not explanation.allowed:
+                who = _name(mentor)
+                raise ValidationFailed({field: [f"{who}: {why}" for why in explanation.blocked_by]})
+            details = {"from_mentor_id": str(match.mentor_id), "to_mentor_id": str(mentor.id)}
+            match.mentor_id = mentor.id
+            match.score = explanation.score
+            match.breakdown = explanation.breakdown
+            match.reasons = explanation.reasons
+            match.edited_by = actor.admin_id
+            action = "match.edited"
+        else:
+            return _views(session, [match])[0]  # already this mentor: nothing to change
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        session.rollback()
+        raise Conflict(f"match {match_id} was changed concurrently; reload and retry") from exc
+    audit.record(
+        session,
+        actor,
+        action,
+        program_id=program.id,
+        target_type="match",
+        target_ids=[match.id],
+        details=details,
+    )
+    session.commit()
+    return _views(session, [match])[0]
+
+
+def _name(p: Participant) -> str:
+    return f"mentor {p.external_id or p.id}"
+
+
+def _check_edit_capacity(
+    session: Session, program: Program, match: Match, mentor: Participant, field: str
+) -> None:
+    """The new mentor must have room for this mentee besides their published matches and
+    the other proposals of the same run."""
+    cap = capacity_of(mentor, config_of(session, program))
+    proposed = session.scalar(
+        select(func.count())
+        .select_from(Match)
+        .where(
+            Match.run_id == match.run_id,
+            Match.mentor_id == mentor.id,
+            Match.status == "proposed",
+            Match.id != match.id,
+        )
+    )
+    taken = mentor.published_load + int(proposed or 0)
+    if taken + 1 > cap:
+        raise ValidationFailed(
+            {
+                field: [
+                    f"{_name(mentor)} is at capacity: {taken} of {cap} places taken "
+                    f"({mentor.published_load} published, {proposed} proposed in this run)"
+                ]
+            }
+        )
+
+
+# ----------------------------------------------------------------- publish and end
+
+
+@dataclass(frozen=True)
+class Publication:
+    run_id: uuid.UUID
+    newly_published: int
+    published: list[uuid.UUID]  # of the requested matches, those now published
+
+
+def publish(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    run_id: uuid.UUID,
+    *,
+    match_ids: Sequence[uuid.UUID] | None = None,
+) -> Publication:
+    """Publish a run's proposals (all, or ``match_ids``). Idempotent: what is already
+    published stays as it is, and a call that publishes nothing records nothing."""
+    program = get_program(session, actor, program_id)
+    get_owned(session, Run, run_id, actor, program_id=program_id)
+    run = _lock_run(session, run_id)
+    assert run is not None
+    if run.dry_run:
+        raise Conflict(f"run {run.id} is a dry run: its proposals can never be published")
+    if run.status != "succeeded":
+        raise Conflict(f"run {run.id} is {run.status}: only a succeeded run can be published")
+
+    scope = [Match.run_id == run.id]
+    if match_ids is not None:
+        wanted = set(match_ids)
+        found = {
+            row.id: row.status
+            for row in session.execute(
+                select(Match.id, Match.status).where(*scope, Match.id.in_(wanted))
+            )
+        }
+        missing = sorted(str(i) for i in wanted - set(found))
+        if missing:
+            raise ValidationFailed(
+                {"match_ids": [f"not matches of run {run.id}: {', '.join(missing)}"]}
+            )
+        closed = sorted(str(i) for i, s in found.items() if s in ("rejected", "ended"))
+        if closed:
+            raise Conflict(f"matches rejected or ended cannot be published: {', '.join(closed)}")
+        scope.append(Match.id.in_(wanted))
+
+    _check_mentees_free(session, scope)
+    now = datetime.now(UTC)
+    try:
+        rows = session.execute(
+            update(Match)
+            .where(*scope, Match.status == "proposed")
+            .values(
+                status="published",
+                published_by=actor.admin_id,
+                published_at=now,
+                updated_at=now,
+                version=Match.version + 1,
+            )
+            .returning(Match.id, Match.mentor_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    except IntegrityError as exc:  # the partial unique index: a mentee published elsewhere
+        session.rollback()
+        raise Conflict(
+            "a mentee of these proposals already has a published match (published concurrently)"
+        ) from exc
+    if rows:
+        _take_capacity(session, program, Counter(row.mentor_id for row in rows))
+        session.expire_all()  # the bulk UPDATEs bypassed the identity map
+        audit.record(
+            session,
+            actor,
+            "match.published",
+            program_id=program.id,
+            target_type="match",
+            target_ids=sorted(str(row.id) for row in rows),
+            details={"run_id": str(run.id), "count": len(rows)},
+        )
+    published = list(session.scalars(select(Match.id).where(*scope, Match.status == "published")))
+    session.commit()
+    return Publication(run.id, len(rows), sorted(published, key=str))
+
+
+def _check_mentees_free(session: Session, scope: list[Any]) -> None:
+    """A clear 409 before the unique index would refuse: mentees published elsewhere."""
+    other = Match.__table__.alias("other")
+    taken = session.execute(
+        select(Match.mentee_id, Participant.external_id)
+        .join(other, other.c.mentee_id == Match.mentee_id)
+        .join(Participant, Participant.id == Match.mentee_id)
+        .where(*scope, Match.status == "proposed", other.c.status == "published")
+        .limit(20)
+    ).all()
+    if taken:
+        names = ", ".join(str(ext or mid) for mid, ext in taken)
+        raise Conflict(f"mentees already have a published match: {names}")
+
+
+def _take_capacity(session: Session, program: Program, load: Counter[uuid.UUID]) -> None:
+    config = config_of(session, program)
+    # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
+    mentors = list(
+        session.scalars(
+            select(Participant)
+            .where(Participant.id.in_(list(load)))
+            .order_by(Participant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    groups: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
+    for mentor in mentors:
+        groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
+    # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
+    for (n, cap), ids in groups.items():
+        done = session.execute(
+            update(Participant)
+            .where(Participant.id.in_(ids), Participant.published_load + n <= cap)
+            .values(published_load=Participant.published_load + n)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done != len(ids):
+            full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
+            session.rollback()
+            names = ", ".join(
+                f"mentor {m.external_id or m.id} ({m.published_load} published + {n} "
+                f"> capacity {cap})"
+                for m in full
+            )
+            raise Conflict(f"publishing would exceed capacity: {names or 'a mentor'}")
+
+
+def end_match(
+    session: Session, actor: Actor, match_id: uuid.UUID, *, reason: str
+) -> dict[str, Any]:
+    """End a published match with a reason; the mentor's place is released."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed({"reason": ["must not be empty"]})
+    match = _live_match(session, actor, match_id)
+    if match.status != "published":
+        raise Conflict(f"match {match.id} is {match.status}: only published matches can end")
+    now = datetime.now(UTC)
+    match.status = "ended"
+    match.ended_by = actor.admin_id
+    match.ended_at = now
+    match.ended_reason = reason
+    try:
+        session.flush()  # the version check: one of two concurrent ends wins
+    except StaleDataError as exc:
+        session.rollback()
+        raise Conflict(f"match {match_id} was changed concurrently; reload and retry") from exc
+    session.execute(
+        update(Participant)
+        .where(Participant.id == match.mentor_id)
+        .values(published_load=Participant.published_load - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    # The reason is free text and may name people: the audit log keeps ids only.
+    audit.record(
+        session,
+        actor,
+        "match.ended",
+        program_id=match.program_id,
+        target_type="match",
+        target_ids=[match.id],
+    )
+    session.commit()
+    return _views(session, [match])[0]

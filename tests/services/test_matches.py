@@ -1,0 +1,341 @@
+"""Review and publication of matches, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.services import audit, matches
+from api.services.errors import Conflict, NotFound, ValidationFailed
+from models import AuditEvent, Match, Participant
+from tests.factories import make_match, make_org, make_participant, make_run, proposals
+
+
+def _events(session: Session, action: str) -> list[AuditEvent]:
+    return list(
+        session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by("seq"))
+    )
+
+
+def _load(session: Session, person: Participant) -> int:
+    return session.scalar(select(Participant.published_load).where(Participant.id == person.id))
+
+
+# ----------------------------------------------------------------- listing
+
+
+def test_run_matches_lists_proposals_and_unmatched(session: Session) -> None:
+    s = proposals(session, pairs=3)
+    page = matches.list_run_matches(session, s.actor, s.program.id, s.run.id, limit=2)
+    assert len(page.items) == 2 and page.next_cursor
+    first = page.items[0]
+    assert set(first["mentee"]) == {"id", "external_id", "name"}
+    assert first["status"] == "proposed" and first["reasons"] == ["seeded by a test"]
+    assert page.unmatched == [
+        {"mentee": matches.ref(s.unmatched[0]), "reason": "no_allowed_mentor"}
+    ]
+    assert page.unmatched_count == 1
+
+    rest = matches.list_run_matches(
+        session, s.actor, s.program.id, s.run.id, limit=2, cursor=page.next_cursor
+    )
+    assert len(rest.items) == 1 and rest.next_cursor is None
+    assert rest.unmatched == [] and rest.unmatched_count == 1
+    ids = {m["id"] for m in page.items + rest.items}
+    assert ids == {m.id for m in s.matches}
+
+
+def test_program_matches_by_status(session: Session) -> None:
+    s = proposals(session, pairs=3)
+    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
+    matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
+
+    def ids(status: str | None) -> set[uuid.UUID]:
+        page = matches.list_matches(session, s.actor, s.program.id, status=status)
+        return {m["id"] for m in page.items}
+
+    assert ids("published") == {s.matches[0].id}
+    assert ids("rejected") == {s.matches[1].id}
+    assert ids("proposed") == {s.matches[2].id}
+    assert ids(None) == {m.id for m in s.matches}
+    with pytest.raises(ValidationFailed):
+        matches.list_matches(session, s.actor, s.program.id, status="bogus")
+
+
+def test_other_organization_sees_nothing(session: Session) -> None:
+    s = proposals(session)
+    intruder = make_org(session, "Globex")
+    match_id = s.matches[0].id
+    calls = [
+        lambda: matches.list_run_matches(session, intruder, s.program.id, s.run.id),
+        lambda: matches.list_matches(session, intruder, s.program.id),
+        lambda: matches.get_match(session, intruder, match_id),
+        lambda: matches.edit_match(session, intruder, match_id, status="rejected"),
+        lambda: matches.publish(session, intruder, s.program.id, s.run.id),
+        lambda: matches.end_match(session, intruder, match_id, reason="x"),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()
+        session.rollback()
+    # A run id of another program of the same organization is not found either.
+    other = proposals(session, s.actor)
+    with pytest.raises(NotFound):
+        matches.publish(session, s.actor, s.program.id, other.run.id)
+    assert session.get(Match, match_id).status == "proposed"
+
+
+# ----------------------------------------------------------------- edit and reject
+
+
+def test_edit_moves_mentee_to_a_free_mentor_and_reexplains(session: Session) -> None:
+    s = proposals(session, pairs=2, spare_mentors=1)
+    spare = s.mentors[2]
+    edited = matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=spare.id)
+    assert edited["mentor"]["id"] == spare.id and edited["status"] == "proposed"
+    assert edited["edited_by"] == s.actor.admin_id
+    # Re-explained by the scoring engine: both want/offer "python", same language.
+    assert edited["score"] == pytest.approx(1.0)
+    assert [b["criterion"] for b in edited["breakdown"]] == ["skills", "shared_language"]
+    assert sum(b["contribution"] for b in edited["breakdown"]) == pytest.approx(edited["score"])
+    assert edited["reasons"] and edited["reasons"] != ["seeded by a test"]
+    assert edited["version"] == 2
+    (event,) = _events(session, "match.edited")
+    assert event.target_ids == [str(s.matches[0].id)]
+    assert event.details == {"from_mentor_id": str(s.mentors[0].id), "to_mentor_id": str(spare.id)}
+
+    by_ext = matches.edit_match(session, s.actor, s.matches[0].id, mentor_external_id="m0")
+    assert by_ext["mentor"]["external_id"] == "m0"
+
+
+def test_edit_to_mentor_breaking_required_criterion_is_422_naming_it(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=0)
+    french = make_participant(session, s.program, "mentor", "fr", languages=["fr"])
+    session.commit()
+    with pytest.raises(ValidationFailed) as info:
+        matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=french.id)
+    (message,) = info.value.errors["mentor_id"]
+    assert "required criterion 'shared_language'" in message and "fr" in message
+    session.rollback()
+    assert session.get(Match, s.matches[0].id).mentor_id == s.mentors[0].id
+    assert _events(session, "match.edited") == []
+
+
+def test_edit_to_excluded_mentor_is_422(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=0)
+    shunned = make_participant(session, s.program, "mentor", "x1", exclude=["e0"])
+    session.commit()
+    with pytest.raises(ValidationFailed) as info:
+        matches.edit_match(session, s.actor, s.matches[0].id, mentor_external_id="x1")
+    assert "excluded" in info.value.errors["mentor_external_id"][0]
+    assert shunned.id
+
+
+def test_edit_to_full_mentor_is_422(session: Session) -> None:
+    s = proposals(session, pairs=2, spare_mentors=0)
+    # m1 (capacity 1 by the program default) already has e1 proposed in this run.
+    with pytest.raises(ValidationFailed) as info:
+        matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[1].id)
+    assert "capacity" in info.value.errors["mentor_id"][0]
+    session.rollback()
+    # Published matches count too: publish e1 -> m1, then a new run proposes e0 -> m0.
+    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
+    with pytest.raises(ValidationFailed, match="1 published"):
+        matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[1].id)
+
+
+def test_edit_rules_on_the_mentor(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=0)
+    idle = make_participant(session, s.program, "mentor", "idle", active=False)
+    session.commit()
+    cases = [
+        ({"mentor_id": idle.id}, "mentor_id", "not active"),
+        ({"mentor_id": s.unmatched[0].id}, "mentor_id", "not a mentor"),
+        ({"mentor_id": uuid.uuid4()}, "mentor_id", "no participant"),
+        ({"mentor_external_id": "nobody"}, "mentor_external_id", "no participant"),
+        ({"status": "published"}, "status", "rejected"),
+        ({}, "_schema", "exactly one"),
+    ]
+    for kwargs, field, words in cases:
+        with pytest.raises(ValidationFailed) as info:
+            matches.edit_match(session, s.actor, s.matches[0].id, **kwargs)
+        assert words in info.value.errors[field][0], kwargs
+        session.rollback()
+    other = proposals(session, make_org(session, "Globex"))
+    with pytest.raises(ValidationFailed, match="no participant"):
+        matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=other.mentors[0].id)
+
+
+def test_reject_and_only_proposed_are_editable(session: Session) -> None:
+    s = proposals(session, pairs=2)
+    rejected = matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
+    assert rejected["status"] == "rejected"
+    (event,) = _events(session, "match.rejected")
+    assert event.target_ids == [str(s.matches[0].id)] and event.actor_id == s.actor.admin_id
+    with pytest.raises(Conflict, match="only proposed"):
+        matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
+    session.rollback()
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    with pytest.raises(Conflict, match="published"):
+        matches.edit_match(session, s.actor, s.matches[1].id, mentor_id=s.mentors[2].id)
+
+
+def test_stale_version_is_409(session: Session) -> None:
+    s = proposals(session, pairs=1)
+    matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[1].id, version=1)
+    with pytest.raises(Conflict, match="changed since version 1"):
+        matches.edit_match(session, s.actor, s.matches[0].id, status="rejected", version=1)
+
+
+def test_dry_run_proposals_cannot_be_edited_or_published(session: Session) -> None:
+    s = proposals(session, dry_run=True)
+    with pytest.raises(Conflict, match="dry run"):
+        matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
+    session.rollback()
+    with pytest.raises(Conflict, match="dry run"):
+        matches.publish(session, s.actor, s.program.id, s.run.id)
+    session.rollback()
+    assert {m.status for m in session.scalars(select(Match))} == {"proposed"}
+
+
+# ----------------------------------------------------------------- publish
+
+
+def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
+    s = proposals(session, pairs=3)
+    result = matches.publish(session, s.actor, s.program.id, s.run.id)
+    assert result.newly_published == 3
+    assert set(result.published) == {m.id for m in s.matches}
+    for m in session.scalars(select(Match)):
+        assert m.status == "published" and m.published_by == s.actor.admin_id
+        assert m.published_at is not None
+    assert [_load(session, m) for m in s.mentors] == [1, 1, 1, 0]
+    (event,) = _events(session, "match.published")
+    assert sorted(event.target_ids) == sorted(str(m.id) for m in s.matches)
+    assert event.details == {"run_id": str(s.run.id), "count": 3}
+
+    again = matches.publish(session, s.actor, s.program.id, s.run.id)
+    assert again.newly_published == 0 and set(again.published) == set(result.published)
+    assert len(_events(session, "match.published")) == 1
+    assert [_load(session, m) for m in s.mentors] == [1, 1, 1, 0]
+
+
+def test_publish_some(session: Session) -> None:
+    s = proposals(session, pairs=3)
+    chosen = [s.matches[0].id, s.matches[2].id]
+    result = matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen)
+    assert result.newly_published == 2 and set(result.published) == set(chosen)
+    assert session.get(Match, s.matches[1].id).status == "proposed"
+    partial = matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen[:1])
+    assert partial.newly_published == 0 and partial.published == chosen[:1]
+
+    with pytest.raises(ValidationFailed) as info:
+        matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[uuid.uuid4()])
+    assert "not matches of run" in info.value.errors["match_ids"][0]
+    session.rollback()
+    matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
+    with pytest.raises(Conflict, match="rejected or ended"):
+        matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
+
+
+def test_publish_refuses_over_capacity_naming_the_mentor(session: Session) -> None:
+    s = proposals(session, pairs=2, spare_mentors=0)
+    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
+    # A second run proposes a new mentee to the now full m0 (capacity 1).
+    late = make_participant(session, s.program, "mentee", "late")
+    run2 = make_run(session, s.actor, s.program)
+    extra = make_match(session, run2, late, s.mentors[0])
+    session.commit()
+    with pytest.raises(Conflict, match=r"mentor m0 \(1 published \+ 1 > capacity 1\)"):
+        matches.publish(session, s.actor, s.program.id, run2.id)
+    session.rollback()
+    assert session.get(Match, extra.id).status == "proposed"
+    assert _load(session, s.mentors[0]) == 1
+    assert len(_events(session, "match.published")) == 1
+
+
+def test_publish_refuses_a_mentee_published_elsewhere(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=1)
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    run2 = make_run(session, s.actor, s.program)
+    make_match(session, run2, s.mentees[0], s.mentors[1])
+    session.commit()
+    with pytest.raises(Conflict, match="e0"):
+        matches.publish(session, s.actor, s.program.id, run2.id)
+    session.rollback()
+    assert _load(session, s.mentors[1]) == 0
+
+
+def test_run_not_succeeded_cannot_be_published(session: Session) -> None:
+    s = proposals(session)
+    s.run.status = "failed"
+    session.commit()
+    with pytest.raises(Conflict, match="failed"):
+        matches.publish(session, s.actor, s.program.id, s.run.id)
+
+
+def test_database_refuses_what_python_might_miss(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=1)
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    # A second published match for the same mentee: the partial unique index.
+    run2 = make_run(session, s.actor, s.program)
+    with pytest.raises(IntegrityError):
+        make_match(session, run2, s.mentees[0], s.mentors[1], status="published")
+    session.rollback()
+    # A negative load: the CHECK constraint.
+    with pytest.raises(IntegrityError):
+        session.execute(
+            update(Participant)
+            .where(Participant.id == s.mentors[1].id)
+            .values(published_load=Participant.published_load - 1)
+        )
+
+
+# ----------------------------------------------------------------- end
+
+
+def test_end_releases_capacity(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=0)
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    assert _load(session, s.mentors[0]) == 1
+    with pytest.raises(ValidationFailed):
+        matches.end_match(session, s.actor, s.matches[0].id, reason="  ")
+    session.rollback()
+    ended = matches.end_match(session, s.actor, s.matches[0].id, reason="mentor moved away")
+    assert ended["status"] == "ended" and ended["ended_reason"] == "mentor moved away"
+    assert ended["ended_by"] == s.actor.admin_id and ended["ended_at"] is not None
+    assert _load(session, s.mentors[0]) == 0
+    (event,) = _events(session, "match.ended")
+    assert event.target_ids == [str(s.matches[0].id)] and event.details == {}
+    with pytest.raises(Conflict, match="ended"):
+        matches.end_match(session, s.actor, s.matches[0].id, reason="again")
+    session.rollback()
+    # The released place can be published again.
+    newcomer = make_participant(session, s.program, "mentee", "new")
+    run2 = make_run(session, s.actor, s.program)
+    make_match(session, run2, newcomer, s.mentors[0])
+    session.commit()
+    assert matches.publish(session, s.actor, s.program.id, run2.id).newly_published == 1
+    assert _load(session, s.mentors[0]) == 1
+
+
+def test_only_published_matches_end(session: Session) -> None:
+    s = proposals(session, pairs=1)
+    with pytest.raises(Conflict, match="proposed"):
+        matches.end_match(session, s.actor, s.matches[0].id, reason="no")
+
+
+def test_every_action_keeps_the_chain_valid_with_ids_only(session: Session) -> None:
+    s = proposals(session, pairs=3)
+    matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[3].id)
+    matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    matches.end_match(session, s.actor, s.matches[2].id, reason="Person e2 left, email a@b.c")
+    report = audit.verify(session, s.actor.organization_id)
+    assert report.valid, report
+    dumped = repr([(e.target_ids, e.details) for e in session.scalars(select(AuditEvent))])
+    assert "Person" not in dumped and "@" not in dumped
