@@ -130,15 +130,19 @@ def verify(session: Session, organization_id: uuid.UUID, *, batch: int = 5000) -
         .order_by(AuditEvent.seq)
         .execution_options(yield_per=batch)
     )
-    for event in session.scalars(stmt):
-        count += 1
-        if event.seq != expected_seq:
-            return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing")
-        if event.prev_hash != prev:
-            return ChainReport(False, count, event.seq, "link to the previous event is broken")
-        if chain_hash(prev, event) != event.hash:
-            return ChainReport(False, count, event.seq, "content does not match its hash")
-        prev, expected_seq = event.hash, expected_seq + 1
+    events = session.scalars(stmt)
+    try:  # a streamed (server-side) cursor: close it even when stopping early
+        for event in events:
+            count += 1
+            if event.seq != expected_seq:
+                return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != prev:
+                return ChainReport(False, count, event.seq, "link to the previous event is broken")
+            if chain_hash(prev, event) != event.hash:
+                return ChainReport(False, count, event.seq, "content does not match its hash")
+            prev, expected_seq = event.hash, expected_seq + 1
+    finally:
+        events.close()
     if org.audit_seq != count or org.audit_head != prev:
         return ChainReport(False, count, count + 1, "newest events are missing")
     return ChainReport(True, count)
