@@ -32,7 +32,8 @@ Formulas (``a`` mentee, ``b`` mentor):
 * ``seniority_gap``: with ``g = level_b - level_a``, 0 outside
   ``[min_gap, max_gap]``; inside, linear from 0.5 at ``min_gap`` to 1 at
   ``ideal_gap`` and back to 0.5 at ``max_gap`` (1 on a degenerate side);
-* ``proximity``: ``exp(-|x_a - x_b| / scale)``;
+* ``proximity``: ``exp(-min(|x_a - x_b| / scale, 80))`` (the cap keeps it a
+  positive float32, so ``required`` means "both values present");
 * ``text_similarity``: cosine of TF-IDF vectors (scikit-learn
   ``TfidfVectorizer`` defaults plus its English stop words: lower-case, words
   of 2+ characters, smooth idf, l2 norm) fitted on both sides' texts together.
@@ -65,6 +66,9 @@ Factors = tuple[F32, F32]
 
 #: Fold a table criterion when one side has at most this many distinct values.
 FOLD_MAX = 64
+#: Distances beyond this many scales count as this many: ``exp(-80)`` is still a
+#: positive float32, so a required proximity only needs both values present.
+PROXIMITY_CAP = 80.0
 #: Densify a set/text criterion when at most this many columns are shared.
 DENSE_VOCAB_MAX = 1024
 
@@ -432,8 +436,8 @@ class Proximity(_ValueCriterion):
         self.va, self.vb = a.numbers[self.field], b.numbers[self.field]
 
     def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
-        d = np.nan_to_num(np.abs(xa - xb), nan=np.inf)
-        out: F64 = np.exp(-d / self.params["scale"])
+        d = np.minimum(np.abs(xa - xb) / self.params["scale"], PROXIMITY_CAP)
+        out: F64 = np.nan_to_num(np.exp(-d), nan=0.0)
         return out
 
     def sim(self, ia: I64, jb: I64) -> F32:
@@ -441,8 +445,10 @@ class Proximity(_ValueCriterion):
         xb = self.vb[jb].astype(np.float32)[None, :]
         d = np.subtract(xa, xb)
         np.abs(d, out=d)
+        d *= np.float32(1.0 / self.params["scale"])
+        np.minimum(d, np.float32(PROXIMITY_CAP), out=d)
         np.nan_to_num(d, copy=False, nan=np.inf)
-        d *= np.float32(-1.0 / self.params["scale"])
+        np.negative(d, out=d)
         return np.exp(d, out=d)
 
     def reason(self, i: int, j: int) -> str | None:
