@@ -52,11 +52,19 @@ class ParticipantPatchSchema(ParticipantInSchema):
         super().__init__(partial=True, **kwargs)
 
 
+class _BulkEnvelopeSchema(StrictSchema):
+    items = fields.List(
+        fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_ITEMS)
+    )
+
+
 class ParticipantUploadSchema(StrictSchema):
     """``{"items": [...]}`` for a bulk upsert; one participant object; or a CSV body.
 
     A ``text/csv`` body reaches this schema as ``{"csv": <bytes>}`` (see the
     participants blueprint's parser), so one schema decides which of the three it is.
+    Bulk items are documented as participants but checked by the service, in one pass
+    with the program's own rules (as CSV rows are), so one answer lists every bad row.
     """
 
     items = fields.List(
@@ -69,7 +77,7 @@ class ParticipantUploadSchema(StrictSchema):
         if isinstance(data, Mapping) and isinstance(data.get("csv"), bytes) and len(data) == 1:
             return {"csv": data["csv"]}
         if isinstance(data, Mapping) and "items" in data:
-            return super().load(data, *args, **kwargs)
+            return _BulkEnvelopeSchema().load(data, *args, **kwargs)
         return {"item": ParticipantInSchema().load(data, *args, **kwargs)}
 
 

@@ -1,0 +1,177 @@
+"""Programs: create, list, read, change (config versions), delete; every mutation audited."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from models import AuditEvent, Program, ProgramConfig
+from tests.conftest import Tenant
+
+CONFIG: dict[str, Any] = {
+    "fields": [
+        {"key": "department", "type": "category", "values": ["eng", "sales"]},
+        {"key": "languages", "type": "multi"},
+    ],
+    "position_levels": ["Associate", "Senior", "Manager"],
+    "criteria": [
+        {"name": "skills", "kind": "skill_overlap", "weight": 3},
+        {"name": "other_department", "kind": "different", "field": "department"},
+        {"name": "language", "kind": "overlap", "field": "languages", "required": True},
+    ],
+}
+
+
+def create(client: Any, tenant: Tenant, **body: Any) -> Any:
+    return client.post(
+        "/v1/programs", json={"name": "Spring", "config": CONFIG, **body}, headers=tenant.headers
+    )
+
+
+def actions(app: Any, organization_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    with app.extensions["mentormatch"].session_factory() as s:
+        rows = s.execute(
+            select(AuditEvent.action, AuditEvent.details)
+            .where(AuditEvent.organization_id == organization_id)
+            .order_by(AuditEvent.seq)
+        ).all()
+    return [(a, d) for a, d in rows if a.startswith(("program", "config"))]
+
+
+def test_create_and_read_a_program(app: Any, client: Any, tenant: Tenant) -> None:
+    created = create(client, tenant, description="First cohort")
+    assert created.status_code == 201
+    body = created.json
+    assert body["name"] == "Spring" and body["description"] == "First cohort"
+    assert body["config_version"] == 1
+    # stored normalized: defaults filled in
+    assert body["config"]["objective"] == "total" and body["config"]["default_capacity"] == 1
+    assert body["config"]["criteria"][1]["weight"] == 1.0
+
+    read = client.get(f"/v1/programs/{body['id']}", headers=tenant.headers)
+    assert read.status_code == 200 and read.json == body
+    assert actions(app, tenant.organization_id) == [("program.created", {"config_version": 1})]
+
+
+def test_list_is_cursor_paginated(client: Any, tenant: Tenant) -> None:
+    ids = [create(client, tenant, name=f"P{i}").json["id"] for i in range(3)]
+    first = client.get("/v1/programs?limit=2", headers=tenant.headers).json
+    assert [p["id"] for p in first["items"]] == ids[:2]
+    assert all(p["config"]["criteria"] for p in first["items"])
+    second = client.get(
+        f"/v1/programs?limit=2&cursor={first['next_cursor']}", headers=tenant.headers
+    ).json
+    assert [p["id"] for p in second["items"]] == ids[2:] and second["next_cursor"] is None
+    bad = client.get("/v1/programs?cursor=garbage", headers=tenant.headers)
+    assert bad.status_code == 422 and "cursor" in bad.json["errors"]
+
+
+def test_config_change_is_a_new_version_only_when_changed(
+    app: Any, client: Any, tenant: Tenant
+) -> None:
+    pid = create(client, tenant).json["id"]
+    same = client.patch(f"/v1/programs/{pid}", json={"config": CONFIG}, headers=tenant.headers)
+    assert same.status_code == 200 and same.json["config_version"] == 1
+
+    changed = {**CONFIG, "min_score": 0.3}
+    response = client.patch(
+        f"/v1/programs/{pid}", json={"config": changed, "name": "Autumn"}, headers=tenant.headers
+    )
+    assert response.status_code == 200
+    assert response.json["config_version"] == 2 and response.json["config"]["min_score"] == 0.3
+    assert response.json["name"] == "Autumn"
+
+    renamed = client.patch(
+        f"/v1/programs/{pid}", json={"description": None}, headers=tenant.headers
+    )
+    assert renamed.json["config_version"] == 2
+
+    with app.extensions["mentormatch"].session_factory() as s:
+        versions = s.scalars(
+            select(ProgramConfig.version).where(ProgramConfig.program_id == uuid.UUID(pid))
+        ).all()
+        assert sorted(versions) == [1, 2]
+    assert actions(app, tenant.organization_id) == [
+        ("program.created", {"config_version": 1}),
+        ("config.changed", {"version": 2, "previous_version": 1}),
+        ("program.updated", {"fields": ["name"]}),
+    ]
+
+
+def test_bad_config_names_every_path(app: Any, client: Any, tenant: Tenant) -> None:
+    config = {
+        "fields": [
+            {"key": "religion", "type": "category", "values": ["a"]},
+            {"key": "city", "type": "place"},
+        ],
+        "criteria": [
+            {"name": "skills", "kind": "skill_overlap", "weight": -1},
+            {"name": "x", "kind": "telepathy"},
+            {"name": "y", "kind": "same", "field": "nowhere"},
+        ],
+        "objective": "best",
+    }
+    response = create(client, tenant, config=config)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    errors = response.json["errors"]
+    for path in (
+        "config.fields.0.key",
+        "config.fields.1.type",
+        "config.criteria.0.weight",
+        "config.criteria.1.kind",
+        "config.criteria.2.field",
+        "config.objective",
+    ):
+        assert path in errors, (path, errors)
+    with app.extensions["mentormatch"].session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Program)) == 0
+
+    pid = create(client, tenant).json["id"]
+    patched = client.patch(
+        f"/v1/programs/{pid}", json={"config": {"criteria": []}}, headers=tenant.headers
+    )
+    assert patched.status_code == 422 and "config.criteria" in patched.json["errors"]
+    assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["config_version"] == 1
+
+
+def test_bad_bodies_are_422(client: Any, tenant: Tenant) -> None:
+    cases = [
+        ({"config": CONFIG}, "name"),
+        ({"name": "x"}, "config"),
+        ({"name": "", "config": CONFIG}, "name"),
+        ({"name": "x", "config": CONFIG, "owner": "y"}, "owner"),
+        ({"name": "x", "config": "all"}, "config"),
+        ({"name": "   ", "config": CONFIG}, "name"),
+    ]
+    for body, field in cases:
+        response = client.post("/v1/programs", json=body, headers=tenant.headers)
+        assert response.status_code == 422, body
+        assert field in response.json["errors"], (body, response.json)
+    pid = create(client, tenant).json["id"]
+    response = client.patch(f"/v1/programs/{pid}", json={"id": pid}, headers=tenant.headers)
+    assert response.status_code == 422 and "id" in response.json["errors"]
+
+
+def test_delete_is_soft_and_then_404(app: Any, client: Any, tenant: Tenant) -> None:
+    pid = create(client, tenant).json["id"]
+    assert client.delete(f"/v1/programs/{pid}", headers=tenant.headers).status_code == 204
+    for method in ("get", "patch", "delete"):
+        response = getattr(client, method)(f"/v1/programs/{pid}", headers=tenant.headers, json={})
+        assert response.status_code == 404, method
+    assert client.get("/v1/programs", headers=tenant.headers).json["items"] == []
+    participants = client.get(f"/v1/programs/{pid}/participants", headers=tenant.headers)
+    assert participants.status_code == 404
+    with app.extensions["mentormatch"].session_factory() as s:
+        program = s.get(Program, uuid.UUID(pid))
+        assert program is not None and program.deleted_at is not None
+    assert actions(app, tenant.organization_id)[-1] == ("program.deleted", {})
+
+
+def test_unknown_program_is_404(client: Any, tenant: Tenant) -> None:
+    response = client.get(f"/v1/programs/{uuid.uuid4()}", headers=tenant.headers)
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert client.get("/v1/programs/not-a-uuid", headers=tenant.headers).status_code == 404
