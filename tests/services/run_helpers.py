@@ -1,0 +1,111 @@
+"""Builders for run tests: a program with a small config, participants, published matches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import scoring
+from api.services.context import Actor
+from api.services.organizations import create_organization
+from models import Match, Participant, Program, ProgramConfig, Run
+
+#: Skills alone decide the score (weight 0 elsewhere); a shared language is required.
+CONFIG: dict[str, Any] = {
+    "fields": [{"key": "languages", "type": "multi"}],
+    "criteria": [
+        {"name": "skills", "kind": "skill_overlap", "weight": 1},
+        {
+            "name": "shared_language",
+            "kind": "overlap",
+            "field": "languages",
+            "required": True,
+            "weight": 0,
+        },
+    ],
+    "default_capacity": 1,
+}
+
+
+def make_org(session: Session, name: str = "Acme") -> Actor:
+    created = create_organization(session, name, f"owner@{uuid.uuid4().hex[:8]}.example")
+    return Actor(created.admin.organization_id, created.admin.id, "owner")
+
+
+def make_program(session: Session, actor: Actor, config: dict[str, Any] | None = None) -> Program:
+    program = Program(id=uuid.uuid4(), organization_id=actor.organization_id, name="Cohort")
+    session.add(program)
+    session.flush()
+    session.add(
+        ProgramConfig(
+            id=uuid.uuid4(),
+            organization_id=actor.organization_id,
+            program_id=program.id,
+            version=1,
+            config=scoring.validate_config(config or CONFIG),
+            created_by=actor.admin_id,
+        )
+    )
+    session.commit()
+    return program
+
+
+def add(
+    session: Session,
+    program: Program,
+    role: str,
+    external_id: str,
+    skills: Sequence[str] = ("python",),
+    *,
+    capacity: int | None = None,
+    languages: Sequence[str] = ("en",),
+    active: bool = True,
+) -> Participant:
+    person = Participant(
+        id=uuid.uuid4(),
+        organization_id=program.organization_id,
+        program_id=program.id,
+        external_id=external_id,
+        role=role,
+        name=f"Person {external_id}",
+        skills=list(skills),
+        capacity=capacity,
+        attributes={"languages": list(languages)},
+        exclude=[],
+        active=active,
+    )
+    session.add(person)
+    session.commit()
+    return person
+
+
+def pairs(session: Session, run_id: uuid.UUID) -> dict[str, str]:
+    """mentee external_id -> mentor external_id of the run's proposals."""
+    mentee = select(Participant.external_id).where(Participant.id == Match.mentee_id)
+    mentor = select(Participant.external_id).where(Participant.id == Match.mentor_id)
+    rows = session.execute(
+        select(mentee.scalar_subquery(), mentor.scalar_subquery()).where(Match.run_id == run_id)
+    ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def set_status(session: Session, run_id: uuid.UUID, mentee_ext: str, status: str) -> None:
+    """Give the run's proposal of ``mentee_ext`` another status (as publish/end/reject do)."""
+    match = session.scalars(
+        select(Match)
+        .join(Participant, Participant.id == Match.mentee_id)
+        .where(Match.run_id == run_id, Participant.external_id == mentee_ext)
+    ).one()
+    match.status = status
+    session.commit()
+
+
+def reload(session: Session, run_id: uuid.UUID) -> Run:
+    session.expire_all()
+    run = session.get(Run, run_id)
+    assert run is not None
+    return run
