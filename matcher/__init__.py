@@ -1,0 +1,32 @@
+"""Optimal mentor-mentee assignment: pure NumPy/SciPy.
+
+Rows are mentees, columns are mentors, everywhere. See :func:`assign`.
+"""
+
+from matcher._assign import assign, blocking_pairs, find_blocking_pairs
+from matcher._errors import (
+    InvalidCapacityError,
+    InvalidMaskError,
+    InvalidPinError,
+    InvalidScoresError,
+    MatcherError,
+    UnknownObjectiveError,
+)
+from matcher._input import OBJECTIVES, LazyScores
+from matcher._result import REASONS, Assignment
+
+__all__ = [
+    "OBJECTIVES",
+    "REASONS",
+    "Assignment",
+    "InvalidCapacityError",
+    "InvalidMaskError",
+    "InvalidPinError",
+    "InvalidScoresError",
+    "LazyScores",
+    "MatcherError",
+    "UnknownObjectiveError",
+    "assign",
+    "blocking_pairs",
+    "find_blocking_pairs",
+]

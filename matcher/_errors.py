@@ -1,0 +1,36 @@
+"""Exceptions raised by :func:`matcher.assign` and :func:`matcher.blocking_pairs`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidCapacityError",
+    "InvalidMaskError",
+    "InvalidPinError",
+    "InvalidScoresError",
+    "MatcherError",
+    "UnknownObjectiveError",
+]
+
+
+class MatcherError(ValueError):
+    """Base class of every error the matcher raises on bad input."""
+
+
+class InvalidScoresError(MatcherError):
+    """The score matrix is not a finite 2-D float matrix (or lazy matrix)."""
+
+
+class InvalidMaskError(MatcherError):
+    """The ``allowed`` mask does not match the scores, or is not boolean."""
+
+
+class InvalidCapacityError(MatcherError):
+    """A capacity is negative, not an integer, or of the wrong shape."""
+
+
+class InvalidPinError(MatcherError):
+    """A pin is out of range, not allowed, over capacity, or repeats a mentee."""
+
+
+class UnknownObjectiveError(MatcherError):
+    """The objective is not one of ``total``, ``coverage``, ``fair``, ``stable``."""

@@ -1,0 +1,303 @@
+"""Exact large assignments: a sparse candidate graph, certified over all pairs.
+
+1. One blocked pass over the mentee rows keeps, for each mentee and each
+   mentor, roughly its top-k usable partners (thresholds from a sample), and
+   records for each row/column the threshold under which everything left out
+   lies: a left-out pair has ``s_ij < min(t_i, t'_j)``.
+2. SciPy's ``min_weight_full_bipartite_matching`` solves the candidate graph,
+   with mentor slots for capacities and one dummy "unmatched" column per
+   mentee so a full matching always exists.
+3. Dual prices come from the matching (:mod:`matcher._duals`). The bounds of
+   step 1 rule most rows out at once; the remaining rows are recomputed and
+   checked exactly (``w_ij - v_j <= u_i`` for every usable pair). Violating
+   pairs join the graph and it is solved again, until no pair violates (the
+   result is certified optimal) or the budget runs out (the dual bound, made
+   feasible by ``u_i = max(u_i, max_j w_ij - v_j)``, gives a proven gap).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from matcher._duals import mentor_prices
+from matcher._input import Source
+
+__all__ = ["SparseResult", "solve_sparse"]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+_BLOCK_ELEMS = 1 << 24
+_SAMPLE = 1024
+
+
+@dataclass(frozen=True)
+class SparseResult:
+    rows: IntArray
+    cols: IntArray
+    scores: FloatArray
+    optimal: bool
+    gap: float
+    any_allowed: BoolArray
+    any_usable: BoolArray
+    rounds: int
+    n_edges: int
+
+
+def _usable(
+    s: NDArray[Any], a: BoolArray, lo: float, row_ok: BoolArray, col_ok: BoolArray
+) -> BoolArray:
+    use = a & col_ok[None, :]
+    if lo > -np.inf:
+        use &= s >= lo
+    use &= row_ok[:, None]
+    return use
+
+
+def _kth_largest(x: NDArray[Any], r: int, axis: int) -> NDArray[np.float64]:
+    """The r-th largest value along ``axis`` (``-inf`` where fewer than r are finite)."""
+    size = x.shape[axis]
+    if r > size:
+        shape = list(x.shape)
+        del shape[axis]
+        return np.full(shape, -np.inf)
+    part = np.partition(x, size - r, axis=axis)
+    return np.asarray(np.take(part, size - r, axis=axis), dtype=np.float64)
+
+
+def _runs(rows: IntArray, max_len: int) -> list[tuple[int, int]]:
+    """Cover sorted row indices with contiguous [start, stop) runs of bounded length."""
+    out: list[tuple[int, int]] = []
+    if rows.size == 0:
+        return out
+    start = prev = int(rows[0])
+    for r in rows[1:].tolist():
+        if r - prev > 64 or r + 1 - start > max_len:
+            out.append((start, prev + 1))
+            start = r
+        prev = r
+    out.append((start, prev + 1))
+    return out
+
+
+class _Candidates:
+    """Pass 1: candidate edges plus the row/column bounds on everything left out."""
+
+    def __init__(
+        self,
+        source: Source,
+        lo: float,
+        row_ok: BoolArray,
+        col_ok: BoolArray,
+        k: int,
+        block: int,
+    ) -> None:
+        n, m = source.n_mentees, source.n_mentors
+        rng = np.random.default_rng(0)
+        # Column thresholds from a row sample (a few evenly spread contiguous chunks).
+        if n <= 4 * _SAMPLE:
+            sample = [(0, n)]
+            q = n
+        else:
+            n_chunks, size = 8, _SAMPLE // 2
+            starts = np.linspace(0, n - size, n_chunks).astype(np.int64)
+            sample = [(int(a), int(a) + size) for a in starts]
+            q = n_chunks * size
+        parts = []
+        for a0, b0 in sample:
+            s, al = source.block(a0, b0)
+            use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
+            parts.append(np.where(use, s, -np.inf).astype(np.float32))
+        col_sample = np.concatenate(parts, axis=0)
+        r_col = max(1, int(np.ceil(k * q / max(n, 1))))
+        self.col_bound = _kth_largest(col_sample, r_col, axis=0)
+        del col_sample, parts
+        if m <= 2 * _SAMPLE:
+            self.sample_cols = None
+            self.r_row = k
+        else:
+            self.sample_cols = np.sort(rng.choice(m, size=_SAMPLE, replace=False))
+            self.r_row = max(1, int(np.ceil(k * _SAMPLE / m)))
+        self.row_bound = np.full(n, -np.inf)
+        self.any_allowed = np.zeros(n, dtype=np.bool_)
+        self.any_usable = np.zeros(n, dtype=np.bool_)
+        ei: list[IntArray] = []
+        ej: list[IntArray] = []
+        es: list[FloatArray] = []
+        for a0 in range(0, n, block):
+            b0 = min(n, a0 + block)
+            s, al = source.block(a0, b0)
+            self.any_allowed[a0:b0] = al.any(axis=1)
+            above = al & (s >= lo) if lo > -np.inf else al
+            self.any_usable[a0:b0] = above.any(axis=1)
+            use = above & col_ok[None, :]
+            use &= row_ok[a0:b0, None]
+            sub = s if self.sample_cols is None else s[:, self.sample_cols]
+            sub_use = use if self.sample_cols is None else use[:, self.sample_cols]
+            rb = _kth_largest(np.where(sub_use, sub, -np.inf), self.r_row, axis=1)
+            self.row_bound[a0:b0] = rb
+            # Compare in the block's own dtype so that "left out" means s < bound exactly.
+            pick = s >= rb.astype(s.dtype)[:, None]
+            pick |= s >= self.col_bound.astype(s.dtype)[None, :]
+            pick &= use
+            i, j = np.nonzero(pick)
+            ei.append(i.astype(np.int64) + a0)
+            ej.append(j.astype(np.int64))
+            es.append(s[i, j].astype(np.float64))
+        self.ei = np.concatenate(ei) if ei else np.zeros(0, np.int64)
+        self.ej = np.concatenate(ej) if ej else np.zeros(0, np.int64)
+        self.es = np.concatenate(es) if es else np.zeros(0, np.float64)
+
+
+def _solve_candidates(
+    ei: IntArray, ej: IntArray, ew: FloatArray, n: int, m: int, cap: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Max-weight b-matching on the candidate edges (weights > 0)."""
+    empty = np.zeros(0, dtype=np.int64)
+    if ei.size == 0:
+        return empty, empty
+    rows, ri = np.unique(ei, return_inverse=True)
+    deg = np.bincount(ej, minlength=m)
+    reps = np.minimum(cap, deg)
+    keep = reps[ej] > 0
+    ri, ej2, ew2 = ri[keep], ej[keep], ew[keep]
+    slot0 = np.concatenate([[0], np.cumsum(reps)[:-1]])
+    n_slots = int(reps.sum())
+    per = reps[ej2]
+    src = np.repeat(np.arange(ej2.size), per)
+    within = np.arange(src.size) - np.repeat(np.cumsum(per) - per, per)
+    slot = slot0[ej2[src]] + within
+    nr = rows.size
+    c0 = float(ew2.max(initial=0.0)) + 1.0
+    data = np.concatenate([c0 - ew2[src], np.full(nr, c0)])
+    r_idx = np.concatenate([ri[src], np.arange(nr)])
+    c_idx = np.concatenate([slot, n_slots + np.arange(nr)])
+    graph = csr_array((data, (r_idx, c_idx)), shape=(nr, n_slots + nr))
+    mr, mc = min_weight_full_bipartite_matching(graph)
+    real = mc < n_slots
+    col_of_slot = np.repeat(np.arange(m), reps)
+    out_r = rows[mr[real]].astype(np.int64)
+    out_c = col_of_slot[mc[real]].astype(np.int64)
+    order = np.argsort(out_r, kind="stable")
+    return out_r[order], out_c[order]
+
+
+def solve_sparse(
+    source: Source,
+    *,
+    lo: float,
+    offset: float,
+    row_ok: BoolArray,
+    cap: IntArray,
+    k: int = 12,
+    time_limit: float | None = None,
+    max_rounds: int = 50,
+) -> SparseResult:
+    """Certified max-weight b-matching with weights ``s + offset`` on usable pairs.
+
+    A pair is usable when allowed, ``s >= lo``, its mentee is in ``row_ok``
+    and its mentor has capacity. Weights must be >= 0 on usable pairs.
+    """
+    t0 = time.perf_counter()
+    n, m = source.n_mentees, source.n_mentors
+    col_ok = cap > 0
+    block = max(1, min(n, _BLOCK_ELEMS // max(m, 1)))
+    cand = _Candidates(source, lo, row_ok, col_ok, k, block)
+    ei, ej, es = cand.ei, cand.ej, cand.es
+    tol = 1e-6 * max(1.0, float(np.abs(es).max(initial=0.0)))
+    empty = np.zeros(0, np.int64)
+    best: tuple[IntArray, IntArray, FloatArray] = (empty, empty, np.zeros(0))
+    gap = np.inf
+    optimal = False
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        order = np.lexsort((ei, ej))
+        ei, ej, es = ei[order], ej[order], es[order]
+        ew = es + offset
+        rows, cols = _solve_candidates(ei, ej, ew, n, m, cap)
+        mate = np.full(n, -1, dtype=np.int64)
+        mate[rows] = cols
+        mate_w = np.zeros(n)
+        # Weights of the matched pairs, looked up among the candidate edges.
+        code = ei * m + ej
+        by_code = np.argsort(code, kind="stable")
+        at = by_code[np.searchsorted(code, rows * m + cols, sorter=by_code)]
+        mate_w[rows] = ew[at]
+        best = (rows, cols, es[at])
+        primal = float(mate_w[rows].sum())
+        u, v, converged = mentor_prices(ei, ej, ew, n, m, mate, mate_w)
+        # Row dual on the score scale (u - offset), used against raw scores.
+        u_s = u - offset
+        # Which rows might hold a left-out pair with s_ij - v_j > u_s_i?  Such a pair
+        # needs v_j < t_i - u_s_i and t'_j - v_j > u_s_i (s_ij < min(t_i, t'_j)).
+        vo = np.argsort(v, kind="stable")
+        pref = np.maximum.accumulate((cand.col_bound - v)[vo]) if m else np.zeros(0)
+        cnt = np.searchsorted(v[vo], cand.row_bound - u_s - tol, side="left")
+        suspect = (cnt > 0) & row_ok
+        suspect[suspect] = pref[cnt[suspect] - 1] > u_s[suspect] + tol
+        if not converged:
+            suspect = row_ok.copy()
+        u_bound = np.maximum(u, 0.0)
+        new_i: list[IntArray] = []
+        new_j: list[IntArray] = []
+        new_s: list[FloatArray] = []
+        sus = np.flatnonzero(suspect)
+        v32 = v.astype(np.float32)
+        for a0, b0 in _runs(sus, block):
+            s, al = source.block(a0, b0)
+            use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
+            red = np.where(use, s - v32[None, :], -np.inf)
+            rmax = red.max(axis=1).astype(np.float64)
+            u_bound[a0:b0] = np.maximum(u_bound[a0:b0], rmax + offset)
+            bad = red > (u_s[a0:b0] + tol)[:, None]
+            if not bad.any():
+                continue
+            bi, bj = np.nonzero(bad)
+            # Keep the k most violating pairs of each row: enough to steer the re-solve.
+            viol = red[bi, bj]
+            o = np.lexsort((-viol, bi))
+            bi, bj = bi[o], bj[o]
+            first = np.searchsorted(bi, bi, side="left")
+            keep = np.arange(bi.size) - first < k
+            bi, bj = bi[keep], bj[keep]
+            new_i.append(bi.astype(np.int64) + a0)
+            new_j.append(bj.astype(np.int64))
+            new_s.append(s[bi, bj].astype(np.float64))
+        dual = float(u_bound.sum() + (cap * v).sum())
+        gap = max(0.0, dual - primal) / max(dual, 1e-300) if dual > 0 else 0.0
+        if converged and not new_i:
+            optimal = True
+            gap = 0.0
+            break
+        if not new_i:
+            # Prices did not converge yet nothing violates: the bound stands as proven.
+            break
+        ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
+        fresh = ~np.isin(ni * m + nj, code)
+        if not fresh.any():
+            break
+        ei = np.concatenate([ei, ni[fresh]])
+        ej = np.concatenate([ej, nj[fresh]])
+        es = np.concatenate([es, ns[fresh]])
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+    return SparseResult(
+        best[0],
+        best[1],
+        best[2],
+        optimal,
+        float(gap),
+        cand.any_allowed,
+        cand.any_usable,
+        rounds,
+        int(ei.size),
+    )

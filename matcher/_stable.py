@@ -1,0 +1,95 @@
+"""Stable matching: mentee-proposing deferred acceptance, and blocking pairs.
+
+Preferences come from the scores with ties broken by index: mentee i prefers
+mentor j to j' when ``s[i, j] > s[i, j']``, or the scores are equal and
+``j < j'``; mentor j prefers mentee i to i' likewise. Only usable pairs
+(allowed, at or above ``min_score``) are acceptable to either side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["blocking_mask_rows", "deferred_acceptance"]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+def deferred_acceptance(
+    s: NDArray[Any], use: BoolArray, cap: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Mentee-optimal stable b-matching; each round is vectorized over proposals.
+
+    Parameters
+    ----------
+    s : ndarray, shape (n_mentees, n_mentors)
+    use : ndarray of bool, shape (n_mentees, n_mentors)
+        Acceptable pairs.
+    cap : ndarray of int64, shape (n_mentors,)
+
+    Returns
+    -------
+    rows, cols : ndarray of int64
+        Matched pairs sorted by mentee.
+    """
+    n, m = use.shape
+    idx_t = np.int32 if m < 2**31 else np.int64
+    keyed = np.where(use, -s.astype(np.float64), np.inf)
+    # Stable sort keeps lower mentor indices first among equal scores.
+    pref = np.argsort(keyed, axis=1, kind="stable").astype(idx_t)
+    deg = use.sum(axis=1)
+    ptr = np.zeros(n, dtype=np.int64)
+    free = deg > 0
+    held_i = np.zeros(0, dtype=np.int64)
+    held_j = np.zeros(0, dtype=np.int64)
+    while True:
+        prop = np.flatnonzero(free & (ptr < deg))
+        if prop.size == 0:
+            break
+        pj = pref[prop, ptr[prop]].astype(np.int64)
+        ptr[prop] += 1
+        ci = np.concatenate([held_i, prop])
+        cj = np.concatenate([held_j, pj])
+        cs = s[ci, cj]
+        order = np.lexsort((ci, -cs, cj))
+        ci, cj = ci[order], cj[order]
+        first = np.searchsorted(cj, cj, side="left")
+        keep = (np.arange(ci.size) - first) < cap[cj]
+        free[ci] = ~keep
+        held_i, held_j = ci[keep], cj[keep]
+    order = np.argsort(held_i, kind="stable")
+    return held_i[order], held_j[order]
+
+
+def blocking_mask_rows(
+    s: NDArray[Any],
+    use: BoolArray,
+    start: int,
+    cur_j: IntArray,
+    cur_s: FloatArray,
+    free_cap: BoolArray,
+    worst_s: FloatArray,
+    worst_i: IntArray,
+) -> BoolArray:
+    """Blocking pairs among mentee rows ``start:start + len(s)``.
+
+    ``cur_j``/``cur_s`` are each mentee's mentor and score (-1 / -inf when
+    unmatched); ``free_cap`` marks mentors below capacity; ``worst_s``/``worst_i``
+    are the score and index of each mentor's least preferred current mentee.
+    """
+    rows = np.arange(start, start + s.shape[0])
+    cols = np.arange(s.shape[1])
+    cj = cur_j[rows][:, None]
+    cs = cur_s[rows][:, None]
+    mentee_wants = (s > cs) | ((s == cs) & (cols[None, :] < cj))
+    mentor_wants = (
+        free_cap[None, :]
+        | (s > worst_s[None, :])
+        | ((s == worst_s[None, :]) & (rows[:, None] < worst_i[None, :]))
+    )
+    return np.asarray(use & mentee_wants & mentor_wants & (cols[None, :] != cj), dtype=np.bool_)
