@@ -1,0 +1,149 @@
+"""The runs API through the Flask test client; jobs run inline (Huey immediate mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import matcher
+from api.services import jobs
+from tests.conftest import Tenant
+from tests.services.run_helpers import CONFIG
+
+pytestmark = pytest.mark.skipif(not hasattr(matcher, "assign"), reason="matcher.assign missing")
+
+
+def person(ext: str, role: str, skills: list[str], capacity: int | None = None) -> dict[str, Any]:
+    body = {
+        "external_id": ext,
+        "role": role,
+        "name": f"Person {ext}",
+        "skills": skills,
+        "attributes": {"languages": ["en"]},
+    }
+    if capacity is not None:
+        body["capacity"] = capacity
+    return body
+
+
+@pytest.fixture
+def program(app: Any, client: Any, tenant: Tenant) -> str:
+    app.config["JOBS_IMMEDIATE"] = True
+    response = client.post(
+        "/v1/programs", json={"name": "Spring", "config": CONFIG}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.json
+    pid = response.json["id"]
+    items = [
+        person("m1", "mentor", ["python", "sql"], 1),
+        person("m2", "mentor", ["go", "rust"], 2),
+        person("e1", "mentee", ["python", "sql"]),
+        person("e2", "mentee", ["go"]),
+        person("e3", "mentee", ["rust"]),
+    ]
+    uploaded = client.post(
+        f"/v1/programs/{pid}/participants", json={"items": items}, headers=tenant.headers
+    )
+    assert uploaded.status_code in (200, 201), uploaded.json
+    return pid
+
+
+def test_run_answers_202_with_location_then_reads_back(client, tenant, program) -> None:
+    response = client.post(f"/v1/programs/{program}/runs", json={}, headers=tenant.headers)
+    assert response.status_code == 202
+    run = response.json
+    assert response.headers["Location"].endswith(f"/v1/programs/{program}/runs/{run['id']}")
+    assert run["scope"] == "all" and run["objective"] == "total" and run["dry_run"] is False
+    assert run["triggered_by"] == str(tenant.owner_id) and run["config_version"] == 1
+
+    fetched = client.get(response.headers["Location"], headers=tenant.headers)
+    assert fetched.status_code == 200
+    body = fetched.json
+    assert body["status"] == "succeeded" and body["progress"] == 1.0
+    assert body["stats"]["matched"] == 3 and "persist" in body["stats"]["seconds"]
+    assert body["weights_version"] is None and body["error"] is None
+    assert body["started_at"] and body["finished_at"]
+
+    listed = client.get(f"/v1/programs/{program}/runs?limit=10", headers=tenant.headers)
+    assert [r["id"] for r in listed.json["items"]] == [run["id"]]
+
+
+def test_wait_answers_201_with_the_finished_run(client, tenant, program) -> None:
+    response = client.post(
+        f"/v1/programs/{program}/runs?wait=10",
+        json={"scope": "all", "objective": "coverage", "pins": [["e2", "m1"]]},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201
+    assert response.json["status"] == "succeeded" and response.json["objective"] == "coverage"
+    assert response.json["options"]["pins"] == [["e2", "m1"]]
+
+
+def test_second_run_while_one_is_active_is_409_naming_it(app, client, tenant, program, tmp_path):
+    # A queue nobody consumes: the first run stays queued.
+    app.extensions["mentormatch.jobs"] = jobs.build_jobs(path=Path(tmp_path) / "q.sqlite3")
+    first = client.post(f"/v1/programs/{program}/runs", json={}, headers=tenant.headers)
+    assert first.status_code == 202 and first.json["status"] == "queued"
+    waited = client.post(f"/v1/programs/{program}/runs?wait=0.3", json={}, headers=tenant.headers)
+    assert waited.status_code == 409
+    assert waited.content_type == "application/problem+json"
+    assert waited.json["active_run_id"] == first.json["id"]
+    assert first.json["id"] in waited.json["detail"]
+
+
+def test_dry_run_and_compare(client, tenant, program) -> None:
+    real = client.post(f"/v1/programs/{program}/runs?wait=10", json={}, headers=tenant.headers)
+    what_if = client.post(
+        f"/v1/programs/{program}/runs?wait=10",
+        json={"dry_run": True, "config": {"min_score": 0.9}, "pins": [["e2", "m1"]]},
+        headers=tenant.headers,
+    )
+    assert what_if.status_code == 201 and what_if.json["dry_run"] is True
+    compared = client.get(
+        f"/v1/programs/{program}/runs/{real.json['id']}/compare?with={what_if.json['id']}",
+        headers=tenant.headers,
+    )
+    assert compared.status_code == 200
+    body = compared.json
+    assert body["a"]["id"] == real.json["id"] and body["b"]["dry_run"] is True
+    assert body["a"]["matched"] == 3
+    assert body["only_in_b_count"] >= 1 and body["only_in_b"][0]["mentee"]["external_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"scope": "some"}, {"scope"}),
+        ({"objective": "best"}, {"objective"}),
+        ({"pins": [["e1"]]}, {"pins.0"}),
+        ({"config": {"min_score": 0.5}}, {"config"}),
+        ({"dry_run": True, "config": {"min_score": 3}}, {"config.min_score"}),
+        ({"pins": [["ghost", "m1"]]}, {"pins.0"}),
+        ({"unknown": 1}, {"unknown"}),
+        ({"priority_unmatched": 2}, {"priority_unmatched"}),
+    ],
+)
+def test_invalid_run_requests_are_422(client, tenant, program, body, fields) -> None:
+    response = client.post(f"/v1/programs/{program}/runs", json=body, headers=tenant.headers)
+    assert response.status_code == 422, response.json
+    assert set(response.json["errors"]) == fields
+
+
+def test_wait_is_capped(client, tenant, program) -> None:
+    response = client.post(f"/v1/programs/{program}/runs?wait=61", json={}, headers=tenant.headers)
+    assert response.status_code == 422 and set(response.json["errors"]) == {"wait"}
+
+
+def test_other_organizations_runs_are_404(client, tenant, other_tenant, program) -> None:
+    run = client.post(f"/v1/programs/{program}/runs?wait=10", json={}, headers=tenant.headers)
+    rid = run.json["id"]
+    for path in (
+        f"/v1/programs/{program}/runs",
+        f"/v1/programs/{program}/runs/{rid}",
+        f"/v1/programs/{program}/runs/{rid}/compare?with={rid}",
+    ):
+        assert client.get(path, headers=other_tenant.headers).status_code == 404
+    posted = client.post(f"/v1/programs/{program}/runs", json={}, headers=other_tenant.headers)
+    assert posted.status_code == 404
