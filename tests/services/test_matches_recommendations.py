@@ -1,0 +1,79 @@
+"""Self-match recommendations: feasible partners with room, ranked, from one row."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+import scoring
+from api.services import matches, recommendations
+from api.services.errors import NotFound
+from tests.factories import make_match, make_org, make_participant, make_program, make_run
+
+
+def _ext(result: recommendations.Recommendations) -> list[str]:
+    return [item["partner"]["external_id"] for item in result.items]
+
+
+def test_mentee_gets_mentors_with_room_best_first(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor)
+    me = make_participant(session, program, "mentee", "me", skills=["python", "sql"])
+    make_participant(session, program, "mentor", "both", skills=["python", "sql"])
+    make_participant(session, program, "mentor", "half", skills=["python"])
+    make_participant(session, program, "mentor", "none", skills=["go"])
+    make_participant(session, program, "mentor", "french", skills=["python"], languages=["fr"])
+    make_participant(session, program, "mentor", "idle", skills=["python", "sql"], active=False)
+    full = make_participant(session, program, "mentor", "full", skills=["python", "sql"])
+    other = make_participant(session, program, "mentee", "other")
+    run = make_run(session, actor, program)
+    make_match(session, run, other, full)
+    session.commit()
+    matches.publish(session, actor, program.id, run.id)
+
+    calls: list[dict[str, object]] = []
+    real = scoring.recommend
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scoring, "recommend", spy)
+    result = recommendations.recommend(session, actor, program.id, me.id, limit=10)
+    assert result.role == "mentee" and result.participant["external_id"] == "me"
+    # French speaker: required language; idle: inactive; full: no free place.
+    assert _ext(result) == ["both", "half", "none"]
+    scores = [item["score"] for item in result.items]
+    assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0)
+    assert result.items[0]["reasons"] and len(result.items[0]["breakdown"]) == 2
+    assert calls and calls[0]["k"] == 10  # the one-row path, never the whole matrix
+
+    assert _ext(recommendations.recommend(session, actor, program.id, me.id, limit=1)) == ["both"]
+
+
+def test_mentor_gets_mentees_without_a_published_match(session: Session) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor)
+    mentor = make_participant(session, program, "mentor", "boss", skills=["python"], capacity=3)
+    taken = make_participant(session, program, "mentee", "taken", skills=["python"])
+    make_participant(session, program, "mentee", "fits", skills=["python"])
+    make_participant(session, program, "mentee", "meh", skills=["go"])
+    run = make_run(session, actor, program)
+    make_match(session, run, taken, mentor)
+    session.commit()
+    matches.publish(session, actor, program.id, run.id)
+    result = recommendations.recommend(session, actor, program.id, mentor.id)
+    assert result.role == "mentor" and _ext(result) == ["fits", "meh"]
+
+
+def test_recommendations_of_another_organization_are_404(session: Session) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor)
+    me = make_participant(session, program, "mentee", "me")
+    session.commit()
+    intruder = make_org(session, "Globex")
+    with pytest.raises(NotFound):
+        recommendations.recommend(session, intruder, program.id, me.id)
+    assert recommendations.recommend(session, actor, program.id, me.id).items == []
