@@ -58,6 +58,18 @@ class Compatibility:
         return explain_pairs(self.engine, mentee, mentor)
 
 
+def _block_rows(engine: Engine, block_rows: int | None) -> int:
+    if block_rows is None:
+        return engine.default_block_rows()
+    if (
+        not isinstance(block_rows, int | np.integer)
+        or isinstance(block_rows, bool)
+        or block_rows < 1
+    ):
+        raise ValueError(f"block_rows: expected an integer >= 1, got {block_rows!r}")
+    return int(block_rows)
+
+
 class LazyCompatibility:
     """Compatibility computed on demand, row block by row block.
 
@@ -71,9 +83,7 @@ class LazyCompatibility:
         self.dtype = np.dtype(np.float32)
         self.criteria: tuple[str, ...] = engine.names
         self.weights: F64 = engine.weights
-        self.block_rows = int(block_rows or engine.default_block_rows())
-        if self.block_rows < 1:
-            raise ValueError(f"block_rows: expected an integer >= 1, got {block_rows!r}")
+        self.block_rows = _block_rows(engine, block_rows)
 
     def rows(self, start: int, stop: int) -> F32:
         """Scores of mentees ``start:stop``, float32 of shape ``(stop-start, n_mentors)``."""
@@ -220,7 +230,7 @@ def compatibility(
     array([[ True,  True]])
     """
     engine = Engine(mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs)
-    scores, allowed = engine.rows(0, engine.shape[0], block_rows)
+    scores, allowed = engine.rows(0, engine.shape[0], _block_rows(engine, block_rows))
     return Compatibility(
         scores=scores,
         allowed=allowed,

@@ -161,7 +161,9 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
     active = p.get("active", True)
     if not isinstance(active, bool):
         raise ParticipantError(side, i, ext, "active", f"expected true or false, got {active!r}")
-    attrs = p.get("attributes") or {}
+    attrs = p.get("attributes")
+    if attrs is None:
+        attrs = {}
     if not isinstance(attrs, Mapping):
         raise ParticipantError(side, i, ext, "attributes", f"expected an object, got {attrs!r}")
     out_attrs: dict[str, Any] = {}
