@@ -64,7 +64,9 @@ class Side:
     active: BoolArray
 
 
-def _str_list(value: object, side: str, i: int, ext: str | None, field: str) -> list[str]:
+def _str_list(
+    value: object, side: str, i: int, ext: str | None, field: str, cache: dict[str, str]
+) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list | tuple):
@@ -76,7 +78,9 @@ def _str_list(value: object, side: str, i: int, ext: str | None, field: str) -> 
             raise ParticipantError(
                 side, i, ext, field, f"expected a list of strings, got item {v!r}"
             )
-        nv = norm(v)
+        nv = cache.get(v)
+        if nv is None:
+            nv = cache[v] = norm(v)
         if nv and nv not in seen:
             seen.add(nv)
             out.append(nv)
@@ -138,6 +142,8 @@ class _Schema:
             (f["key"], f["type"], {norm(x): x for x in f.get("values") or []})
             for f in config.get("fields") or []
         ]
+        # Skills and values repeat across participants: normalize each string once.
+        self.cache: dict[str, str] = {}
 
 
 def _validate(participant: object, schema: _Schema, side: str, index: int) -> dict[str, Any]:
@@ -177,7 +183,7 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
                 raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")
             if not v.strip():
                 continue
-            nv = norm(v)
+            nv = schema.cache.get(v) or norm(v)
             if nv not in allowed:
                 raise ParticipantError(
                     side,
@@ -188,7 +194,7 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
                 )
             out_attrs[key] = allowed[nv]
         elif ftype == "multi":
-            out_attrs[key] = _str_list(v, side, i, ext, where)
+            out_attrs[key] = _str_list(v, side, i, ext, where, schema.cache)
         elif ftype == "number":
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 raise ParticipantError(side, i, ext, where, f"expected a finite number, got {v!r}")
@@ -200,7 +206,7 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
     return {
         "external_id": ext,
         "level": level,
-        "skills": _str_list(p.get("skills"), side, i, ext, "skills"),
+        "skills": _str_list(p.get("skills"), side, i, ext, "skills", schema.cache),
         "exclude": [x.strip() for x in _raw_exclude(p.get("exclude"), side, i, ext) if x.strip()],
         "active": active,
         "attributes": out_attrs,

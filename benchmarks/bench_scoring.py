@@ -1,0 +1,130 @@
+"""Benchmark of the scoring engine on synthetic cohorts (not a test).
+
+Usage::
+
+    .venv/bin/python -m benchmarks.bench_scoring [--sizes 1000,5000,10000,20000]
+
+For each size ``n`` (mentees = mentors = n) the cohort and its seven-criterion
+config are generated in setup, outside the timing. The timed call is the whole
+``scoring.compatibility(mentees, mentors, config)``: config validation,
+participant validation and encoding, and the blocked scoring of the dense
+float32 matrix plus its allowed mask. Times are the best of ``--repeat`` runs
+after one untimed warm-up run (the first large allocation of a process pays for
+page faults once). Peak memory is measured in a separate, untimed run with
+``tracemalloc`` (NumPy reports its buffers to it; OpenBLAS's own small work
+buffers are not included): the peak of traced memory above what was allocated
+before the call, against the size of the float32 output matrix.
+
+The per-pair Python reference (``tests/scoring/reference.py``) is timed on a
+subsample of mentees against all mentors of the 1k cohort and extrapolated to
+the full 1k x 1k. The memory-copy bandwidth is ``np.copyto`` of a 256 MiB
+float32 array (bytes read + written per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import scoring
+from scoring.engine import Engine
+from scoring.synthetic import generate_cohort
+
+
+def best_time(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+        del result
+    return min(times)
+
+
+def peak_memory(fn: Callable[[], Any]) -> int:
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    del result
+    return peak
+
+
+def copy_bandwidth() -> float:
+    src = np.ones(64 * 1024 * 1024, dtype=np.float32)  # 256 MiB
+    dst = np.zeros_like(src)
+    t = best_time(lambda: np.copyto(dst, src), 5)
+    return 2 * src.nbytes / t
+
+
+def reference_seconds(n: int, sample: int) -> float:
+    from tests.scoring.reference import reference
+
+    mentees, mentors, config = generate_cohort(n, n, seed=0)
+    t0 = time.perf_counter()
+    reference(mentees[:sample], mentors, config)
+    return (time.perf_counter() - t0) * n / sample
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,5000,10000,20000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reference-sample", type=int, default=20)
+    args = parser.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",")]
+
+    print(f"memory copy bandwidth (np.copyto, 256 MiB): {copy_bandwidth() / 1e9:.1f} GB/s")
+    header = (
+        f"{'n per side':>10} {'seconds':>8} {'encode s':>8} {'M pairs/s':>9} "
+        f"{'peak MiB':>9} {'output MiB':>10} {'peak/out':>8} {'allowed':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    timed: dict[int, float] = {}
+    for n in sizes:
+        mentees, mentors, config = generate_cohort(n, n, seed=0)
+
+        def run(mentees: Any = mentees, mentors: Any = mentors, config: Any = config) -> Any:
+            return scoring.compatibility(mentees, mentors, config)
+
+        def encode(mentees: Any = mentees, mentors: Any = mentors, config: Any = config) -> Any:
+            return Engine(mentees, mentors, config)
+
+        result = run()  # warm-up, and the allowed share
+        allowed_share = float(result.allowed.mean())
+        del result
+        seconds = best_time(run, args.repeat if n <= 10000 else max(1, args.repeat - 1))
+        enc = best_time(encode, 1)
+        peak = peak_memory(run)
+        out = n * n * 4
+        timed[n] = seconds
+        print(
+            f"{n:>10} {seconds:>8.3f} {enc:>8.3f} {n * n / seconds / 1e6:>9.1f} "
+            f"{peak / 2**20:>9.0f} {out / 2**20:>10.0f} {peak / out:>8.2f} {allowed_share:>7.1%}",
+            flush=True,
+        )
+        del mentees, mentors
+
+    ref_n = 1000
+    ref = reference_seconds(ref_n, args.reference_sample)
+    print(
+        f"\nper-pair Python reference at {ref_n} x {ref_n}: {ref:.1f} s "
+        f"(extrapolated from {args.reference_sample} mentees x {ref_n} mentors), "
+        f"{ref_n * ref_n / ref / 1e6:.3f} M pairs/s"
+    )
+    if ref_n in timed:
+        print(f"vectorized speedup at {ref_n} x {ref_n}: {ref / timed[ref_n]:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
