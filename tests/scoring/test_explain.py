@@ -12,7 +12,7 @@ from scoring.synthetic import generate_cohort
 from tests.scoring.strategies import cohorts, configs
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_breakdown_sums_to_dense_score(data: st.DataObject) -> None:
     mentees, mentors = data.draw(cohorts())

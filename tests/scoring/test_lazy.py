@@ -72,7 +72,7 @@ def test_top_k_contains_true_row_and_column_top_k(cohort, k: int) -> None:  # ty
     check_top_k(dense.scores, dense.allowed, lazy, k)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 25), m=st.integers(1, 25), k=st.integers(1, 6), br=st.integers(1, 9))
 def test_top_k_property(n: int, m: int, k: int, br: int) -> None:
     mentees, mentors, cfg = generate_cohort(n, m, seed=n * 100 + m)

@@ -15,7 +15,7 @@ from scoring import criteria as criteria_module
 from tests.scoring.reference import reference
 from tests.scoring.strategies import KIND_FIELD, cohorts, configs
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_against_reference(
@@ -77,7 +77,7 @@ def test_combinations_with_weights_and_exclusions_equal_reference(data: st.DataO
 
 
 @pytest.mark.parametrize("fold_max,dense_max", [(0, 0), (1, 2)])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_unfolded_paths_equal_reference(fold_max: int, dense_max: int, data: st.DataObject) -> None:
     # Large cardinalities/vocabularies take the per-block path instead of the
