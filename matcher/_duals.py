@@ -63,7 +63,7 @@ def mentor_prices(
     for _ in range(max_sweeps):
         u = np.where(matched, mate_w - v[safe_mate], 0.0)
         act = active_rows[ei]
-        if act.mean() > 0.2:
+        if 5 * int(np.count_nonzero(act)) > act.size:
             vals = ew - u[ei]
             cand = np.full(n_cols, -np.inf)
             if starts.size:

@@ -49,7 +49,7 @@ def _components(use: BoolArray) -> list[tuple[IntArray, IntArray]]:
     if n_comp <= 1:
         return []
     row_lab, col_lab = label[:n], label[n:]
-    has_edge_r = use.any(axis=1)
+    has_edge_r = np.asarray(use.any(axis=1), dtype=np.bool_)
     r_order = np.argsort(row_lab, kind="stable")
     c_order = np.argsort(col_lab, kind="stable")
     r_split = np.searchsorted(row_lab[r_order], np.arange(n_comp + 1))

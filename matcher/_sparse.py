@@ -115,17 +115,25 @@ class _Candidates:
         for a0, b0 in sample:
             s, al = source.block(a0, b0)
             use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
-            parts.append(np.where(use, s, -np.inf).astype(np.float32))
+            parts.append(np.where(use, s, -np.inf))
         col_sample = np.concatenate(parts, axis=0)
         r_col = max(1, int(np.ceil(k * q / max(n, 1))))
         self.col_bound = _kth_largest(col_sample, r_col, axis=0)
+        col_flood = (col_sample >= self.col_bound[None, :]).sum(axis=0) * (n / q) > 3 * k
+        col_t = np.where(
+            col_flood,
+            np.nextafter(self.col_bound.astype(col_sample.dtype), np.inf),
+            self.col_bound,
+        )
         del col_sample, parts
         if m <= 2 * _SAMPLE:
             self.sample_cols = None
             self.r_row = k
+            self.row_scale = 1.0
         else:
             self.sample_cols = np.sort(rng.choice(m, size=_SAMPLE, replace=False))
             self.r_row = max(1, int(np.ceil(k * _SAMPLE / m)))
+            self.row_scale = m / _SAMPLE
         self.row_bound = np.full(n, -np.inf)
         self.any_allowed = np.zeros(n, dtype=np.bool_)
         self.any_usable = np.zeros(n, dtype=np.bool_)
@@ -142,11 +150,16 @@ class _Candidates:
             use &= row_ok[a0:b0, None]
             sub = s if self.sample_cols is None else s[:, self.sample_cols]
             sub_use = use if self.sample_cols is None else use[:, self.sample_cols]
-            rb = _kth_largest(np.where(sub_use, sub, -np.inf), self.r_row, axis=1)
+            sub_sel = np.where(sub_use, sub, -np.inf)
+            rb = _kth_largest(sub_sel, self.r_row, axis=1)
             self.row_bound[a0:b0] = rb
             # Compare in the block's own dtype so that "left out" means s < bound exactly.
-            pick = s >= rb.astype(s.dtype)[:, None]
-            pick |= s >= self.col_bound.astype(s.dtype)[None, :]
+            # Ties at the threshold can flood a row; take only strictly better pairs
+            # there (left-out pairs stay <= the bound, which is all the check needs).
+            flood = (sub_sel >= rb[:, None]).sum(axis=1) * self.row_scale > 3 * k
+            rb_t = np.where(flood, np.nextafter(rb.astype(s.dtype), np.inf), rb).astype(s.dtype)
+            pick = s >= rb_t[:, None]
+            pick |= s >= col_t[None, :]
             pick &= use
             i, j = np.nonzero(pick)
             ei.append(i.astype(np.int64) + a0)
@@ -282,7 +295,10 @@ def solve_sparse(
             # Prices did not converge yet nothing violates: the bound stands as proven.
             break
         ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
-        fresh = ~np.isin(ni * m + nj, code)
+        new_code = ni * m + nj
+        found = np.searchsorted(code, new_code, sorter=by_code)
+        found = np.minimum(found, max(code.size - 1, 0))
+        fresh = code[by_code[found]] != new_code if code.size else np.ones(ni.size, np.bool_)
         if not fresh.any():
             break
         ei = np.concatenate([ei, ni[fresh]])
