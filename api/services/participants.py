@@ -223,6 +223,7 @@ def _upsert(
     for prefix, data in rows:
         ext = data.get("external_id")
         current = existing.get(ext.strip()) if isinstance(ext, str) else None
+        stored: dict[str, Any] = {}
         if current is None:
             clean, problems = check_participant(data, fields)
         else:
@@ -250,7 +251,7 @@ def _upsert(
             )
         else:
             ident = current.id
-            if clean == _stored(current, fields):
+            if clean == stored:
                 unchanged += 1
             else:
                 updates.append({"id": ident, **clean, "updated_at": now})
@@ -258,7 +259,8 @@ def _upsert(
     log.raise_if_any()
 
     if inserts:
-        session.execute(insert(Participant), inserts)
+        # render_nulls: one executemany; else rows group by which values are None.
+        session.execute(insert(Participant).execution_options(render_nulls=True), inserts)
     if updates:
         session.execute(update(Participant), updates)
     result = ImportResult(len(inserts), len(updates), unchanged, ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from api.services.errors import ValidationFailed
@@ -85,6 +86,12 @@ def _string(out: Problems, path: str, value: object, *, max_len: int) -> str | N
     return value or None
 
 
+@lru_cache(maxsize=256)
+def _canonical(values: tuple[str, ...]) -> dict[str, str]:
+    """Normalized spelling -> declared spelling of a field's values."""
+    return {_norm(v): v for v in values}
+
+
 def _strings(
     out: Problems, path: str, value: object, *, allowed: list[str] | None = None
 ) -> list[str]:
@@ -95,7 +102,7 @@ def _strings(
     if len(value) > MAX_LIST:
         out.append((path, f"at most {MAX_LIST} entries, got {len(value)}"))
         return []
-    canonical = {_norm(v): v for v in allowed} if allowed is not None else None
+    canonical = _canonical(tuple(allowed)) if allowed is not None else None
     result: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
@@ -120,7 +127,7 @@ def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -
         if not isinstance(value, str):
             out.append((path, f"expected one of: {', '.join(values)}; got {_fmt(value)}"))
             return None
-        match = {_norm(v): v for v in values}.get(_norm(value))
+        match = _canonical(tuple(values)).get(_norm(value))
         if match is None:
             out.append((path, f"unknown value {value!r}; expected one of: {', '.join(values)}"))
         return match
