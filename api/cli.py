@@ -120,9 +120,13 @@ def audit() -> None:
 def audit_verify(org_id: Any) -> None:
     from api.services import audit as audit_log
 
-    with _session_factory()() as session:
-        orgs = [org_id] if org_id else audit_log.organization_ids(session)
-        reports = {org: audit_log.verify(session, org) for org in orgs}
+    engine = make_engine()
+    try:
+        with make_session_factory(engine)() as session:
+            orgs = [org_id] if org_id else audit_log.organization_ids(session)
+            reports = {org: audit_log.verify(session, org) for org in orgs}
+    finally:
+        engine.dispose()
     for org, report in reports.items():
         state = "valid" if report.valid else "BROKEN"
         line = f"organization {org}: {state}, {report.events} events"
