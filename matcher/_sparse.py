@@ -264,11 +264,14 @@ def solve_sparse(
         new_j: list[IntArray] = []
         new_s: list[FloatArray] = []
         sus = np.flatnonzero(suspect)
-        v32 = v.astype(np.float32)
+        # float32 keeps the pass cheap; prices far from the score scale (coverage's
+        # offset) need float64 to stay exact.
+        wide = offset != 0.0 or float(np.abs(v).max(initial=0.0)) > 1e3
+        v_blk = v if wide else v.astype(np.float32)
         for a0, b0 in _runs(sus, block):
             s, al = source.block(a0, b0)
             use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
-            red = np.where(use, s - v32[None, :], -np.inf)
+            red = np.where(use, (s.astype(np.float64) if wide else s) - v_blk[None, :], -np.inf)
             rmax = red.max(axis=1).astype(np.float64)
             u_bound[a0:b0] = np.maximum(u_bound[a0:b0], rmax + offset)
             bad = red > (u_s[a0:b0] + tol)[:, None]
@@ -300,6 +303,8 @@ def solve_sparse(
         found = np.minimum(found, max(code.size - 1, 0))
         fresh = code[by_code[found]] != new_code if code.size else np.ones(ni.size, np.bool_)
         if not fresh.any():
+            # Only rounding noise on pairs already in the graph, where the prices hold.
+            optimal, gap = converged, 0.0 if converged else gap
             break
         ei = np.concatenate([ei, ni[fresh]])
         ej = np.concatenate([ej, nj[fresh]])
