@@ -59,34 +59,27 @@ def demo(host: str, port: int) -> None:
     with _session_factory()() as session:
         key = ensure_demo_key(session)
     base = f"http://{host}:{port}/v1"
-    demo_program = json.dumps(
-        {
-            "name": "Spring cohort",
-            "config": {
-                "position_levels": ["Associate", "Senior", "Manager", "Director"],
-                "criteria": [
-                    {"name": "skills", "kind": "skill_overlap", "weight": 3},
-                    {"name": "seniority", "kind": "seniority_gap", "weight": 1},
-                ],
-            },
-        }
-    )
+    auth = '-H "Authorization: Bearer $MM_KEY"'
+    upload = f"curl -s -X POST $MM/programs/$PID/participants {auth} -H 'Content-Type: text/csv'"
     click.echo(
         f"""
 Demo organization ready. Its owner's API key (a fresh one each `make run`):
 
-  export MM_KEY={key}
+  export MM={base} MM_KEY={key}
 
-Try, in another shell:
+Try, in another shell, from this directory:
 
-  curl -s {base}/health
-  curl -s -X POST {base}/programs -H "Authorization: Bearer $MM_KEY" \\
-       -H 'Content-Type: application/json' \\
-       -d '{demo_program}'
-  # then, with the program id it returns as PID:
-  curl -s -X POST {base}/programs/$PID/participants -H "Authorization: Bearer $MM_KEY" \\
-       -H 'Content-Type: text/csv' --data-binary @participants.csv
-  curl -s "{base}/programs/$PID/participants?limit=5" -H "Authorization: Bearer $MM_KEY"
+  curl -s $MM/health
+  # a synthetic cohort: program.json, and 1,000 participants in the CSV upload format
+  .venv/bin/mentormatch generate --mentees 750 --mentors 250 --seed 1 --out instance/demo
+  (cat instance/demo/mentors.csv; tail -n +2 instance/demo/mentees.csv) > instance/demo/people.csv
+  PID=$(curl -s -X POST $MM/programs {auth} -H 'Content-Type: application/json' \\
+        --data-binary @instance/demo/program.json \\
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  {upload} --data-binary @instance/demo/people.csv
+  curl -s "$MM/programs/$PID/participants?role=mentor&limit=2" {auth}
+  # a broken CSV writes nothing and answers 422 naming the row and the field:
+  sed '3s/,mentor,/,boss,/' instance/demo/people.csv | {upload} --data-binary @-
 
 API docs: {base}/docs
 """
