@@ -5,16 +5,26 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from models import make_engine, make_session_factory
 from models.migrate import upgrade
 
 
-def _session_factory() -> Any:
-    return make_session_factory(make_engine())
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on MENTORMATCH_DATABASE_URL whose engine is disposed afterwards."""
+    engine = make_engine()
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @click.group(help="mentormatch: mentor-mentee matching service.")
@@ -40,7 +50,7 @@ def create_org(name: str, owner_email: str) -> None:
     from api.services.errors import ServiceError
     from api.services.organizations import create_organization
 
-    with _session_factory()() as session:
+    with _session() as session:
         try:
             created = create_organization(session, name, owner_email)
         except ServiceError as exc:
@@ -56,7 +66,7 @@ def create_org(name: str, owner_email: str) -> None:
 def demo(host: str, port: int) -> None:
     from api.services.demo import ensure_demo_key
 
-    with _session_factory()() as session:
+    with _session() as session:
         key = ensure_demo_key(session)
     base = f"http://{host}:{port}/v1"
     auth = '-H "Authorization: Bearer $MM_KEY"'
@@ -113,13 +123,9 @@ def audit() -> None:
 def audit_verify(org_id: Any) -> None:
     from api.services import audit as audit_log
 
-    engine = make_engine()
-    try:
-        with make_session_factory(engine)() as session:
-            orgs = [org_id] if org_id else audit_log.organization_ids(session)
-            reports = {org: audit_log.verify(session, org) for org in orgs}
-    finally:
-        engine.dispose()
+    with _session() as session:
+        orgs = [org_id] if org_id else audit_log.organization_ids(session)
+        reports = {org: audit_log.verify(session, org) for org in orgs}
     for org, report in reports.items():
         state = "valid" if report.valid else "BROKEN"
         line = f"organization {org}: {state}, {report.events} events"

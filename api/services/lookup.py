@@ -14,6 +14,13 @@ from models import Match, Participant, Program, ProgramConfig, Run
 
 T = TypeVar("T", Program, Participant, Run, Match)
 
+NAMES: dict[type, str] = {
+    Program: "program",
+    Participant: "participant",
+    Run: "run",
+    Match: "match",
+}
+
 
 def get_owned(
     session: Session, model: type[T], ident: uuid.UUID, actor: Actor, **filters: Any
@@ -21,10 +28,10 @@ def get_owned(
     """The row ``ident`` of ``model`` if it belongs to the actor's organization, else NotFound."""
     row = session.get(model, ident)
     if row is None or row.organization_id != actor.organization_id:
-        raise NotFound(model.__tablename__.rstrip("s"), ident)
+        raise NotFound(NAMES[model], ident)
     for name, value in filters.items():
         if getattr(row, name) != value:
-            raise NotFound(model.__tablename__.rstrip("s"), ident)
+            raise NotFound(NAMES[model], ident)
     return row
 
 
