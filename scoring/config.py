@@ -18,29 +18,19 @@ Decisions worth knowing:
   they must satisfy ``0 <= min_gap <= ideal_gap <= max_gap`` (a mentor below
   the mentee always scores 0). ``proximity`` takes ``scale > 0`` (default 1).
 * Sensitive categories (special categories of personal data, finances,
-  criminal records...) are refused. Field keys and criterion names are split
-  into lower-case word tokens (``health_status``, ``salaryBand`` ->
-  ``health``/``status``, ``salary``/``band``) and refused when a token or a
-  two-word phrase is on the list: so ``religion``, ``health_status`` and
-  ``salary_band`` are refused while ``wealth_management_skills``,
-  ``finance_experience`` or ``gender`` (often matched on by design in
-  mentoring programs for women) are accepted; ``gender_identity``,
-  ``sexual_orientation`` and ``transgender`` are refused. Declared category and
-  multi ``values`` are checked against a narrower list of words that name a
-  membership in a sensitive category (``muslim``, ``bisexual``, ``diabetes``...)
-  so that a department called ``finance`` or ``medical`` stays possible.
+  criminal records...) are refused in field keys, criterion names and declared
+  values; see :mod:`scoring.sensitive` for how words are matched.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from scoring.errors import ConfigError
+from scoring.sensitive import sensitive_reason
 
 __all__ = [
     "CRITERION_KINDS",
@@ -70,101 +60,6 @@ _FIELD_KEYS = ("key", "type", "values")
 _CRITERION_KEYS = ("name", "kind", "field", "weight", "required", "params")
 _SENIORITY_DEFAULTS = {"min_gap": 1.0, "ideal_gap": 2.0, "max_gap": 4.0}
 _PROXIMITY_DEFAULTS = {"scale": 1.0}
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Tokens that make a field key or criterion name refer to a sensitive category.
-_SENSITIVE_TOKENS = _words(
-    """
-    health healthcare medical medication medications medicine diagnosis diagnoses illness
-    illnesses disease diseases disability disabilities disabled handicap handicapped impairment
-    pregnancy pregnant religion religions religious faith church worship creed
-    ethnicity ethnicities ethnic race races racial caste
-    sexual sexuality lgbt lgbtq lgbtqia gay lesbian bisexual homosexual heterosexual transgender
-    finances salary salaries income incomes wage wages debt debts indebtedness credit
-    bankruptcy loan loans mortgage savings
-    political politics ideology
-    criminal crime crimes conviction convictions arrest arrests offence offences offense offenses
-    genetic genetics genome dna biometric biometrics fingerprint fingerprints
-    """
-)
-_SENSITIVE_PHRASES = frozenset(
-    {
-        ("sexual", "orientation"),
-        ("gender", "identity"),
-        ("trade", "union"),
-        ("union", "membership"),
-        ("union", "member"),
-        ("net", "worth"),
-        ("financial", "status"),
-        ("financial", "situation"),
-        ("party", "affiliation"),
-        ("philosophical", "beliefs"),
-        ("religious", "beliefs"),
-        ("mental", "state"),
-    }
-)
-# Words that, as a declared value, name membership in a sensitive category.
-_SENSITIVE_VALUE_TOKENS = _words(
-    """
-    religion religious christian christianity muslim islam islamic jewish judaism hindu hinduism
-    buddhist buddhism sikh sikhism atheist agnostic catholic protestant mormon
-    gay lesbian bisexual homosexual heterosexual transgender lgbt lgbtq lgbtqia queer asexual
-    disabled disability disabilities handicapped diabetes diabetic cancer hiv pregnant pregnancy
-    ethnicity sexuality salary income debt criminal conviction genetic biometric
-    democrat democrats republican republicans communist socialist
-    """
-)
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def _tokens(text: str) -> list[str]:
-    return [t for t in _NON_WORD.split(_CAMEL.sub(" ", text).lower()) if t]
-
-
-def sensitive_reason(text: str, *, value: bool = False) -> str | None:
-    """Say why a key, name or declared value collects a sensitive category.
-
-    Parameters
-    ----------
-    text : str
-        A field key or criterion name (``value=False``), or a declared value.
-    value : bool, optional
-        Use the narrower list of words that name membership in a category.
-
-    Returns
-    -------
-    str or None
-        The offending word or phrase, or ``None`` when nothing was found.
-
-    Examples
-    --------
-    >>> sensitive_reason("health_status")
-    'health'
-    >>> sensitive_reason("sexualOrientation")
-    'sexual'
-    >>> sensitive_reason("gender_identity")
-    'gender identity'
-    >>> sensitive_reason("wealth_management_skills") is None
-    True
-    >>> sensitive_reason("finance", value=True) is None
-    True
-    """
-    toks = _tokens(text)
-    vocab = _SENSITIVE_VALUE_TOKENS if value else _SENSITIVE_TOKENS
-    for tok in toks:
-        if tok in vocab:
-            return tok
-    if not value:
-        for pair in itertools.pairwise(toks):
-            if pair in _SENSITIVE_PHRASES:
-                return " ".join(pair)
-    return None
 
 
 def _is_number(x: object) -> bool:

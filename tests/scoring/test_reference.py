@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scoring
-from scoring import criteria as criteria_module
+from scoring.criteria import base as criteria_base
 from tests.scoring.reference import reference
 from tests.scoring.strategies import KIND_FIELD, cohorts, configs
 
@@ -83,8 +83,8 @@ def test_unfolded_paths_equal_reference(fold_max: int, dense_max: int, data: st.
     # Large cardinalities/vocabularies take the per-block path instead of the
     # folded matrix product; force it on small inputs.
     with (
-        mock.patch.object(criteria_module, "FOLD_MAX", fold_max),
-        mock.patch.object(criteria_module, "DENSE_VOCAB_MAX", dense_max),
+        mock.patch.object(criteria_base, "FOLD_MAX", fold_max),
+        mock.patch.object(criteria_base, "DENSE_VOCAB_MAX", dense_max),
     ):
         mentees, mentors = data.draw(cohorts())
         check_against_reference(mentees, mentors, data.draw(configs()))

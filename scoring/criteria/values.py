@@ -1,0 +1,158 @@
+"""Single-value criteria: ``same``, ``different``, ``seniority_gap``, ``proximity``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.criteria.base import (
+    F32,
+    F64,
+    I64,
+    PROXIMITY_CAP,
+    Bool,
+    Criterion,
+    Factors,
+    fold_positive,
+    fold_profiles,
+    profiles_of_values,
+)
+from scoring.encode import Side
+
+__all__ = ["Different", "Proximity", "Same", "SeniorityGap"]
+
+
+class _ValueCriterion(Criterion):
+    """Criteria on one value per participant (categories, levels, numbers)."""
+
+    va: npt.NDArray[Any]
+    vb: npt.NDArray[Any]
+
+    def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64 | Bool:
+        raise NotImplementedError
+
+    def sim(self, ia: I64, jb: I64) -> F32:
+        return np.asarray(self._f(self.va[ia][:, None], self.vb[jb][None, :]), dtype=np.float32)
+
+    def pair_sim(self, i: I64, j: I64) -> F64:
+        return np.asarray(self._f(self.va[i], self.vb[j]), dtype=np.float64)
+
+    @cached_property
+    def _factors(self) -> Factors | None:
+        return fold_profiles(self, profiles_of_values(self.va), profiles_of_values(self.vb))
+
+    def factors(self) -> Factors | None:
+        return self._factors
+
+    def positive(self, start: int, stop: int) -> Bool:
+        return fold_positive(self, start, stop)
+
+
+class CategoryCriterion(_ValueCriterion):
+    def __init__(self, spec: Mapping[str, Any], a: Side, b: Side) -> None:
+        super().__init__(spec, a, b)
+        assert self.field is not None
+        self.va, self.vb = a.categories[self.field], b.categories[self.field]
+        self.labels: list[str] = []
+
+
+class Same(CategoryCriterion):
+    kind = "same"
+
+    def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> Bool:
+        out: Bool = (xa == xb) & (xa >= 0)
+        return out
+
+    def reason(self, i: int, j: int) -> str | None:
+        if self.va[i] < 0 or self.va[i] != self.vb[j]:
+            return None
+        return f"Same {self.field}: {self.labels[int(self.va[i])]}"
+
+
+class Different(CategoryCriterion):
+    kind = "different"
+
+    def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> Bool:
+        out: Bool = (xa != xb) & (xa >= 0) & (xb >= 0)
+        return out
+
+    def reason(self, i: int, j: int) -> str | None:
+        ca, cb = int(self.va[i]), int(self.vb[j])
+        if ca < 0 or cb < 0 or ca == cb:
+            return None
+        return f"Different {self.field}: mentee in {self.labels[ca]}, mentor in {self.labels[cb]}"
+
+
+class SeniorityGap(_ValueCriterion):
+    kind = "seniority_gap"
+
+    def __init__(self, spec: Mapping[str, Any], a: Side, b: Side, levels: list[str]) -> None:
+        super().__init__(spec, a, b)
+        self.va, self.vb = a.level, b.level
+        self.levels = levels
+
+    def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
+        lo, mid, hi = self.params["min_gap"], self.params["ideal_gap"], self.params["max_gap"]
+        gap = np.nan_to_num(xb - xa, nan=-np.inf)
+        up = 1.0 - 0.5 * (mid - gap) / (mid - lo) if mid > lo else np.ones_like(gap)
+        down = 1.0 - 0.5 * (gap - mid) / (hi - mid) if hi > mid else np.ones_like(gap)
+        with np.errstate(invalid="ignore"):
+            val = np.where(gap <= mid, up, down)
+        out: F64 = np.where((gap >= lo) & (gap <= hi), val, 0.0)
+        return out
+
+    def _name(self, level: float) -> str:
+        k = int(level)
+        return self.levels[k] if 0 <= k < len(self.levels) else f"level {k}"
+
+    def reason(self, i: int, j: int) -> str | None:
+        la, lb = self.va[i], self.vb[j]
+        if (
+            np.isnan(la)
+            or np.isnan(lb)
+            or float(self.pair_sim(np.array([i]), np.array([j]))[0]) <= 0
+        ):
+            return None
+        gap = int(lb - la)
+        unit = "level" if abs(gap) == 1 else "levels"
+        return f"Mentor is {gap} {unit} senior ({self._name(la)} -> {self._name(lb)})"
+
+
+class Proximity(_ValueCriterion):
+    kind = "proximity"
+
+    def __init__(self, spec: Mapping[str, Any], a: Side, b: Side) -> None:
+        super().__init__(spec, a, b)
+        assert self.field is not None
+        self.va, self.vb = a.numbers[self.field], b.numbers[self.field]
+
+    def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
+        d = np.minimum(np.abs(xa - xb) / self.params["scale"], PROXIMITY_CAP)
+        out: F64 = np.nan_to_num(np.exp(-d), nan=0.0)
+        return out
+
+    def sim(self, ia: I64, jb: I64) -> F32:
+        xa = self.va[ia].astype(np.float32)[:, None]
+        xb = self.vb[jb].astype(np.float32)[None, :]
+        d = np.subtract(xa, xb)
+        np.abs(d, out=d)
+        d *= np.float32(1.0 / self.params["scale"])
+        np.minimum(d, np.float32(PROXIMITY_CAP), out=d)
+        np.nan_to_num(d, copy=False, nan=np.inf)
+        np.negative(d, out=d)
+        return np.exp(d, out=d)
+
+    def reason(self, i: int, j: int) -> str | None:
+        xa, xb = self.va[i], self.vb[j]
+        if np.isnan(xa) or np.isnan(xb):
+            return None
+        d = abs(xa - xb)
+        if d > self.params["scale"]:
+            return None  # not close enough to call it evidence
+        if d == 0:
+            return f"Same {self.field}: {xa:g}"
+        return f"Close {self.field}: {xa:g} and {xb:g} (difference {d:g})"
