@@ -43,6 +43,10 @@ def _components(use: BoolArray) -> list[tuple[IntArray, IntArray]]:
     n, m = use.shape
     if int(np.count_nonzero(use)) > _MAX_COMPONENT_EDGES:
         return []
+    has_edge = np.asarray(use.any(axis=1), dtype=np.bool_)
+    # A mentor usable by every mentee with any usable pair ties them all together.
+    if use[has_edge].all(axis=0).any():
+        return []
     i, j = np.nonzero(use)
     graph = coo_array((np.ones(i.size, dtype=np.int8), (i, j + n)), shape=(n + m, n + m))
     n_comp, label = connected_components(graph, directed=False)
