@@ -38,6 +38,14 @@ class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = _UploadParser()
 
 
+_CSV_DOC = {
+    "type": "string",
+    "description": "Header external_id,role,name[,email,position,level,skills,capacity,"
+    "exclude,active][,<program field keys>]; multi-valued cells separated by ';'. "
+    "Errors are keyed 'row N.column', the header being row 1.",
+    "example": "external_id,role,name,skills,capacity\nm1,mentor,Ann Lee,python;sql,2\n",
+}
+
 blp = Blueprint(
     "participants",
     __name__,
@@ -55,6 +63,7 @@ class Participants(MethodView):
         return participants.list_participants(get_session(), current_actor(), program_id, **args)
 
     @blp.arguments(ParticipantUploadSchema)
+    @blp.doc(requestBody={"content": {"text/csv": {"schema": _CSV_DOC}}})
     @blp.response(201, UploadResultSchema, description="One participant created")
     @blp.alt_response(200, schema=ImportResultSchema, description="Bulk JSON or CSV upserted")
     def post(self, body: dict[str, Any], program_id: uuid.UUID) -> Any:
