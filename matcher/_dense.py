@@ -41,7 +41,9 @@ def solve_dense(
     if reps.sum() == 0:
         return empty, empty
     col_of_slot = np.repeat(np.arange(capacity.size), reps)
-    w = np.where(sub_use, weights[rows], 0.0)[:, col_of_slot]
+    w = np.where(sub_use, weights[rows] if rows.size < usable.shape[0] else weights, 0.0)
+    if col_of_slot.size != capacity.size or (reps != 1).any():
+        w = w[:, col_of_slot]
     r, c = linear_sum_assignment(w, maximize=True)
     cols = col_of_slot[c]
     keep = sub_use[r, cols]
