@@ -12,7 +12,7 @@ from matcher._errors import MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
 from matcher._result import Assignment
-from matcher._solve import DEFAULT_DENSE_LIMIT, Solved, solve
+from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, Solved, solve
 from matcher._stable import blocking_mask_rows, deferred_acceptance
 
 __all__ = ["assign", "blocking_pairs", "find_blocking_pairs"]
@@ -110,6 +110,9 @@ def assign(
         objective=objective,
     )
     limit = DEFAULT_DENSE_LIMIT if dense_limit is None else int(dense_limit)
+    if dense_limit is None and int(prob.capacity.max(initial=0)) > 1:
+        # Replicated mentor columns make the dense solver degenerate and slow.
+        limit = DENSE_LIMIT_REPLICATED
     n, m = prob.source.n_mentees, prob.source.n_mentors
     row_ok = np.ones(n, dtype=np.bool_)
     row_ok[prob.pin_mentee] = False
