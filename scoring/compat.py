@@ -87,25 +87,23 @@ class LazyCompatibility:
 
     def rows(self, start: int, stop: int) -> F32:
         """Scores of mentees ``start:stop``, float32 of shape ``(stop-start, n_mentors)``."""
-        scores = np.empty((max(0, min(stop, self.shape[0]) - start), self.shape[1]), np.float32)
-        for s, e in self._blocks(start, stop):
-            self.engine.scores_into(s, e, scores[s - start : e - start])
+        start, stop = self._range(start, stop)
+        scores = np.empty((stop - start, self.shape[1]), np.float32)
+        self.engine.fill(start, stop, self.block_rows, scores, None)
         return scores
 
     def allowed_rows(self, start: int, stop: int) -> Bool:
         """Allowed mask of mentees ``start:stop``, bool of shape ``(stop-start, n_mentors)``."""
-        allowed = np.empty((max(0, min(stop, self.shape[0]) - start), self.shape[1]), bool)
-        for s, e in self._blocks(start, stop):
-            self.engine.allowed_into(s, e, allowed[s - start : e - start])
+        start, stop = self._range(start, stop)
+        allowed = np.empty((stop - start, self.shape[1]), bool)
+        self.engine.fill(start, stop, self.block_rows, None, allowed)
         return allowed
 
-    def _blocks(self, start: int, stop: int) -> Iterable[tuple[int, int]]:
+    def _range(self, start: int, stop: int) -> tuple[int, int]:
         n = self.shape[0]
         if not 0 <= start <= n or stop < start:
             raise IndexError(f"rows {start}:{stop} out of range for {n} mentees")
-        stop = min(stop, n)
-        for s in range(start, stop, self.block_rows):
-            yield s, min(stop, s + self.block_rows)
+        return start, min(stop, n)
 
     def explain(self, mentee: object, mentor: object) -> list[Explanation]:
         """Explain chosen pairs; see :func:`scoring.explain`."""
@@ -145,9 +143,12 @@ class LazyCompatibility:
         best_s = np.full((0, m), -1.0, dtype=np.float32)
         best_i = np.zeros((0, m), dtype=np.int64)
         parts_i, parts_j, parts_s = [], [], []
-        for s, e in self._blocks(0, n):
-            blk = self.rows(s, e)
-            blk[~self.allowed_rows(s, e)] = -1.0
+        # Chunks of one block per worker thread, so blocks are computed in parallel.
+        chunk = self.block_rows * self.engine.threads()
+        for s in range(0, n, chunk):
+            e = min(n, s + chunk)
+            blk, ok = self.engine.rows(s, e, self.block_rows)
+            blk[~ok] = -1.0
             if k_row < m:
                 idx = np.argpartition(blk, m - k_row, axis=1)[:, m - k_row :]
             else:

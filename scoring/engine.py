@@ -20,11 +20,14 @@ never allowed) and ``exclude_pairs``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from scoring.config import validate_config
 from scoring.criteria import Criterion, build_criterion
@@ -40,6 +43,10 @@ Bool = npt.NDArray[np.bool_]
 
 #: Elements of one row block (float32: 16 MB).
 BLOCK_ELEMENTS = 1 << 22
+#: Fold through a sparse product when at most this share of ``left`` is nonzero.
+SPARSE_DENSITY = 0.25
+#: At most this many worker threads over row blocks.
+MAX_THREADS = 2
 
 
 def _resolve_weights(cfg: Mapping[str, Any], weights: Mapping[str, float] | None) -> F64:
@@ -150,8 +157,10 @@ class Engine:
     def default_block_rows(self) -> int:
         return max(1, min(self.a.n, BLOCK_ELEMENTS // self.b.n))
 
-    def _fold(self) -> tuple[F32, F32] | None:
+    def _fold(self) -> tuple[F32 | sp.csr_array, F32] | None:
         if not self._fold_ready:
+            for c in self.required:
+                c.factors()  # build the cached tables before any worker thread reads them
             lefts: list[F32] = []
             rts: list[F32] = []
             rest: list[tuple[Criterion, np.float32]] = []
@@ -165,19 +174,33 @@ class Engine:
                     lefts.append(f[0] * np.float32(w))
                     rts.append(f[1])
             self._rest = rest
-            self._folded = (
-                (np.ascontiguousarray(np.hstack(lefts)), np.ascontiguousarray(np.vstack(rts)))
-                if lefts
-                else None
-            )
+            self._folded = None
+            if lefts:
+                left = np.hstack(lefts)
+                rt = np.ascontiguousarray(np.vstack(rts))
+                # One-hot profiles, skills and texts make ``left`` very sparse: a CSR
+                # product costs nnz x n_mentors instead of k x n_mentors.
+                if np.count_nonzero(left) < SPARSE_DENSITY * left.size:
+                    self._folded = (sp.csr_array(left), rt)
+                else:
+                    self._folded = (np.ascontiguousarray(left), rt)
             self._fold_ready = True
         return self._folded
+
+    def threads(self) -> int:
+        """Worker threads for row blocks: only when no BLAS call would oversubscribe."""
+        folded = self._fold()
+        if folded is not None and not sp.issparse(folded[0]):
+            return 1
+        return max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
     def scores_into(self, start: int, stop: int, out: F32) -> None:
         """Write score rows ``start:stop`` into ``out`` (shape ``(stop-start, n_mentors)``)."""
         folded = self._fold()
         if folded is None:
             out.fill(0)
+        elif sp.issparse(folded[0]):
+            np.copyto(out, folded[0][start:stop] @ folded[1])
         else:
             np.matmul(folded[0][start:stop], folded[1], out=out)
         if self._rest:
@@ -204,15 +227,47 @@ class Engine:
         out[self._ex_i[lo:hi] - start, self._ex_j[lo:hi]] = False
 
     def rows(self, start: int, stop: int, block_rows: int | None = None) -> tuple[F32, Bool]:
+        """Scores and allowed mask of mentees ``start:stop`` (computed block by block)."""
         start, stop = _check_range(start, stop, self.a.n)
         scores = np.empty((stop - start, self.b.n), dtype=np.float32)
         allowed = np.empty((stop - start, self.b.n), dtype=bool)
-        step = block_rows or self.default_block_rows()
-        for s in range(start, stop, step):
-            e = min(stop, s + step)
-            self.scores_into(s, e, scores[s - start : e - start])
-            self.allowed_into(s, e, allowed[s - start : e - start])
+        self.fill(start, stop, block_rows, scores, allowed)
         return scores, allowed
+
+    def fill(
+        self,
+        start: int,
+        stop: int,
+        block_rows: int | None,
+        scores: F32 | None,
+        allowed: Bool | None,
+    ) -> None:
+        """Fill ``scores`` and/or ``allowed`` (rows ``start:stop``) block by block."""
+        step = block_rows or self.default_block_rows()
+
+        def block(s: int) -> None:
+            e = min(stop, s + step)
+            if scores is not None:
+                self.scores_into(s, e, scores[s - start : e - start])
+            if allowed is not None:
+                self.allowed_into(s, e, allowed[s - start : e - start])
+
+        self.for_blocks(block, range(start, stop, step))
+
+    def for_blocks(self, fn: Callable[[int], None], starts: range) -> None:
+        """Run ``fn(start)`` for every block start, on worker threads when useful.
+
+        NumPy's element-wise kernels and SciPy's sparse products release the
+        GIL, so two threads keep both cores busy outside BLAS.
+        """
+        workers = min(self.threads(), len(starts))
+        if workers <= 1:
+            for s in starts:
+                fn(s)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(fn, s) for s in starts]:
+                future.result()
 
     # ----------------------------------------------------------------- pairs
     def pair_sims(self, i: I64, j: I64) -> F64:
