@@ -99,7 +99,10 @@ class Criterion:
         return self.sim(rows, np.arange(self.b.n, dtype=np.int64)) > 0
 
     def reason(self, i: int, j: int) -> str | None:
-        """A sentence of evidence for pair ``(i, j)``, or ``None`` if there is none."""
+        """A sentence of evidence for pair ``(i, j)``, or ``None`` if there is none.
+
+        Only called for pairs whose similarity is positive.
+        """
         return None
 
 

@@ -151,10 +151,13 @@ class TextSimilarity(_SetCriterion):
         return np.minimum(rowwise_dot(self.xa, self.xb, i, j), 1.0)
 
     def reason(self, i: int, j: int) -> str | None:
-        ra, rb = self.xa[[i]], self.xb[[j]]
-        prod = ra.multiply(rb).tocoo()
-        if prod.nnz == 0:
+        xa, xb = self.xa, self.xb
+        sa, sb = slice(xa.indptr[i], xa.indptr[i + 1]), slice(xb.indptr[j], xb.indptr[j + 1])
+        common, ka, kb = np.intersect1d(
+            xa.indices[sa], xb.indices[sb], assume_unique=True, return_indices=True
+        )
+        if len(common) == 0:
             return None
-        order = np.argsort(-prod.data, kind="stable")
-        words = [self.terms[int(k)] for k in prod.col[order]]
+        weight = xa.data[sa][ka] * xb.data[sb][kb]
+        words = [self.terms[int(k)] for k in common[np.argsort(-weight, kind="stable")]]
         return f"Similar {self.field}, sharing: {list_words(words, 5)}"

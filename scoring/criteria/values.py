@@ -111,11 +111,7 @@ class SeniorityGap(_ValueCriterion):
 
     def reason(self, i: int, j: int) -> str | None:
         la, lb = self.va[i], self.vb[j]
-        if (
-            np.isnan(la)
-            or np.isnan(lb)
-            or float(self.pair_sim(np.array([i]), np.array([j]))[0]) <= 0
-        ):
+        if np.isnan(la) or np.isnan(lb):
             return None
         gap = int(lb - la)
         unit = "level" if abs(gap) == 1 else "levels"
