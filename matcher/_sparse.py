@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from matcher._duals import mentor_prices
 from matcher._input import Source
+from matcher._parallel import parallel_map
 
 __all__ = ["SparseResult", "solve_sparse"]
 
@@ -140,19 +142,20 @@ class _Candidates:
         ei: list[IntArray] = []
         ej: list[IntArray] = []
         es: list[FloatArray] = []
-        for a0 in range(0, n, block):
-            b0 = min(n, a0 + block)
+
+        def scan(
+            a0: int, b0: int
+        ) -> tuple[int, int, BoolArray, BoolArray, FloatArray, IntArray, IntArray, FloatArray]:
             s, al = source.block(a0, b0)
-            self.any_allowed[a0:b0] = al.any(axis=1)
+            any_allowed = np.asarray(al.any(axis=1), dtype=np.bool_)
             above = al & (s >= lo) if lo > -np.inf else al
-            self.any_usable[a0:b0] = above.any(axis=1)
+            any_usable = np.asarray(above.any(axis=1), dtype=np.bool_)
             use = above & col_ok[None, :]
             use &= row_ok[a0:b0, None]
             sub = s if self.sample_cols is None else s[:, self.sample_cols]
             sub_use = use if self.sample_cols is None else use[:, self.sample_cols]
             sub_sel = np.where(sub_use, sub, -np.inf)
             rb = _kth_largest(sub_sel, self.r_row, axis=1)
-            self.row_bound[a0:b0] = rb
             # Compare in the block's own dtype so that "left out" means s < bound exactly.
             # Ties at the threshold can flood a row; take only strictly better pairs
             # there (left-out pairs stay <= the bound, which is all the check needs).
@@ -162,21 +165,52 @@ class _Candidates:
             pick |= s >= col_t[None, :]
             pick &= use
             i, j = np.nonzero(pick)
-            ei.append(i.astype(np.int64) + a0)
-            ej.append(j.astype(np.int64))
-            es.append(s[i, j].astype(np.float64))
+            return (
+                a0,
+                b0,
+                any_allowed,
+                any_usable,
+                rb,
+                i.astype(np.int64) + a0,
+                j.astype(np.int64),
+                s[i, j].astype(np.float64),
+            )
+
+        ranges = [(a0, min(n, a0 + block)) for a0 in range(0, n, block)]
+        for a0, b0, any_allowed, any_usable, rb, bi, bj, bs in parallel_map(scan, ranges):
+            self.any_allowed[a0:b0] = any_allowed
+            self.any_usable[a0:b0] = any_usable
+            self.row_bound[a0:b0] = rb
+            ei.append(bi)
+            ej.append(bj)
+            es.append(bs)
         self.ei = np.concatenate(ei) if ei else np.zeros(0, np.int64)
         self.ej = np.concatenate(ej) if ej else np.zeros(0, np.int64)
         self.es = np.concatenate(es) if es else np.zeros(0, np.float64)
 
 
 def _solve_candidates(
-    ei: IntArray, ej: IntArray, ew: FloatArray, n: int, m: int, cap: IntArray
-) -> tuple[IntArray, IntArray]:
-    """Max-weight b-matching on the candidate edges (weights > 0)."""
+    ei: IntArray,
+    ej: IntArray,
+    ew: FloatArray,
+    n: int,
+    m: int,
+    cap: IntArray,
+    *,
+    dummy_rows: BoolArray | None = None,
+) -> tuple[IntArray, IntArray, bool]:
+    """Max-weight b-matching on the candidate edges (weights > 0).
+
+    Mentees in ``dummy_rows`` (all when None) get an "unmatched" column, so that
+    leaving them out is an option. Giving it to every mentee makes the result the
+    max-weight b-matching, but costs SciPy about 4x more than the problem in which
+    the others must be matched; the caller then checks through the dual prices
+    that no such mentee would rather be unmatched. The third value is False when
+    no matching covers the mentees without a dummy, and every mentee got one.
+    """
     empty = np.zeros(0, dtype=np.int64)
     if ei.size == 0:
-        return empty, empty
+        return empty, empty, True
     rows, ri = np.unique(ei, return_inverse=True)
     deg = np.bincount(ej, minlength=m)
     reps = np.minimum(cap, deg)
@@ -190,17 +224,75 @@ def _solve_candidates(
     slot = slot0[ej2[src]] + within
     nr = rows.size
     c0 = float(ew2.max(initial=0.0)) + 1.0
-    data = np.concatenate([c0 - ew2[src], np.full(nr, c0)])
-    r_idx = np.concatenate([ri[src], np.arange(nr)])
-    c_idx = np.concatenate([slot, n_slots + np.arange(nr)])
-    graph = csr_array((data, (r_idx, c_idx)), shape=(nr, n_slots + nr))
-    mr, mc = min_weight_full_bipartite_matching(graph)
-    real = mc < n_slots
+    mr = mc = None
+    forced = dummy_rows is not None and n_slots >= nr
+    if forced:
+        assert dummy_rows is not None
+        d = np.flatnonzero(dummy_rows[rows])
+        data = np.concatenate([c0 - ew2[src], np.full(d.size, c0)])
+        r_idx = np.concatenate([ri[src], d])
+        c_idx = np.concatenate([slot, n_slots + np.arange(d.size)])
+        n_cols = n_slots + d.size
+        # SciPy's LAPJVsp is about 3x faster on square graphs. When few columns are
+        # left over, square the graph with filler rows that may take any column.
+        fill = n_cols - nr
+        fill = fill if 0 < fill * n_cols <= max(ri.size, 1 << 20) else 0
+        if fill:
+            r_idx = np.concatenate([r_idx, np.repeat(nr + np.arange(fill), n_cols)])
+            c_idx = np.concatenate([c_idx, np.tile(np.arange(n_cols), fill)])
+            data = np.concatenate([data, np.full(fill * n_cols, c0)])
+        graph = csr_array((data, (r_idx, c_idx)), shape=(nr + fill, n_cols))
+        try:
+            mr, mc = min_weight_full_bipartite_matching(graph)
+        except ValueError:  # no matching covers the others: give everyone a dummy
+            forced = False
+    if mr is None or mc is None:
+        data = np.concatenate([c0 - ew2[src], np.full(nr, c0)])
+        r_idx = np.concatenate([ri[src], np.arange(nr)])
+        c_idx = np.concatenate([slot, n_slots + np.arange(nr)])
+        graph = csr_array((data, (r_idx, c_idx)), shape=(nr, n_slots + nr))
+        mr, mc = min_weight_full_bipartite_matching(graph)
+    real = (mr < nr) & (mc < n_slots)
     col_of_slot = np.repeat(np.arange(m), reps)
     out_r = rows[mr[real]].astype(np.int64)
     out_c = col_of_slot[mc[real]].astype(np.int64)
     order = np.argsort(out_r, kind="stable")
-    return out_r[order], out_c[order]
+    return out_r[order], out_c[order], forced
+
+
+def _check_block(
+    source: Source,
+    lo: float,
+    row_ok: BoolArray,
+    col_ok: BoolArray,
+    v_blk: NDArray[Any],
+    wide: bool,
+    u_s: FloatArray,
+    tol: float,
+    near: float,
+    k: int,
+    a0: int,
+    b0: int,
+) -> tuple[int, int, FloatArray, bool, IntArray, IntArray, FloatArray]:
+    """Reduced costs of rows [a0, b0) against the prices.
+
+    Returns the rows' best reduced cost, whether any pair violates the prices by
+    more than ``tol``, and up to ``k`` pairs per row within ``near`` of violating.
+    """
+    s, al = source.block(a0, b0)
+    use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
+    red = np.where(use, (s.astype(np.float64) if wide else s) - v_blk[None, :], -np.inf)
+    rmax = red.max(axis=1).astype(np.float64)
+    viol = bool((rmax > u_s[a0:b0] + tol).any())
+    bi, bj = np.nonzero(red > (u_s[a0:b0] + near)[:, None])
+    # Keep the k most violating pairs of each row: enough to steer the re-solve.
+    o = np.lexsort((-red[bi, bj], bi))
+    bi, bj = bi[o], bj[o]
+    first = np.searchsorted(bi, bi, side="left")
+    keep = np.arange(bi.size) - first < k
+    bi, bj = bi[keep], bj[keep]
+    found = s[bi, bj].astype(np.float64)
+    return a0, b0, rmax, viol, bi.astype(np.int64) + a0, bj.astype(np.int64), found
 
 
 def solve_sparse(
@@ -213,6 +305,7 @@ def solve_sparse(
     k: int = 12,
     time_limit: float | None = None,
     max_rounds: int = 50,
+    margin: float = 0.02,
 ) -> SparseResult:
     """Certified max-weight b-matching with weights ``s + offset`` on usable pairs.
 
@@ -231,12 +324,15 @@ def solve_sparse(
     gap = np.inf
     optimal = False
     rounds = 0
+    # Start without "unmatched" columns (much cheaper for SciPy); give one to each
+    # mentee whose price shows it would be better off unmatched, and solve again.
+    dummy_rows: BoolArray | None = np.zeros(n, dtype=np.bool_)
     while rounds < max_rounds:
         rounds += 1
         order = np.lexsort((ei, ej))
         ei, ej, es = ei[order], ej[order], es[order]
         ew = es + offset
-        rows, cols = _solve_candidates(ei, ej, ew, n, m, cap)
+        rows, cols, forced = _solve_candidates(ei, ej, ew, n, m, cap, dummy_rows=dummy_rows)
         mate = np.full(n, -1, dtype=np.int64)
         mate[rows] = cols
         mate_w = np.zeros(n)
@@ -248,53 +344,56 @@ def solve_sparse(
         best = (rows, cols, es[at])
         primal = float(mate_w[rows].sum())
         u, v, converged = mentor_prices(ei, ej, ew, n, m, mate, mate_w)
+        if not forced:
+            dummy_rows = None
+        elif converged and dummy_rows is not None:
+            # A negative u_i breaks the LP's u >= 0: matching mentee i costs more than
+            # leaving it out. Give those mentees the unmatched option, same edges.
+            negative = np.zeros(n, dtype=np.bool_)
+            negative[rows] = u[rows] < -tol
+            if negative.any():
+                dummy_rows |= negative
+                continue
         # Row dual on the score scale (u - offset), used against raw scores.
         u_s = u - offset
         # Which rows might hold a left-out pair with s_ij - v_j > u_s_i?  Such a pair
         # needs v_j < t_i - u_s_i and t'_j - v_j > u_s_i (s_ij < min(t_i, t'_j)).
         vo = np.argsort(v, kind="stable")
         pref = np.maximum.accumulate((cand.col_bound - v)[vo]) if m else np.zeros(0)
-        cnt = np.searchsorted(v[vo], cand.row_bound - u_s - tol, side="left")
+        # Pairs within ``near`` of violating join the graph with the violating ones:
+        # the re-solve moves the prices, and they are the likeliest to violate next.
+        near = tol - margin
+        cnt = np.searchsorted(v[vo], cand.row_bound - u_s - near, side="left")
         suspect = (cnt > 0) & row_ok
-        suspect[suspect] = pref[cnt[suspect] - 1] > u_s[suspect] + tol
+        suspect[suspect] = pref[cnt[suspect] - 1] > u_s[suspect] + near
         if not converged:
             suspect = row_ok.copy()
         u_bound = np.maximum(u, 0.0)
         new_i: list[IntArray] = []
         new_j: list[IntArray] = []
         new_s: list[FloatArray] = []
+        violated = False
         sus = np.flatnonzero(suspect)
         # float32 keeps the pass cheap; prices far from the score scale (coverage's
         # offset) need float64 to stay exact.
         wide = offset != 0.0 or float(np.abs(v).max(initial=0.0)) > 1e3
         v_blk = v if wide else v.astype(np.float32)
-        for a0, b0 in _runs(sus, block):
-            s, al = source.block(a0, b0)
-            use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
-            red = np.where(use, (s.astype(np.float64) if wide else s) - v_blk[None, :], -np.inf)
-            rmax = red.max(axis=1).astype(np.float64)
+
+        check = partial(_check_block, source, lo, row_ok, col_ok, v_blk, wide, u_s, tol, near, k)
+        for a0, b0, rmax, viol, bi, bj, bs in parallel_map(check, _runs(sus, block)):
             u_bound[a0:b0] = np.maximum(u_bound[a0:b0], rmax + offset)
-            bad = red > (u_s[a0:b0] + tol)[:, None]
-            if not bad.any():
-                continue
-            bi, bj = np.nonzero(bad)
-            # Keep the k most violating pairs of each row: enough to steer the re-solve.
-            viol = red[bi, bj]
-            o = np.lexsort((-viol, bi))
-            bi, bj = bi[o], bj[o]
-            first = np.searchsorted(bi, bi, side="left")
-            keep = np.arange(bi.size) - first < k
-            bi, bj = bi[keep], bj[keep]
-            new_i.append(bi.astype(np.int64) + a0)
-            new_j.append(bj.astype(np.int64))
-            new_s.append(s[bi, bj].astype(np.float64))
+            violated = violated or viol
+            if bi.size:
+                new_i.append(bi.astype(np.int64))
+                new_j.append(bj)
+                new_s.append(bs)
         dual = float(u_bound.sum() + (cap * v).sum())
         gap = max(0.0, dual - primal) / max(dual, 1e-300) if dual > 0 else 0.0
-        if converged and not new_i:
+        if converged and not violated:
             optimal = True
             gap = 0.0
             break
-        if not new_i:
+        if not violated:
             # Prices did not converge yet nothing violates: the bound stands as proven.
             break
         ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
