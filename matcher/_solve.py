@@ -20,13 +20,14 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Blocks with at most this many (mentee, mentor-slot) pairs, squared, go to the
-#: dense Hungarian solver; larger ones to the certified sparse path. Measured on
-#: tie-heavy scores, SciPy's sparse solver re-solving the candidate graph is slower
-#: than the dense one up to about 8k per side, hence the high default.
-DEFAULT_DENSE_LIMIT = 8192
-#: The same when some mentor has capacity > 1 (4,000 x 1,000 cap 4: dense 10 s, sparse 1.2 s).
-DENSE_LIMIT_REPLICATED = 1200
+#: Blocks with at most ``DEFAULT_DENSE_LIMIT**2`` (mentee, mentor-slot) pairs go to
+#: SciPy's dense Hungarian solver; larger ones to the certified sparse path. The
+#: crossovers were measured on scoring-engine cohorts (``benchmarks/README.md``):
+#: unit capacity, 2k: dense 0.66 s vs sparse 0.64 s, 4k: 3.7 s vs 2.6 s; with
+#: capacities 1-3, 4k: 1.4 s vs 2.0 s, 8k: 6.7 s vs 2.8 s.
+DEFAULT_DENSE_LIMIT = 2500
+#: The same when some mentor has capacity > 1 (rectangular, with slack: dense stays fast longer).
+DENSE_LIMIT_REPLICATED = 5000
 _MAX_COMPONENT_EDGES = 20_000_000
 
 
