@@ -302,7 +302,7 @@ def solve_sparse(
     offset: float,
     row_ok: BoolArray,
     cap: IntArray,
-    k: int = 12,
+    k: int = 20,
     time_limit: float | None = None,
     max_rounds: int = 50,
     margin: float = 0.02,
@@ -344,16 +344,18 @@ def solve_sparse(
         best = (rows, cols, es[at])
         primal = float(mate_w[rows].sum())
         u, v, converged = mentor_prices(ei, ej, ew, n, m, mate, mate_w)
+        resolve = False
         if not forced:
             dummy_rows = None
         elif converged and dummy_rows is not None:
             # A negative u_i breaks the LP's u >= 0: matching mentee i costs more than
-            # leaving it out. Give those mentees the unmatched option, same edges.
+            # leaving it out. Give those mentees the unmatched option and solve again
+            # (with whatever pairs the check below adds: one solve for both).
             negative = np.zeros(n, dtype=np.bool_)
             negative[rows] = u[rows] < -tol
             if negative.any():
                 dummy_rows |= negative
-                continue
+                resolve = True
         # Row dual on the score scale (u - offset), used against raw scores.
         u_s = u - offset
         # Which rows might hold a left-out pair with s_ij - v_j > u_s_i?  Such a pair
@@ -389,25 +391,26 @@ def solve_sparse(
                 new_s.append(bs)
         dual = float(u_bound.sum() + (cap * v).sum())
         gap = max(0.0, dual - primal) / max(dual, 1e-300) if dual > 0 else 0.0
-        if converged and not violated:
+        if converged and not violated and not resolve:
             optimal = True
             gap = 0.0
             break
-        if not violated:
+        if not violated and not resolve:
             # Prices did not converge yet nothing violates: the bound stands as proven.
             break
-        ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
-        new_code = ni * m + nj
-        found = np.searchsorted(code, new_code, sorter=by_code)
-        found = np.minimum(found, max(code.size - 1, 0))
-        fresh = code[by_code[found]] != new_code if code.size else np.ones(ni.size, np.bool_)
-        if not fresh.any():
-            # Only rounding noise on pairs already in the graph, where the prices hold.
-            optimal, gap = converged, 0.0 if converged else gap
-            break
-        ei = np.concatenate([ei, ni[fresh]])
-        ej = np.concatenate([ej, nj[fresh]])
-        es = np.concatenate([es, ns[fresh]])
+        if new_i:
+            ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
+            new_code = ni * m + nj
+            found = np.searchsorted(code, new_code, sorter=by_code)
+            found = np.minimum(found, max(code.size - 1, 0))
+            fresh = code[by_code[found]] != new_code if code.size else np.ones(ni.size, np.bool_)
+            if not fresh.any() and not resolve:
+                # Only rounding noise on pairs already in the graph, where the prices hold.
+                optimal, gap = converged, 0.0 if converged else gap
+                break
+            ei = np.concatenate([ei, ni[fresh]])
+            ej = np.concatenate([ej, nj[fresh]])
+            es = np.concatenate([es, ns[fresh]])
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
     return SparseResult(
