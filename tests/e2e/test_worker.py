@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 import matcher
 from api.services.csv_format import participants_csv
@@ -169,8 +169,69 @@ def test_server_and_worker_processes_match_2000_uploaded_participants(
         _process(worker_cmd, env, tmp_path / "worker.log") as worker,
     ):
         _wait_healthy(base, server, tmp_path / "server.log")
-        _match_a_cohort(Client(base, key), env["MENTORMATCH_DATABASE_URL"])
+        client = Client(base, key)
+        run = _match_a_cohort(client, env["MENTORMATCH_DATABASE_URL"])
+        _review_edit_publish_and_audit(client, run, env)
         assert worker.poll() is None
+
+
+def _review_edit_publish_and_audit(
+    client: Client, run: dict[str, Any], env: dict[str, str]
+) -> None:
+    """The admin's side of the button: review, edit one, publish, then check the audit."""
+    pid, rid = run["program_id"], run["id"]
+    status, page = client.call("GET", f"/programs/{pid}/runs/{rid}/matches?limit=200")
+    assert status == 200 and len(page["items"]) == 200
+    for proposal in page["items"]:
+        contributions = sum(b["contribution"] for b in proposal["breakdown"])
+        assert abs(contributions - proposal["score"]) < 1e-5, proposal
+        assert proposal["reasons"] and proposal["status"] == "proposed"
+    assert page["unmatched_count"] == run["stats"]["n_mentees"] - run["stats"]["matched"]
+
+    # Give one mentee another mentor: the first recommended one the rules accept.
+    target = page["items"][0]
+    status, recs = client.call(
+        "GET", f"/programs/{pid}/participants/{target['mentee']['id']}/recommendations?limit=20"
+    )
+    assert status == 200 and recs["items"], recs
+    edited = None
+    for rec in recs["items"]:
+        if rec["partner"]["id"] == target["mentor"]["id"]:
+            continue
+        status, body = client.call(
+            "PATCH", f"/matches/{target['id']}", {"mentor_id": rec["partner"]["id"]}
+        )
+        if status == 200:
+            edited = body
+            break
+        assert status == 422, body  # a rule said no (capacity taken by other proposals)
+    assert edited is not None, "no recommended mentor was accepted"
+    assert edited["mentor"]["id"] != target["mentor"]["id"] and edited["reasons"]
+
+    status, published = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
+    assert status == 200 and published["newly_published"] == run["stats"]["matched"]
+    status, again = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
+    assert status == 200 and again["newly_published"] == 0
+
+    status, actions = client.call("GET", "/audit?limit=100")
+    assert status == 200
+    assert {"run.triggered", "match.edited", "match.published"} <= {
+        e["action"] for e in actions["items"]
+    }
+    status, report = client.call("GET", "/audit/verify")
+    assert status == 200 and report["valid"] is True, report
+
+    # Someone with database access rewrites history: the chain gives them away.
+    engine = create_engine(env["MENTORMATCH_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET action = 'match.rejected' WHERE seq = 2"))
+    engine.dispose()
+    status, report = client.call("GET", "/audit/verify")
+    assert status == 200 and report["valid"] is False and report["first_bad_seq"] == 2
+    done = subprocess.run(
+        [str(BIN / "mentormatch"), "audit", "verify"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "BROKEN" in done.stdout
 
 
 def test_serve_runs_its_own_worker_and_stops_it(tmp_path: Path) -> None:
