@@ -7,12 +7,9 @@ from typing import Any
 
 import pytest
 
-import matcher
 from api.services import jobs
 from tests.conftest import Tenant
 from tests.services.run_helpers import CONFIG
-
-pytestmark = pytest.mark.skipif(not hasattr(matcher, "assign"), reason="matcher.assign missing")
 
 
 def person(ext: str, role: str, skills: list[str], capacity: int | None = None) -> dict[str, Any]:

@@ -23,15 +23,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-import matcher
 from api.services.csv_format import participants_csv
 from models import Match
 from scoring.synthetic import generate_cohort
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not hasattr(matcher, "assign"), reason="matcher.assign missing"),
-]
+pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 REDIS_ENV = "MENTORMATCH_TEST_REDIS_URL"
 

@@ -6,12 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-import matcher
 from api.services import audit, matches, runs
 from models import Participant
 from tests.factories import make_org, make_participant, make_program
-
-pytestmark = pytest.mark.skipif(not hasattr(matcher, "assign"), reason="matcher.assign missing")
 
 
 def test_a_run_proposes_then_an_admin_edits_and_publishes(
