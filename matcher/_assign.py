@@ -11,9 +11,10 @@ from numpy.typing import NDArray
 from matcher._errors import MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
+from matcher._parallel import parallel_map
 from matcher._result import Assignment
 from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, Solved, solve
-from matcher._stable import blocking_mask_rows, deferred_acceptance
+from matcher._stable import blocking_pairs_rows, deferred_acceptance
 
 __all__ = ["assign", "blocking_pairs", "find_blocking_pairs"]
 
@@ -22,6 +23,8 @@ BoolArray = NDArray[np.bool_]
 
 # fair and stable work on the whole matrix in memory.
 _MAX_MATERIALIZED = 200_000_000
+# Pairs per row block when looking for blocking pairs.
+_BLOCKING_BLOCK = 1 << 22
 
 
 def assign(
@@ -298,19 +301,18 @@ def find_blocking_pairs(
         worst_s[mj[first]] = assignment.score[o][first]
         worst_i[mj[first]] = assignment.mentee[o][first]
     lo = -np.inf if prob.min_score is None else prob.min_score
-    out_i, out_j = [], []
-    step = max(1, (1 << 22) // max(m, 1))
-    for a0 in range(0, n, step):
-        s, a = src.block(a0, min(n, a0 + step))
-        use = above_mask(s, a, lo)
-        bi, bj = np.nonzero(
-            blocking_mask_rows(s, use, a0, cur_j, cur_s, free_cap, worst_s, worst_i)
-        )
-        out_i.append(bi.astype(np.int64) + a0)
-        out_j.append(bj.astype(np.int64))
-    if not out_i:
+
+    def check(a0: int, b0: int) -> tuple[IntArray, IntArray]:
+        s, a = src.block(a0, b0)
+        return blocking_pairs_rows(s, a, lo, a0, cur_j, cur_s, free_cap, worst_s, worst_i)
+
+    # Row blocks on every core; each is one comparison pass plus the exact test of
+    # its few candidates (see blocking_pairs_rows).
+    step = max(1, _BLOCKING_BLOCK // max(m, 1))
+    found = list(parallel_map(check, ((a0, min(n, a0 + step)) for a0 in range(0, n, step))))
+    if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(out_i), np.concatenate(out_j)
+    return np.concatenate([i for i, _ in found]), np.concatenate([j for _, j in found])
 
 
 def blocking_pairs(

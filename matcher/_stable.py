@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["blocking_mask_rows", "deferred_acceptance"]
+from matcher._input import above_mask
+
+__all__ = ["blocking_mask_rows", "blocking_pairs_rows", "deferred_acceptance"]
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -93,3 +95,56 @@ def blocking_mask_rows(
         | ((s == worst_s[None, :]) & (rows[:, None] < worst_i[None, :]))
     )
     return np.asarray(use & mentee_wants & mentor_wants & (cols[None, :] != cj), dtype=np.bool_)
+
+
+#: A row block in which more than this share of the pairs are candidates (s at or
+#: above the mentee's current score: mostly unmatched mentees) is checked densely.
+DENSE_SHARE = 1 / 16
+
+
+def blocking_pairs_rows(
+    s: NDArray[Any],
+    allowed: BoolArray,
+    lo: float,
+    start: int,
+    cur_j: IntArray,
+    cur_s: FloatArray,
+    free_cap: BoolArray,
+    worst_s: FloatArray,
+    worst_i: IntArray,
+) -> tuple[IntArray, IntArray]:
+    """Blocking pairs ``(mentee, mentor)`` among mentee rows ``start:start + len(s)``.
+
+    The same pairs as ``np.nonzero(blocking_mask_rows(...))`` on the usable mask
+    (``allowed`` and at least ``lo``), in the same row-major order, with the mentee
+    index made global. A pair can only block if its score is at least the mentee's
+    current one, so a single comparison pass over the block picks a superset of
+    candidates and the exact test (the same expressions, on the same dtypes) runs on
+    those alone. When the candidates are many (unmatched mentees want every mentor),
+    the block is tested densely instead.
+    """
+    n_rows, n_cols = s.shape
+    cs = cur_s[start : start + n_rows]
+    if np.issubdtype(s.dtype, np.floating):
+        # At most the current score, in the block's own dtype (a cheaper comparison):
+        # one step down after rounding, so s >= cs implies s >= thr.
+        thr = np.nextafter(cs.astype(s.dtype), s.dtype.type(-np.inf))
+    else:
+        thr = cs
+    cand = s >= thr[:, None]
+    if np.count_nonzero(cand) > DENSE_SHARE * cand.size:
+        use = above_mask(s, allowed, lo)
+        mask = blocking_mask_rows(s, use, start, cur_j, cur_s, free_cap, worst_s, worst_i)
+        bi, bj = np.divmod(np.flatnonzero(mask), n_cols)  # 2-D nonzero is several x slower
+        return bi + start, bj
+    flat = np.flatnonzero(cand)
+    r, c = np.divmod(flat, n_cols)
+    sv = np.ravel(s)[flat]
+    gi = r + start
+    keep = above_mask(sv, np.ravel(allowed)[flat], lo)
+    cjr, csr = cur_j[gi], cur_s[gi]
+    keep &= (sv > csr) | ((sv == csr) & (c < cjr))
+    keep &= c != cjr
+    ws = worst_s[c]
+    keep &= free_cap[c] | (sv > ws) | ((sv == ws) & (gi < worst_i[c]))
+    return gi[keep], c[keep]

@@ -41,14 +41,14 @@ def all_matchings(
             yield tuple((i, j) for i, j in enumerate(combo) if j >= 0)
 
 
-def brute_blocking(s, usable, cap, pairs) -> int:  # type: ignore[no-untyped-def]
-    """Count blocking pairs with plain loops (tie-broken preferences, lower index wins)."""
+def brute_blocking_pairs(s, usable, cap, pairs) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """The blocking pairs, by plain loops (tie-broken preferences, lower index wins)."""
     n, m = s.shape
     mate = {i: j for i, j in pairs}
     held: dict[int, list[int]] = {j: [] for j in range(m)}
     for i, j in pairs:
         held[j].append(i)
-    count = 0
+    found = []
     for i in range(n):
         for j in range(m):
             if not usable[i, j] or mate.get(i) == j or cap[j] == 0:
@@ -60,8 +60,14 @@ def brute_blocking(s, usable, cap, pairs) -> int:  # type: ignore[no-untyped-def
             else:
                 worst = min(held[j], key=lambda x: (s[x, j], -x))
                 mentor_wants = (s[i, j], -i) > (s[worst, j], -worst)
-            count += bool(mentee_wants and mentor_wants)
-    return count
+            if mentee_wants and mentor_wants:
+                found.append((i, j))
+    return found
+
+
+def brute_blocking(s, usable, cap, pairs) -> int:  # type: ignore[no-untyped-def]
+    """Count blocking pairs with plain loops (see :func:`brute_blocking_pairs`)."""
+    return len(brute_blocking_pairs(s, usable, cap, pairs))
 
 
 @pytest.fixture
