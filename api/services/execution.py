@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.services import pipeline
-from api.services.lookup import config_of, profile
+from api.services.lookup import PROFILE_COLUMNS, config_of, profile
 from models import Match, Participant, Program, Run, UnmatchedMentee, WeightsVersion
 from scoring import ScoringError, validate_config
 
@@ -138,13 +138,13 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
         )
     ).first()
 
-    people = list(
-        session.scalars(
-            select(Participant)
-            .where(Participant.program_id == program.id, Participant.active.is_(True))
-            .order_by(Participant.created_at, Participant.id)
-        )
-    )
+    # Core rows of just the columns a profile needs: no ORM identity map, no
+    # timestamps to parse (loading ORM objects took ~3.5 s for 20k participants).
+    people = session.execute(
+        select(Participant.id, Participant.role, *PROFILE_COLUMNS)
+        .where(Participant.program_id == program.id, Participant.active.is_(True))
+        .order_by(Participant.created_at, Participant.id)
+    ).all()
     published = session.execute(
         select(Match.mentee_id, Match.mentor_id).where(
             Match.program_id == program.id, Match.status == "published"

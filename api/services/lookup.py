@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
@@ -65,12 +65,30 @@ def config_of(session: Session, program: Program, version: int | None = None) ->
 
 ANONYMOUS = "Anonymous user"
 
+#: The participant columns :func:`profile` reads: select these (with Core) to build
+#: profiles without loading ORM objects, e.g. for a whole cohort at once.
+PROFILE_COLUMNS = (
+    Participant.external_id,
+    Participant.name,
+    Participant.email,
+    Participant.position,
+    Participant.level,
+    Participant.skills,
+    Participant.capacity,
+    Participant.attributes,
+    Participant.exclude,
+    Participant.active,
+    Participant.erased_at,
+)
 
-def profile(participant: Participant) -> dict[str, Any]:
+
+def profile(participant: Participant | Row[Any]) -> dict[str, Any]:
     """A participant in the API's JSON shape, as ``scoring.compatibility`` takes it.
 
-    An erased participant reads as "Anonymous user" with no identifying data, whatever
-    the row still holds: every reader goes through here.
+    ``participant`` is a loaded ``Participant`` or a Core row holding at least
+    :data:`PROFILE_COLUMNS` (read by attribute, the same names). An erased
+    participant reads as "Anonymous user" with no identifying data, whatever the row
+    still holds: every reader goes through here.
     """
     if participant.erased_at is not None:
         return {
