@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="mm-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORMATCH_")}
     env.update(
@@ -130,16 +131,17 @@ def main() -> None:
         print(
             f"{'n per side':>10} {'upload':>7} {'run->stored':>11} {'fetch':>6} {'matched':>8} | "
             + " ".join(f"{p:>9}" for p in phases)
-            + " | method"
+            + " | method, 1-min load average before -> after"
         )
         for n in args.sizes:
+            load_before = os.getloadavg()[0]
             r = bench(base, key, n)
             s = r["stats"]
             print(
                 f"{n:>10} {r['upload']:>7.2f} {r['button_to_stored']:>11.2f} {r['fetch']:>6.2f} "
                 f"{s['matched']:>8} | "
                 + " ".join(f"{s['seconds'].get(p, 0):>9.2f}" for p in phases)
-                + f" | {s.get('method')}",
+                + f" | {s.get('method')}, load {load_before:.2f} -> {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     finally:
