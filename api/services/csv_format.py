@@ -13,20 +13,9 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from api.services.participants_csv import LIST_SEPARATOR, parse_csv
+from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, parse_csv
 from api.services.participants_validation import ErrorLog
 
-BASE_COLUMNS = (
-    "external_id",
-    "role",
-    "name",
-    "email",
-    "position",
-    "level",
-    "skills",
-    "capacity",
-    "exclude",
-)
 MATCH_COLUMNS = ("mentee_external_id", "mentor_external_id", "score", "reasons")
 
 
@@ -46,10 +35,10 @@ def participants_csv(
     """The CSV text of ``participants`` (profile dicts), all of one ``role``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*BASE_COLUMNS, *field_keys])
+    writer.writerow([*CONTRACT_COLUMNS, *field_keys])
     for p in participants:
         attributes = p.get("attributes") or {}
-        base = [role if c == "role" else p.get(c) for c in BASE_COLUMNS]
+        base = [role if c == "role" else p.get(c) for c in CONTRACT_COLUMNS]
         writer.writerow([_cell(v) for v in [*base, *(attributes.get(k) for k in field_keys)]])
     return out.getvalue()
 

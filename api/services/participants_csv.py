@@ -24,7 +24,8 @@ from api.services.errors import ValidationFailed
 from api.services.participants_validation import ErrorLog
 
 REQUIRED_COLUMNS = ("external_id", "role", "name")
-BASE_COLUMNS = (
+#: The upload format's header before the program's fields (DESIGN section 3)...
+CONTRACT_COLUMNS = (
     *REQUIRED_COLUMNS,
     "email",
     "position",
@@ -32,8 +33,9 @@ BASE_COLUMNS = (
     "skills",
     "capacity",
     "exclude",
-    "active",
 )
+#: ...and every base column an upload may carry ("active" is optional, default true).
+BASE_COLUMNS = (*CONTRACT_COLUMNS, "active")
 LIST_SEPARATOR = ";"
 _INT = re.compile(r"^[+-]?\d+$")
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}

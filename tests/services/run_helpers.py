@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import scoring
 from api.services.context import Actor
-from api.services.organizations import create_organization
-from models import Match, Participant, Program, ProgramConfig, Run
+from models import Match, Participant, Program, Run
+from tests import factories
 
 #: Skills alone decide the score (weight 0 elsewhere); a shared language is required.
 CONFIG: dict[str, Any] = {
@@ -31,25 +30,9 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def make_org(session: Session, name: str = "Acme") -> Actor:
-    created = create_organization(session, name, f"owner@{uuid.uuid4().hex[:8]}.example")
-    return Actor(created.admin.organization_id, created.admin.id, "owner")
-
-
 def make_program(session: Session, actor: Actor, config: dict[str, Any] | None = None) -> Program:
-    program = Program(id=uuid.uuid4(), organization_id=actor.organization_id, name="Cohort")
-    session.add(program)
-    session.flush()
-    session.add(
-        ProgramConfig(
-            id=uuid.uuid4(),
-            organization_id=actor.organization_id,
-            program_id=program.id,
-            version=1,
-            config=scoring.validate_config(config or CONFIG),
-            created_by=actor.admin_id,
-        )
-    )
+    """A committed program with this module's config (runs read it in their own sessions)."""
+    program = factories.make_program(session, actor, config or CONFIG)
     session.commit()
     return program
 

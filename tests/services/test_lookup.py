@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from api.services.lookup import ANONYMOUS, PROFILE_COLUMNS, profile
 from models import Participant
-from tests.services.run_helpers import add, make_org, make_program
+from tests.factories import make_org
+from tests.services.run_helpers import add, make_program
 
 
 def test_profile_of_a_core_row_equals_profile_of_the_orm_object(session: Session) -> None:

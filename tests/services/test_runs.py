@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.services import pipeline, runs
 from api.services.errors import NotFound, ValidationFailed
 from models import AuditEvent, Match, Run, UnmatchedMentee, WeightsVersion
+from tests.factories import make_org
 from tests.services.run_helpers import (
     add,
-    make_org,
     make_program,
     pairs,
     reload,
