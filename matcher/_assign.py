@@ -114,8 +114,10 @@ def assign(
         objective=objective,
     )
     limit = DEFAULT_DENSE_LIMIT if dense_limit is None else int(dense_limit)
-    if dense_limit is None and int(prob.capacity.max(initial=0)) > 1:
-        # Replicated mentor columns make the dense solver degenerate and slow.
+    n_slots = int(np.minimum(prob.capacity, prob.source.n_mentees).sum())
+    if dense_limit is None and n_slots >= 1.25 * prob.source.n_mentees:
+        # With spare mentor places the dense solver finds short augmenting paths and
+        # stays fast longer; a tight problem (4,000 mentees for 4,000 places) does not.
         limit = DENSE_LIMIT_REPLICATED
     n, m = prob.source.n_mentees, prob.source.n_mentors
     row_ok = np.ones(n, dtype=np.bool_)

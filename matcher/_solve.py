@@ -26,7 +26,7 @@ BoolArray = NDArray[np.bool_]
 #: unit capacity, 2k: dense 0.66 s vs sparse 0.64 s, 4k: 3.7 s vs 2.6 s; with
 #: capacities 1-3, 4k: 1.4 s vs 2.0 s, 8k: 6.7 s vs 2.8 s.
 DEFAULT_DENSE_LIMIT = 2500
-#: The same when some mentor has capacity > 1 (rectangular, with slack: dense stays fast longer).
+#: The same when mentors offer at least 1.25 places per mentee (slack: dense stays fast longer).
 DENSE_LIMIT_REPLICATED = 5000
 _MAX_COMPONENT_EDGES = 20_000_000
 
