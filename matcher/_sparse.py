@@ -306,6 +306,7 @@ def solve_sparse(
     time_limit: float | None = None,
     max_rounds: int = 50,
     margin: float = 0.02,
+    prune: float | None = 0.05,
 ) -> SparseResult:
     """Certified max-weight b-matching with weights ``s + offset`` on usable pairs.
 
@@ -408,6 +409,14 @@ def solve_sparse(
                 # Only rounding noise on pairs already in the graph, where the prices hold.
                 optimal, gap = converged, 0.0 if converged else gap
                 break
+            if rounds == 1 and converged and prune is not None:
+                # Candidates far from tight under the first prices are unlikely to be
+                # in the optimum: drop them to make the re-solves cheaper. Safe: every
+                # pair, dropped or not, is checked again against the final prices.
+                slack = u[ei] + v[ej] - ew
+                keep = slack <= prune
+                keep[at] = True  # the current matching stays feasible
+                ei, ej, es = ei[keep], ej[keep], es[keep]
             ei = np.concatenate([ei, ni[fresh]])
             ej = np.concatenate([ej, nj[fresh]])
             es = np.concatenate([es, ns[fresh]])
