@@ -75,6 +75,11 @@ def _kth_largest(x: NDArray[Any], r: int, axis: int) -> NDArray[np.float64]:
     return np.asarray(np.take(part, size - r, axis=axis), dtype=np.float64)
 
 
+def _kth_rows(x: NDArray[Any], r: int, a: int, b: int) -> NDArray[np.float64]:
+    """The r-th largest value of each row ``a..b-1`` of ``x``."""
+    return _kth_largest(x[a:b], r, axis=1)
+
+
 def _runs(rows: IntArray, max_len: int) -> list[tuple[int, int]]:
     """Cover sorted row indices with contiguous [start, stop) runs of bounded length."""
     out: list[tuple[int, int]] = []
@@ -118,16 +123,22 @@ class _Candidates:
             s, al = source.block(a0, b0)
             use = _usable(s, al, lo, row_ok[a0:b0], col_ok)
             parts.append(np.where(use, s, -np.inf))
-        col_sample = np.concatenate(parts, axis=0)
+        # Mentors as rows: a partition along contiguous rows is ~3x faster than down
+        # columns, and column chunks run on every core.
+        col_sample = np.ascontiguousarray(np.concatenate(parts, axis=0).T)
+        del parts
         r_col = max(1, int(np.ceil(k * q / max(n, 1))))
-        self.col_bound = _kth_largest(col_sample, r_col, axis=0)
-        col_flood = (col_sample >= self.col_bound[None, :]).sum(axis=0) * (n / q) > 3 * k
+        chunk = max(1, -(-m // 8))
+        kth = partial(_kth_rows, col_sample, r_col)
+        ranges = [(a, min(m, a + chunk)) for a in range(0, m, chunk)]
+        self.col_bound = np.concatenate(list(parallel_map(kth, ranges)))
+        col_flood = (col_sample >= self.col_bound[:, None]).sum(axis=1) * (n / q) > 3 * k
         col_t = np.where(
             col_flood,
             np.nextafter(self.col_bound.astype(col_sample.dtype), np.inf),
             self.col_bound,
         )
-        del col_sample, parts
+        del col_sample
         if m <= 2 * _SAMPLE:
             self.sample_cols = None
             self.r_row = k
