@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+import traceback
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy.exc import DBAPIError
+
+# A last line of defence: whatever slips into a message, no email address is logged.
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def redact(text: str) -> str:
+    return EMAIL.sub("<email>", text)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception's message, minus what a database adds about the row's values."""
+    if isinstance(exc, DBAPIError):
+        # PostgreSQL's DETAIL ("Failing row contains (...)", "Key (...)=(...)") and the
+        # statement's parameters carry personal data: keep the class and primary message.
+        primary = getattr(getattr(exc.orig, "diag", None), "message_primary", None)
+        first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else ""
+        return f"{type(exc).__name__}: {primary or first_line}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class JsonFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        _, exc, tb = ei
+        if exc is None:
+            return super().formatException(ei)
+        frames = "".join(traceback.format_tb(tb))
+        return f"Traceback (most recent call last):\n{frames}{_describe(exc)}"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -27,6 +56,9 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        entry["message"] = redact(str(entry["message"]))
+        if "exception" in entry:
+            entry["exception"] = redact(str(entry["exception"]))
         return json.dumps(entry)
 
 

@@ -30,8 +30,13 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    Statement parameters are never put into error messages (``hide_parameters``):
+    they hold names and emails, and error messages end up in logs.
+    """
     url = normalize_url(url or default_database_url())
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

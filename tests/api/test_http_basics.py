@@ -68,3 +68,40 @@ def test_access_log_is_json_with_request_id_and_no_personal_data(
     line = json.loads(JsonFormatter().format(records[-1]))
     assert line["method"] == "POST" and line["path"] == "/v1/admins" and line["status"] == 201
     assert "ann@acme.example" not in json.dumps(line)
+
+
+def test_a_failing_statement_logs_no_personal_data(
+    app: Any, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text
+
+    from api.db import get_session
+
+    email, name = "secret.person@example.org", "Secret Name"
+    statement = text(
+        "INSERT INTO admins (id, organization_id, email, role) VALUES (:i, :o, :e, :r)"
+    )
+
+    @app.post("/v1/insert-broken")
+    def _insert_broken() -> None:
+        # An unexpected database error whose parameters (and PostgreSQL's DETAIL of the
+        # failing row) hold a name and an email.
+        values = {"i": None, "o": None, "e": email, "r": name}
+        get_session().execute(statement, values)
+
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().post("/v1/insert-broken", headers=tenant.headers)
+    assert response.status_code == 500
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors, "the failure was not logged at all"
+    lines = "\n".join(JsonFormatter().format(r) for r in errors)
+    assert "IntegrityError" in lines or "NotNullViolation" in lines  # the error itself is there
+    assert email not in lines and name not in lines
+    assert email not in response.get_data(as_text=True)
+
+
+def test_redact_removes_email_addresses() -> None:
+    from api.logs import redact
+
+    assert redact("mail ann.lee+x@mail.example.co.uk now") == "mail <email> now"
+    assert redact("no address @ here") == "no address @ here"
