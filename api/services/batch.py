@@ -46,12 +46,24 @@ def match_files(
         config = validate_config(raw)
     except ScoringError as exc:
         raise ValidationFailed(getattr(exc, "errors", {"config": [str(exc)]})) from None
-    mentees: list[dict[str, Any]] = []
-    mentors: list[dict[str, Any]] = []
-    for path in (mentees_path, mentors_path):
-        a, b = csv_format.read_participants(path.read_bytes(), config["fields"])
-        mentees += a
-        mentors += b
+    mentees, stray_mentors = csv_format.read_participants(
+        mentees_path.read_bytes(), config["fields"]
+    )
+    stray_mentees, mentors = csv_format.read_participants(
+        mentors_path.read_bytes(), config["fields"]
+    )
+    # Each file holds one side: a swapped or mixed file is a mistake, not a merge.
+    wrong = {
+        str(mentees_path): (stray_mentors, "mentor", "mentee"),
+        str(mentors_path): (stray_mentees, "mentee", "mentor"),
+    }
+    errors = {
+        name: [f"{len(rows)} row(s) have role {found!r}; this file must hold only {want!r} rows"]
+        for name, (rows, found, want) in wrong.items()
+        if rows
+    }
+    if errors:
+        raise ValidationFailed(errors)
     result = pipeline.match_cohort(mentees, mentors, config)
     rows: list[tuple[Any, ...]] = [
         (mentees[int(i)]["external_id"], mentors[int(j)]["external_id"], e.score, e.reasons)
