@@ -134,3 +134,11 @@ class RecommendationListSchema(StrictSchema):
     participant = fields.Nested(PersonRefSchema)
     role = fields.String()
     items = fields.List(fields.Nested(RecommendationSchema))
+    note = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why there are no recommendations at all: 'already matched' "
+            "(a mentee with a published match) or 'no free place' (a mentor at capacity); "
+            "null otherwise"
+        },
+    )

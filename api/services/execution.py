@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+import matcher
 from api.services import pipeline
 from api.services.lookup import PROFILE_COLUMNS, config_of, profile
 from models import Match, Participant, Program, Run, UnmatchedMentee, WeightsVersion
@@ -152,11 +154,11 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
     ).all()
     matched_mentees = {mentee for mentee, _ in published}
     used = Counter(mentor for _, mentor in published)
-    mentees = [
-        p
-        for p in people
-        if p.role == "mentee" and (run.scope == "all" or p.id not in matched_mentees)
-    ]
+    # A mentee with a published match is never re-matched, whatever the scope: the
+    # cohort is every active mentee without one (leftovers of earlier runs, newcomers,
+    # and those whose match ended); published matches keep their mentors' places.
+    mentees = [p for p in people if p.role == "mentee" and p.id not in matched_mentees]
+    already_matched = sum(1 for p in people if p.role == "mentee" and p.id in matched_mentees)
     mentors = [p for p in people if p.role == "mentor"]
     row = {p.id: i for i, p in enumerate(mentees)}
     col = {p.id: j for j, p in enumerate(mentors)}
@@ -172,8 +174,8 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
     for mentee_ext, mentor_ext in options.get("pins") or []:
         if mentee_ext not in ext_row or mentor_ext not in ext_col:
             raise RunError(
-                f"pin [{mentee_ext!r}, {mentor_ext!r}]: no longer an active "
-                "mentee and mentor of this run's cohort"
+                f"pin [{mentee_ext!r}, {mentor_ext!r}]: no longer an active mentee "
+                "without a published match and an active mentor of this program"
             )
         pins.append((ext_row[mentee_ext], ext_col[mentor_ext]))
 
@@ -224,8 +226,44 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
         pins=pins,
         priority_rows=np.array(priority, dtype=np.int64),
         priority_bonus=bonus,
-        info={"published_kept": len(published), "capacity_used_by_published": sum(used.values())},
+        info={
+            "already_matched": already_matched,
+            "published_kept": len(published),
+            "capacity_used_by_published": sum(used.values()),
+        },
     )
+
+
+_PIN = re.compile(r"\bpin \((\d+), (\d+)\)")
+_ONE = re.compile(r"\b(mentee|mentor) (\d+)\b")
+_MASK = "is not allowed by the mask, expected an allowed pair"
+_RULES = (
+    "is not allowed by the hard constraints (a required criterion, an exclusion, "
+    "or an inactive participant)"
+)
+
+
+def _with_external_ids(exc: matcher.MatcherError, cohort: _Cohort) -> str:
+    """The matcher's message with its row and column indices as external ids.
+
+    The matcher names pairs as ``pin (i, j)`` and people as ``mentee i`` / ``mentor j``
+    (indices into this run's cohort), which mean nothing outside the run.
+    """
+
+    def who(role: str, index: str) -> str:
+        people, ids = (
+            (cohort.mentees, cohort.mentee_ids)
+            if role == "mentee"
+            else (cohort.mentors, cohort.mentor_ids)
+        )
+        k = int(index)
+        if not 0 <= k < len(people):
+            return index
+        return repr(people[k]["external_id"] or str(ids[k]))
+
+    text = str(exc).replace(_MASK, _RULES)
+    text = _PIN.sub(lambda m: f"pin [{who('mentee', m[1])}, {who('mentor', m[2])}]", text)
+    return _ONE.sub(lambda m: f"{m[1]} {who(m[1], m[2])}", text)
 
 
 def _persist(
@@ -328,26 +366,37 @@ def execute_run(
                 cohort = _load(session, run_id)
             seconds["load"] = time.perf_counter() - started
             heartbeat.update(progress=PROGRESS["loaded"])
-            result = pipeline.match_cohort(
-                cohort.mentees,
-                cohort.mentors,
-                cohort.config,
-                weights=cohort.weights,
-                exclude_pairs=cohort.exclude_pairs,
-                capacity=cohort.capacity,
-                pins=cohort.pins,
-                objective=cohort.objective,
-                priority_rows=cohort.priority_rows,
-                priority_bonus=cohort.priority_bonus,
-                dense_pair_limit=dense_pair_limit,
-                tools=tools,
-                on_phase=lambda phase: heartbeat.update(progress=PROGRESS[phase]),
-            )
+            try:
+                result = pipeline.match_cohort(
+                    cohort.mentees,
+                    cohort.mentors,
+                    cohort.config,
+                    weights=cohort.weights,
+                    exclude_pairs=cohort.exclude_pairs,
+                    capacity=cohort.capacity,
+                    pins=cohort.pins,
+                    objective=cohort.objective,
+                    priority_rows=cohort.priority_rows,
+                    priority_bonus=cohort.priority_bonus,
+                    dense_pair_limit=dense_pair_limit,
+                    tools=tools,
+                    on_phase=lambda phase: heartbeat.update(progress=PROGRESS[phase]),
+                )
+            except matcher.MatcherError as exc:
+                reason = _with_external_ids(exc, cohort)
+                raise RunError(f"the matcher refused the run: {reason}") from exc
             seconds.update(result.seconds)
             _persist(session_factory, run_id, cohort, result, seconds, started)
     except Exception as exc:
         known = isinstance(exc, RunError | ScoringError)
-        reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        # The run's error is served by the API: an unexpected exception (a database
+        # error with its SQL parameters, say) may carry names or emails, so only its
+        # class is stored; the full text goes to the worker log, tagged with the run id.
+        reason = (
+            str(exc)
+            if known
+            else f"{type(exc).__name__}: unexpected error; see the worker log (run_id {run_id})"
+        )
         log.log(
             logging.WARNING if known else logging.ERROR,
             "run failed: %s",

@@ -52,12 +52,19 @@ def _people(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Parti
 
 
 def ref(participant: Participant) -> dict[str, Any]:
-    """How a match names a person: ids and display name only."""
+    """How a match names a person: ids and display name only, read through
+    :func:`~api.services.lookup.profile` so an erased person shows no name."""
+    shown = profile(participant)
     return {
         "id": participant.id,
-        "external_id": participant.external_id,
-        "name": participant.name,
+        "external_id": shown["external_id"],
+        "name": shown["name"],
     }
+
+
+def label(participant: Participant) -> str:
+    """A person in a message: the external id, or the uuid once erased (never a name)."""
+    return str(profile(participant)["external_id"] or participant.id)
 
 
 def _views(session: Session, matches: Sequence[Match]) -> list[dict[str, Any]]:
@@ -184,6 +191,12 @@ def active_weights(session: Session, program_id: uuid.UUID) -> WeightsVersion | 
     ).first()
 
 
+def run_config(session: Session, program: Program, run: Run | None) -> dict[str, Any]:
+    """The configuration a run's proposals are checked and published against: the
+    version the run used (the program's current one for a match without a run)."""
+    return config_of(session, program, run.config_version if run is not None else None)
+
+
 def _run_weights(session: Session, run: Run) -> dict[str, float] | None:
     if run.weights_version is None:
         return None
@@ -222,12 +235,45 @@ def _cohort(session: Session, program_id: uuid.UUID, role: str) -> list[Particip
     )
 
 
-def _with(people: list[Participant], person: Participant) -> tuple[list[Participant], int]:
-    """``people`` including ``person`` (appended if inactive), and its index there."""
-    for index, p in enumerate(people):
-        if p.id == person.id:
-            return people, index
-    return [*people, person], len(people)
+def explain_pairs(
+    session: Session,
+    program: Program,
+    pairs: Sequence[tuple[Participant, Participant]],
+    *,
+    config: dict[str, Any],
+    weights: dict[str, float] | None = None,
+) -> list[scoring.Explanation]:
+    """Score and explain a few (mentee, mentor) pairs: the one check of a single pair
+    against the hard constraints (``allowed``, ``blocked_by``), for edits and pins.
+
+    The whole active cohort is encoded (text similarity depends on it, as in a run)
+    but only the given pairs are scored: no matrix is built. A participant who is not
+    active is appended, so the pair is still explained (and reported not allowed).
+    Raises :class:`Conflict` when the program's data cannot be scored.
+    """
+    if not pairs:
+        return []
+    sides: list[list[Participant]] = []
+    indices: list[list[int]] = []
+    for role, k in (("mentee", 0), ("mentor", 1)):
+        people = _cohort(session, program.id, role)
+        where = {p.id: n for n, p in enumerate(people)}
+        for pair in pairs:
+            if pair[k].id not in where:
+                where[pair[k].id] = len(people)
+                people.append(pair[k])
+        sides.append(people)
+        indices.append([where[pair[k].id] for pair in pairs])
+    try:
+        compat = scoring.lazy_compatibility(
+            [profile(p) for p in sides[0]],
+            [profile(p) for p in sides[1]],
+            config,
+            weights=weights,
+        )
+        return list(scoring.explain(compat, indices[0], indices[1]))
+    except scoring.ScoringError as exc:
+        raise Conflict(f"the program's data cannot be scored: {exc}") from exc
 
 
 def _explain_pair(
@@ -237,22 +283,10 @@ def _explain_pair(
     mentee: Participant,
     mentor: Participant,
 ) -> scoring.Explanation:
-    """Score and explain one pair against the run's configuration and weights.
-
-    The whole active cohort is encoded (text similarity depends on it, as in the
-    run) but only the one pair is scored: no matrix is built.
-    """
-    config = config_of(session, program, run.config_version if run else None)
+    """Score and explain one pair against the run's configuration and weights."""
     weights = _run_weights(session, run) if run else None
-    mentees, i = _with(_cohort(session, program.id, "mentee"), mentee)
-    mentors, j = _with(_cohort(session, program.id, "mentor"), mentor)
-    try:
-        compat = scoring.lazy_compatibility(
-            [profile(p) for p in mentees], [profile(p) for p in mentors], config, weights=weights
-        )
-        return scoring.explain(compat, [i], [j])[0]
-    except scoring.ScoringError as exc:
-        raise Conflict(f"the program's data cannot be scored: {exc}") from exc
+    config = run_config(session, program, run)
+    return explain_pairs(session, program, [(mentee, mentor)], config=config, weights=weights)[0]
 
 
 def _check_version(match: Match, version: int | None) -> None:
@@ -283,6 +317,7 @@ def _find_mentor(
             .where(
                 Participant.program_id == program_id,
                 Participant.external_id == mentor_external_id,
+                Participant.erased_at.is_(None),  # an erased person has no external id
             )
             .execution_options(populate_existing=True)
         ).first()
@@ -336,7 +371,8 @@ def edit_match(
         mentee = session.get(Participant, match.mentee_id)
         assert mentee is not None  # a foreign key
         if mentor.id != match.mentor_id:
-            _check_edit_capacity(session, program, match, mentor, field)
+            _check_not_matched_before(session, match, mentor, field)
+            _check_edit_capacity(session, program, run, match, mentor, field)
             explanation = _explain_pair(session, program, run, mentee, mentor)
             if not explanation.allowed:
                 who = _name(mentor)
@@ -369,15 +405,56 @@ def edit_match(
 
 
 def _name(p: Participant) -> str:
-    return f"mentor {p.external_id or p.id}"
+    return f"mentor {label(p)}"
+
+
+def _check_not_matched_before(
+    session: Session, match: Match, mentor: Participant, field: str
+) -> None:
+    """Runs never propose a pair again that was published (ongoing or ended); an edit
+    may not re-create one either."""
+    before = session.execute(
+        select(Match.status, Match.published_at, Match.ended_at)
+        .where(
+            Match.program_id == match.program_id,
+            Match.mentee_id == match.mentee_id,
+            Match.mentor_id == mentor.id,
+            Match.status.in_(("published", "ended")),
+            Match.id != match.id,
+        )
+        .order_by(Match.status.desc())  # 'published' first: the ongoing one says more
+    ).first()
+    if before is None:
+        return
+
+    def day(at: datetime | None) -> str:
+        return at.date().isoformat() if at is not None else "date unknown"
+
+    if before.status == "published":
+        why = f"are already matched (published {day(before.published_at)})"
+    else:
+        why = f"were matched before (ended {day(before.ended_at)})"
+    raise ValidationFailed(
+        {
+            field: [
+                f"mentee and {_name(mentor)} {why}: a pair is never proposed "
+                "again once it was published"
+            ]
+        }
+    )
 
 
 def _check_edit_capacity(
-    session: Session, program: Program, match: Match, mentor: Participant, field: str
+    session: Session,
+    program: Program,
+    run: Run | None,
+    match: Match,
+    mentor: Participant,
+    field: str,
 ) -> None:
     """The new mentor must have room for this mentee besides their published matches and
-    the other proposals of the same run."""
-    cap = capacity_of(mentor, config_of(session, program))
+    the other proposals of the same run, by the capacity of the run's configuration."""
+    cap = capacity_of(mentor, run_config(session, program, run))
     proposed = session.scalar(
         select(func.count())
         .select_from(Match)
@@ -470,7 +547,9 @@ def publish(
             "a mentee of these proposals already has a published match (published concurrently)"
         ) from exc
     if rows:
-        _take_capacity(session, program, Counter(row.mentor_id for row in rows))
+        _take_capacity(
+            session, run_config(session, program, run), Counter(row.mentor_id for row in rows)
+        )
         session.expire_all()  # the bulk UPDATEs bypassed the identity map
         audit.record(
             session,
@@ -489,20 +568,22 @@ def publish(
 def _check_mentees_free(session: Session, scope: list[Any]) -> None:
     """A clear 409 before the unique index would refuse: mentees published elsewhere."""
     other = Match.__table__.alias("other")
-    taken = session.execute(
-        select(Match.mentee_id, Participant.external_id)
+    taken = session.scalars(
+        select(Participant)
+        .join(Match, Match.mentee_id == Participant.id)
         .join(other, other.c.mentee_id == Match.mentee_id)
-        .join(Participant, Participant.id == Match.mentee_id)
         .where(*scope, Match.status == "proposed", other.c.status == "published")
+        .order_by(Participant.external_id, Participant.id)
         .limit(20)
     ).all()
     if taken:
-        names = ", ".join(str(ext or mid) for mid, ext in taken)
+        names = ", ".join(label(p) for p in taken)
         raise Conflict(f"mentees already have a published match: {names}")
 
 
-def _take_capacity(session: Session, program: Program, load: Counter[uuid.UUID]) -> None:
-    config = config_of(session, program)
+def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.UUID]) -> None:
+    """Add ``load`` to the mentors' published load, by the capacities of ``config``
+    (the publishing run's configuration)."""
     # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
     mentors = list(
         session.scalars(
@@ -528,9 +609,7 @@ def _take_capacity(session: Session, program: Program, load: Counter[uuid.UUID])
             full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
             session.rollback()
             names = ", ".join(
-                f"mentor {m.external_id or m.id} ({m.published_load} published + {n} "
-                f"> capacity {cap})"
-                for m in full
+                f"{_name(m)} ({m.published_load} published + {n} > capacity {cap})" for m in full
             )
             raise Conflict(f"publishing would exceed capacity: {names or 'a mentor'}")
 

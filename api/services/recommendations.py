@@ -1,9 +1,11 @@
 """Self-match: the best feasible partners of one participant, from one row of scores.
 
 For a mentee: active mentors with a free place (capacity minus published matches).
-For a mentor: active mentees without a published match. Pairs already published or
-ended together are never recommended again. Only the participant's row (or column)
-is scored (``scoring.recommend``); the full matrix is never built.
+For a mentor: active mentees without a published match. A mentee who already has a
+published match, and a mentor with no free place, get none (``note`` says why).
+Pairs already published or ended together are never recommended again. Only the
+participant's row (or column) is scored (``scoring.recommend``); the full matrix is
+never built.
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ from models import Match, Participant
 MAX_LIMIT = 100
 
 
+#: Why a participant gets no recommendations at all (``Recommendations.note``).
+ALREADY_MATCHED = "already matched"
+NO_FREE_PLACE = "no free place"
+
+
 @dataclass(frozen=True)
 class Recommendations:
     participant: dict[str, Any]
     role: str
     items: list[dict[str, Any]]
+    #: Set when ``items`` is empty on purpose: a mentee who already has a published
+    #: match, or a mentor whose places are all taken, is recommended no one.
+    note: str | None = None
 
 
 def recommend(
@@ -45,6 +55,10 @@ def recommend(
     program = get_program(session, actor, program_id)
     me = get_participant(session, actor, program_id, participant_id)
     config = config_of(session, program)
+    if me.role == "mentee" and _has_published_match(session, me):
+        return Recommendations(ref(me), me.role, [], ALREADY_MATCHED)
+    if me.role == "mentor" and capacity_of(me, config) - me.published_load <= 0:
+        return Recommendations(ref(me), me.role, [], NO_FREE_PLACE)
     weights = active_weights(session, program.id)
     other_role = "mentor" if me.role == "mentee" else "mentee"
     others = list(
@@ -109,3 +123,14 @@ def recommend(
             }
         )
     return Recommendations(ref(me), me.role, items)
+
+
+def _has_published_match(session: Session, mentee: Participant) -> bool:
+    return (
+        session.scalar(
+            select(Match.id)
+            .where(Match.mentee_id == mentee.id, Match.status == "published")
+            .limit(1)
+        )
+        is not None
+    )

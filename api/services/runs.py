@@ -19,13 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.services import audit
+from api.services import audit, matches
 from api.services.context import Actor
 from api.services.errors import Conflict, NotFound, ValidationFailed
 from api.services.execution import execute_run
-from api.services.lookup import config_of, get_owned, get_program
+from api.services.lookup import config_of, get_owned, get_program, profile
 from api.services.pagination import Page, paginate
-from models import RUN_ACTIVE_STATUSES, Match, Participant, Run
+from models import RUN_ACTIVE_STATUSES, Match, Participant, Program, Run
 from scoring import ConfigError, validate_config
 from scoring.config import OBJECTIVES
 
@@ -99,31 +99,47 @@ def _active_run_id(session: Session, program_id: uuid.UUID) -> uuid.UUID | None:
 
 
 def _validate_pins(
-    session: Session, program_id: uuid.UUID, pins: Iterable[Sequence[str]], scope: str
+    session: Session, program: Program, pins: Iterable[Sequence[str]], config: Mapping[str, Any]
 ) -> list[list[str]]:
+    """Check the admin's pins before the run is queued, naming each by external ids.
+
+    Each pin must name an active mentee without a published match (no run re-matches
+    one, whatever the scope) and an active mentor; it must pass the hard constraints
+    of ``config`` (required criteria, exclusions), checked by the same single-pair
+    scoring as an edit (:func:`api.services.matches.explain_pairs`); and no mentor may
+    be pinned more often than they have free places. A pin overrides only the rule
+    that a previous pair is never proposed again.
+    """
     pairs = [list(p) for p in pins]
     errors: dict[str, list[str]] = {}
     wanted = {x for p in pairs for x in p if isinstance(x, str)}
-    found = {
-        ext: (role, active, pid)
-        for ext, role, active, pid in session.execute(
-            select(
-                Participant.external_id, Participant.role, Participant.active, Participant.id
-            ).where(Participant.program_id == program_id, Participant.external_id.in_(wanted))
-        )
-    }
-    published = set()
-    if scope == "unmatched" and found:
-        published = set(
-            session.scalars(
-                select(Match.mentee_id).where(
-                    Match.program_id == program_id,
-                    Match.status == "published",
-                    Match.mentee_id.in_([v[2] for v in found.values()]),
+    found = (
+        {
+            p.external_id: p
+            for p in session.scalars(
+                select(Participant).where(
+                    Participant.program_id == program.id,
+                    Participant.external_id.in_(wanted),
+                    Participant.erased_at.is_(None),
                 )
             )
+        }
+        if wanted
+        else {}
+    )
+    published = set(
+        session.scalars(
+            select(Match.mentee_id).where(
+                Match.program_id == program.id,
+                Match.status == "published",
+                Match.mentee_id.in_([p.id for p in found.values() if p.role == "mentee"]),
+            )
         )
+        if found
+        else ()
+    )
     seen: set[str] = set()
+    valid: list[tuple[int, Participant, Participant]] = []
     for k, pair in enumerate(pairs):
         problems = []
         if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
@@ -132,20 +148,47 @@ def _validate_pins(
         for ext, role in zip(pair, ("mentee", "mentor"), strict=True):
             if ext not in found:
                 problems.append(f"no participant with external_id {ext!r} in this program")
-            elif found[ext][0] != role:
-                problems.append(f"{ext!r} is a {found[ext][0]}, expected a {role}")
-            elif not found[ext][1]:
+            elif found[ext].role != role:
+                problems.append(f"{ext!r} is a {found[ext].role}, expected a {role}")
+            elif not found[ext].active:
                 problems.append(f"{ext!r} is not active")
         mentee = pair[0]
         if mentee in seen:
             problems.append(f"mentee {mentee!r} is pinned more than once")
         seen.add(mentee)
-        if mentee in found and found[mentee][2] in published:
+        if mentee in found and found[mentee].id in published:
             problems.append(
-                f"mentee {mentee!r} already has a published match; scope 'unmatched' keeps it"
+                f"mentee {mentee!r} already has a published match; runs never re-match it"
             )
         if problems:
             errors[f"pins.{k}"] = problems
+        else:
+            valid.append((k, found[pair[0]], found[pair[1]]))
+
+    if valid:
+        weights = matches.active_weights(session, program.id)
+        explained = matches.explain_pairs(
+            session,
+            program,
+            [(mentee, mentor) for _, mentee, mentor in valid],
+            config=dict(config),
+            weights=dict(weights.weights) if weights else None,
+        )
+        for (k, _, _), explanation in zip(valid, explained, strict=True):
+            if not explanation.allowed:
+                errors[f"pins.{k}"] = [
+                    f"pin {pairs[k]!r} is not allowed: {why}" for why in explanation.blocked_by
+                ]
+        pinned: dict[uuid.UUID, list[int]] = {}
+        for k, _, mentor in valid:
+            pinned.setdefault(mentor.id, []).append(k)
+        for k, _, mentor in valid:
+            free = max(matches.capacity_of(mentor, dict(config)) - mentor.published_load, 0)
+            if k == pinned[mentor.id][-1] and len(pinned[mentor.id]) > free:
+                errors.setdefault(f"pins.{k}", []).append(
+                    f"mentor {mentor.external_id!r} is pinned {len(pinned[mentor.id])} "
+                    f"times but has {free} free place(s)"
+                )
     if errors:
         raise ValidationFailed(errors)
     return pairs
@@ -204,8 +247,8 @@ def start_run(
         raise ValidationFailed(errors)
     current = config_of(session, program)
     overrides = _validate_overrides(current, config_overrides, dry_run)
-    pin_pairs = _validate_pins(session, program.id, pins, scope)
     effective = {**current, **(overrides or {})}
+    pin_pairs = _validate_pins(session, program, pins, validate_config(effective))
 
     now = _now()
     expire_stale_runs(session, now=now)
@@ -261,7 +304,13 @@ def start_run(
         try:
             enqueue(run.id)
         except Exception as exc:
-            _fail(session, run.id, f"could not queue the run: {type(exc).__name__}: {exc}")
+            # The message may hold the queue's address and credentials: the class only.
+            _fail(
+                session,
+                run.id,
+                f"could not queue the run: {type(exc).__name__}; "
+                f"see the server log (run_id {run.id})",
+            )
             raise
     if wait > 0:
         return wait_for_run(session, run.id, timeout=min(wait, MAX_WAIT_SECONDS))
@@ -352,11 +401,11 @@ def compare_runs(
     only_a = sorted(set(pairs_a) - set(pairs_b), key=lambda p: -pairs_a[p])
     only_b = sorted(set(pairs_b) - set(pairs_a), key=lambda p: -pairs_b[p])
     shown = {x for p in only_a[:MAX_COMPARE_PAIRS] + only_b[:MAX_COMPARE_PAIRS] for x in p}
-    ext = dict(
-        session.execute(
-            select(Participant.id, Participant.external_id).where(Participant.id.in_(shown))
-        ).all()
-    )
+    # Through profile(): an erased participant shows no external id.
+    ext = {
+        p.id: profile(p)["external_id"]
+        for p in session.scalars(select(Participant).where(Participant.id.in_(shown)))
+    }
 
     def listed(pairs: list[Any], scores: Mapping[Any, float]) -> list[dict[str, Any]]:
         return [

@@ -133,6 +133,7 @@ def test_recommendations_route(app: Any, client: Any, tenant: Tenant) -> None:
     response = client.get(f"{url}?limit=2", headers=tenant.headers)
     assert response.status_code == 200, response.json
     assert response.json["role"] == "mentee" and len(response.json["items"]) == 2
+    assert response.json["note"] is None
     first = response.json["items"][0]
     assert set(first) == {"partner", "score", "breakdown", "reasons"}
     assert client.get(f"{url}?limit=101", headers=tenant.headers).status_code == 422

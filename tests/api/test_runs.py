@@ -144,3 +144,22 @@ def test_other_organizations_runs_are_404(client, tenant, other_tenant, program)
         assert client.get(path, headers=other_tenant.headers).status_code == 404
     posted = client.post(f"/v1/programs/{program}/runs", json={}, headers=other_tenant.headers)
     assert posted.status_code == 404
+
+
+def test_a_pin_breaking_a_required_criterion_is_422_by_external_ids(
+    client, tenant, program
+) -> None:
+    french = {**person("fr", "mentor", ["python"]), "attributes": {"languages": ["fr"]}}
+    added = client.post(f"/v1/programs/{program}/participants", json=french, headers=tenant.headers)
+    assert added.status_code == 201, added.json
+    response = client.post(
+        f"/v1/programs/{program}/runs", json={"pins": [["e1", "fr"]]}, headers=tenant.headers
+    )
+    assert response.status_code == 422, response.json
+    assert response.json["errors"] == {
+        "pins.0": [
+            "pin ['e1', 'fr'] is not allowed: required criterion 'shared_language' is not met"
+        ]
+    }
+    listed = client.get(f"/v1/programs/{program}/runs", headers=tenant.headers)
+    assert listed.json["items"] == []  # nothing was queued

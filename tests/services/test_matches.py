@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import scoring
 from api.services import audit, matches
 from api.services.errors import Conflict, NotFound, ValidationFailed
-from models import AuditEvent, Match, Participant
-from tests.factories import make_match, make_org, make_participant, make_run, proposals
+from models import AuditEvent, Match, Participant, ProgramConfig
+from tests.factories import (
+    CONFIG,
+    make_match,
+    make_org,
+    make_participant,
+    make_program,
+    make_run,
+    proposals,
+)
 
 
 def _events(session: Session, action: str) -> list[AuditEvent]:
@@ -339,3 +349,68 @@ def test_every_action_keeps_the_chain_valid_with_ids_only(session: Session) -> N
     assert report.valid, report
     dumped = repr([(e.target_ids, e.details) for e in session.scalars(select(AuditEvent))])
     assert "Person" not in dumped and "@" not in dumped
+
+
+# ----------------------------------------------------------------- review findings
+
+
+def test_edit_cannot_recreate_a_pair_that_was_published_and_ended(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=1)
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    matches.end_match(session, s.actor, s.matches[0].id, reason="paused")
+    run2 = make_run(session, s.actor, s.program)
+    again = make_match(session, run2, s.mentees[0], s.mentors[1])
+    session.commit()
+    with pytest.raises(ValidationFailed) as info:
+        matches.edit_match(session, s.actor, again.id, mentor_id=s.mentors[0].id)
+    (message,) = info.value.errors["mentor_id"]
+    day = session.get(Match, s.matches[0].id).ended_at.date().isoformat()
+    assert message.startswith(f"mentee and mentor m0 were matched before (ended {day})")
+    session.rollback()
+    assert session.get(Match, again.id).mentor_id == s.mentors[1].id
+    assert _events(session, "match.edited") == []
+
+
+def test_a_runs_proposals_are_checked_and_published_by_its_config_version(
+    session: Session,
+) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor, {**CONFIG, "default_capacity": 2})
+    e0, e1 = (make_participant(session, program, "mentee", f"e{i}") for i in range(2))
+    m0, m1 = (make_participant(session, program, "mentor", f"m{i}") for i in range(2))
+    run = make_run(session, actor, program)  # made with version 1: two places per mentor
+    first = make_match(session, run, e0, m0)
+    make_match(session, run, e1, m1)
+    # The configuration changes after the run: one place per mentor from version 2 on.
+    session.add(
+        ProgramConfig(
+            id=uuid.uuid4(),
+            organization_id=actor.organization_id,
+            program_id=program.id,
+            version=2,
+            config=scoring.validate_config({**CONFIG, "default_capacity": 1}),
+            created_by=actor.admin_id,
+        )
+    )
+    program.config_version = 2
+    session.commit()
+    edited = matches.edit_match(session, actor, first.id, mentor_id=m1.id)
+    assert edited["mentor"]["external_id"] == "m1"
+    assert matches.publish(session, actor, program.id, run.id).newly_published == 2
+    assert _load(session, m1) == 2
+
+
+def test_erased_people_show_no_name_or_external_id(session: Session) -> None:
+    s = proposals(session, pairs=1, spare_mentors=1)
+    matches.publish(session, s.actor, s.program.id, s.run.id)
+    run2 = make_run(session, s.actor, s.program)
+    make_match(session, run2, s.mentees[0], s.mentors[1])
+    erased = s.mentees[0]
+    erased.erased_at = datetime.now(UTC)  # the row still holds the old name and id
+    session.commit()
+    view = matches.get_match(session, s.actor, s.matches[0].id)
+    assert view["mentee"] == {"id": erased.id, "external_id": None, "name": "Anonymous user"}
+    assert matches.ref(erased)["name"] == "Anonymous user"
+    with pytest.raises(Conflict) as info:
+        matches.publish(session, s.actor, s.program.id, run2.id)
+    assert info.value.detail == f"mentees already have a published match: {erased.id}"

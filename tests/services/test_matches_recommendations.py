@@ -77,3 +77,26 @@ def test_recommendations_of_another_organization_are_404(session: Session) -> No
     with pytest.raises(NotFound):
         recommendations.recommend(session, intruder, program.id, me.id)
     assert recommendations.recommend(session, actor, program.id, me.id).items == []
+
+
+def test_a_matched_mentee_and_a_full_mentor_get_no_one_and_are_told_why(
+    session: Session,
+) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor)
+    mentee = make_participant(session, program, "mentee", "matched")
+    mentor = make_participant(session, program, "mentor", "full")  # capacity 1 by default
+    make_participant(session, program, "mentor", "free")
+    make_participant(session, program, "mentee", "waiting")
+    run = make_run(session, actor, program)
+    make_match(session, run, mentee, mentor)
+    session.commit()
+    for person in (mentee, mentor):
+        before = recommendations.recommend(session, actor, program.id, person.id)
+        assert before.items and before.note is None
+    matches.publish(session, actor, program.id, run.id)
+
+    taken = recommendations.recommend(session, actor, program.id, mentee.id)
+    assert taken.items == [] and taken.note == "already matched"
+    full = recommendations.recommend(session, actor, program.id, mentor.id)
+    assert full.items == [] and full.note == "no free place"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -13,11 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import pipeline, runs
+from api.services import matches, pipeline, runs
 from api.services.errors import NotFound, ValidationFailed
-from models import AuditEvent, Match, Run, UnmatchedMentee, WeightsVersion
+from models import AuditEvent, Match, Participant, Run, UnmatchedMentee, WeightsVersion
 from tests.factories import make_org
 from tests.services.run_helpers import (
+    CONFIG,
     add,
     make_program,
     pairs,
@@ -147,7 +149,7 @@ def test_scope_unmatched_keeps_published_matches_and_their_capacity(
     assert session.scalar(select(func.count()).where(Match.status == "published")) == 2
 
 
-def test_scope_all_also_counts_published_matches_against_capacity(
+def test_scope_all_leaves_out_published_mentees_and_counts_their_capacity(
     session, session_factory, world
 ) -> None:
     actor, program = world
@@ -155,8 +157,43 @@ def test_scope_all_also_counts_published_matches_against_capacity(
     set_status(session, first.id, "e1", "published")
     add(session, program, "mentee", "e4", ["python", "sql"])
     _, second = run_once(session, session_factory, actor, program, scope="all")
-    assert "m1" not in pairs(session, second.id).values()
-    assert second.stats["n_mentees"] == 4
+    proposed = pairs(session, second.id)
+    assert "e1" not in proposed and "m1" not in proposed.values()
+    assert second.stats["n_mentees"] == 3 and second.stats["already_matched"] == 1
+
+
+@pytest.mark.parametrize("scope", ["all", "unmatched"])
+def test_published_mentees_are_never_rematched_and_the_run_can_be_published(
+    session, session_factory, scope
+) -> None:
+    """The reviewer's scenario: spare capacity must not tempt a run into re-matching
+    published mentees (whose publication would then 409), nor may a full program
+    report them unmatched for lack of capacity."""
+    actor = make_org(session)
+    program = make_program(session, actor)
+    for ext in ("m1", "m2", "m3"):
+        add(session, program, "mentor", ext, capacity=1)
+    add(session, program, "mentee", "e1")
+    add(session, program, "mentee", "e2")
+    _, first = run_once(session, session_factory, actor, program)
+    assert len(pairs(session, first.id)) == 2
+    assert matches.publish(session, actor, program.id, first.id).newly_published == 2
+
+    status, second = run_once(session, session_factory, actor, program, scope=scope)
+    assert status == "succeeded"
+    assert pairs(session, second.id) == {}  # e1 and e2 are matched: no proposal for them
+    assert second.stats["n_mentees"] == 0 and second.stats["already_matched"] == 2
+    assert second.stats["unmatched_by_reason"] == {}  # not "capacity_exhausted"
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(UnmatchedMentee)
+            .where(UnmatchedMentee.run_id == second.id)
+        )
+        == 0
+    )
+    again = matches.publish(session, actor, program.id, second.id)  # no 409
+    assert again.newly_published == 0
 
 
 def test_ended_match_frees_the_mentee_but_the_pair_is_never_proposed_again(
@@ -178,6 +215,76 @@ def test_pins_are_honored(session, session_factory, world) -> None:
     proposed = pairs(session, run.id)
     assert proposed["e2"] == "m1" and proposed.get("e1") != "m1"
     assert run.options["pins"] == [["e2", "m1"]] and run.stats["pins"] == 1
+
+
+def test_pins_breaking_hard_constraints_are_refused_when_the_run_is_triggered(
+    session, world
+) -> None:
+    actor, program = world
+    add(session, program, "mentor", "fr", ["python"], languages=["fr"])
+    shunned = add(session, program, "mentor", "x1", ["python"])
+    shunned.exclude = ["e1"]
+    session.commit()
+    with pytest.raises(ValidationFailed) as caught:
+        runs.start_run(session, actor, program.id, pins=[["e1", "x1"], ["e2", "fr"], ["e3", "m1"]])
+    errors = caught.value.errors
+    assert set(errors) == {"pins.0", "pins.1"}  # e3 -> m1 breaks no rule
+    assert errors["pins.0"][0].startswith("pin ['e1', 'x1'] is not allowed: ")
+    assert "excluded" in errors["pins.0"][0]
+    assert errors["pins.1"] == [
+        "pin ['e2', 'fr'] is not allowed: required criterion 'shared_language' is not met"
+    ]
+    with pytest.raises(ValidationFailed) as caught:
+        runs.start_run(session, actor, program.id, pins=[["e1", "m1"], ["e2", "m1"]])
+    assert caught.value.errors == {
+        "pins.1": ["mentor 'm1' is pinned 2 times but has 1 free place(s)"]
+    }
+    assert session.scalar(select(func.count()).select_from(Run)) == 0
+    # A dry run checks its pins against its own configuration (here: language optional).
+    relaxed = [{**c, "required": False} for c in CONFIG["criteria"]]
+    run = runs.start_run(
+        session,
+        actor,
+        program.id,
+        pins=[["e2", "fr"]],
+        dry_run=True,
+        config_overrides={"criteria": relaxed},
+    )
+    assert run.options["pins"] == [["e2", "fr"]]
+
+
+def test_a_pin_of_a_published_mentee_is_refused_in_either_scope(
+    session, session_factory, world
+) -> None:
+    actor, program = world
+    _, first = run_once(session, session_factory, actor, program)
+    set_status(session, first.id, "e1", "published")
+    for scope in ("all", "unmatched"):
+        with pytest.raises(ValidationFailed) as caught:
+            runs.start_run(session, actor, program.id, scope=scope, pins=[["e1", "m2"]])
+        assert caught.value.errors == {
+            "pins.0": ["mentee 'e1' already has a published match; runs never re-match it"]
+        }
+        session.rollback()
+
+
+def test_a_pin_that_became_infeasible_fails_the_run_naming_it_by_external_ids(
+    session, session_factory, world, caplog
+) -> None:
+    actor, program = world
+    run = runs.start_run(session, actor, program.id, pins=[["e2", "m1"]])
+    m1 = session.scalars(select(Participant).where(Participant.external_id == "m1")).one()
+    m1.attributes = {"languages": ["fr"]}  # changed after the trigger: no shared language
+    session.commit()
+    with caplog.at_level(logging.WARNING, logger="mentormatch.runs"):
+        assert execute(session, session_factory, run.id) == "failed"
+    run = reload(session, run.id)
+    assert run.error == (
+        "the matcher refused the run: pin ['e2', 'm1'] is not allowed by the hard "
+        "constraints (a required criterion, an exclusion, or an inactive participant)"
+    )
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("run failed")]
+    assert record.levelno == logging.WARNING and not record.exc_info  # a known failure
 
 
 def test_bad_pins_are_a_validation_error_naming_each_problem(session, world) -> None:
@@ -323,14 +430,22 @@ class DuplicateUnmatched(pipeline.Toolkit):
         )
 
 
-@pytest.mark.parametrize("tools", [ExplodingExplain(), DuplicateUnmatched()])
+@pytest.mark.parametrize(
+    ("tools", "error"),
+    [(ExplodingExplain(), "RuntimeError"), (DuplicateUnmatched(), "IntegrityError")],
+)
 def test_a_failing_run_is_failed_with_its_reason_and_writes_nothing(
-    session, session_factory, world, tools
+    session, session_factory, world, tools, error, caplog
 ) -> None:
     actor, program = world
-    status, run = run_once(session, session_factory, actor, program, tools=tools)
+    with caplog.at_level(logging.ERROR, logger="mentormatch.runs"):
+        status, run = run_once(session, session_factory, actor, program, tools=tools)
     assert status == "failed" and run.status == "failed" and run.finished_at is not None
-    assert run.error and ("explain exploded" in run.error or "Integrity" in run.error)
+    # An unexpected error is stored by class only (its text may hold personal data,
+    # e.g. the SQL parameters of an IntegrityError); the worker log has the details.
+    assert run.error == f"{error}: unexpected error; see the worker log (run_id {run.id})"
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("run failed")]
+    assert record.levelno == logging.ERROR and record.exc_info
     assert session.scalar(select(func.count()).select_from(Match)) == 0
     assert session.scalar(select(func.count()).select_from(UnmatchedMentee)) == 0
     assert runs.start_run(session, actor, program.id).status == "queued"  # program is free
