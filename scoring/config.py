@@ -17,6 +17,10 @@ Decisions worth knowing:
 * ``seniority_gap`` params default to ``min_gap=1, ideal_gap=2, max_gap=4``;
   they must satisfy ``0 <= min_gap <= ideal_gap <= max_gap`` (a mentor below
   the mentee always scores 0). ``proximity`` takes ``scale > 0`` (default 1).
+* Numbers must be finite; an integer too large for a float (``10**400``) is
+  refused like infinity (see :func:`scoring.limits.finite_number`).
+  ``default_capacity`` is a whole number from 0 to
+  :data:`scoring.limits.MAX_CAPACITY`, the bound of a participant's capacity.
 * Sensitive categories (special categories of personal data, finances,
   criminal records...) are refused in field keys, criterion names and declared
   values; see :mod:`scoring.sensitive` for how words are matched.
@@ -25,11 +29,11 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from scoring.errors import ConfigError
+from scoring.limits import MAX_CAPACITY, finite_number
 from scoring.sensitive import sensitive_reason
 
 __all__ = [
@@ -62,12 +66,11 @@ _SENIORITY_DEFAULTS = {"min_gap": 1.0, "ideal_gap": 2.0, "max_gap": 4.0}
 _PROXIMITY_DEFAULTS = {"scale": 1.0}
 
 
-def _is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
 def _fmt(x: object) -> str:
-    text = repr(x)
+    try:
+        text = repr(x)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = f"<{type(x).__name__} too large to show>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -203,12 +206,12 @@ def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[st
     ok = True
     for name in defaults:
         if name in raw:
-            v = raw[name]
-            if not _is_number(v) or not math.isfinite(v):
-                err.add(f"{path}.{name}", f"expected a finite number, got {_fmt(v)}")
+            v = finite_number(raw[name])
+            if v is None:
+                err.add(f"{path}.{name}", f"expected a finite number, got {_fmt(raw[name])}")
                 ok = False
             else:
-                params[name] = float(v)
+                params[name] = v
     if not ok or any(k not in defaults for k in raw):
         return None
     if kind == "seniority_gap":
@@ -303,9 +306,10 @@ def _validate_criteria(
             if params is not None:
                 crit["params"] = params
         weight = c.get("weight", 1.0)
-        if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
+        number = finite_number(weight)
+        if number is None or number < 0:
             err.add(f"{path}.weight", f"expected a finite number >= 0, got {_fmt(weight)}")
-        crit["weight"] = float(weight) if _is_number(weight) else weight
+        crit["weight"] = weight if number is None else number
         required = c.get("required", False)
         if not isinstance(required, bool):
             err.add(f"{path}.required", f"expected true or false, got {_fmt(required)}")
@@ -372,12 +376,19 @@ sensitive category ('religion'); such data is not accepted
     criteria = _validate_criteria(err, config.get("criteria"), fields, declared)
 
     capacity = config.get("default_capacity", 1)
-    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
-        err.add("default_capacity", f"expected an integer >= 0, got {_fmt(capacity)}")
-    min_score = config.get("min_score")
-    if min_score is not None and (
-        not _is_number(min_score) or not math.isfinite(min_score) or not 0 <= min_score <= 1
+    if (
+        not isinstance(capacity, int)
+        or isinstance(capacity, bool)
+        or not 0 <= capacity <= MAX_CAPACITY
     ):
+        err.add(
+            "default_capacity",
+            f"default_capacity must be a whole number from 0 to {MAX_CAPACITY}, "
+            f"got {_fmt(capacity)}",
+        )
+    min_score = config.get("min_score")
+    score = finite_number(min_score)
+    if min_score is not None and (score is None or not 0 <= score <= 1):
         err.add("min_score", f"expected a number in [0, 1] or null, got {_fmt(min_score)}")
     objective = config.get("objective", "total")
     if objective not in OBJECTIVES:
@@ -392,6 +403,6 @@ sensitive category ('religion'); such data is not accepted
         "position_levels": levels,
         "criteria": criteria,
         "default_capacity": capacity,
-        "min_score": None if min_score is None else float(min_score),
+        "min_score": score,
         "objective": objective,
     }

@@ -13,7 +13,6 @@ declared field are ignored (the API decides what is stored).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.errors import EmptyCohortError, ParticipantError
+from scoring.limits import finite_number
 
 __all__ = ["Side", "encode_side", "norm", "validate_participant"]
 
@@ -155,7 +155,9 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
     if ext is not None and not isinstance(ext, str):
         raise ParticipantError(side, i, None, "external_id", f"expected a string, got {ext!r}")
     level = p.get("level")
-    if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+    if level is not None and (
+        not isinstance(level, int) or isinstance(level, bool) or finite_number(level) is None
+    ):
         raise ParticipantError(side, i, ext, "level", f"expected an integer or null, got {level!r}")
     position = p.get("position")
     if position is not None and not isinstance(position, str):
@@ -196,9 +198,10 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
         elif ftype == "multi":
             out_attrs[key] = _str_list(v, side, i, ext, where, schema.cache)
         elif ftype == "number":
-            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            number = finite_number(v)
+            if number is None:
                 raise ParticipantError(side, i, ext, where, f"expected a finite number, got {v!r}")
-            out_attrs[key] = float(v)
+            out_attrs[key] = number
         else:
             if not isinstance(v, str):
                 raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")

@@ -19,7 +19,6 @@ never allowed) and ``exclude_pairs``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from scoring.config import validate_config
+from scoring.config import _fmt, validate_config
 from scoring.criteria import Criterion, build_criterion
 from scoring.encode import encode_side
 from scoring.errors import ConfigError, ScoringError
+from scoring.limits import finite_number
 
 __all__ = ["Engine"]
 
@@ -64,15 +64,10 @@ def _resolve_weights(cfg: Mapping[str, Any], weights: Mapping[str, float] | None
             errors[f"weights.{name}"] = [
                 f"unknown criterion {name!r}; expected one of: {', '.join(names)}"
             ]
-        elif (
-            not isinstance(w, int | float | np.floating | np.integer)
-            or isinstance(w, bool)
-            or not math.isfinite(w)
-            or w < 0
-        ):
-            errors[f"weights.{name}"] = [f"expected a finite number >= 0, got {w!r}"]
+        elif (number := finite_number(w)) is None or number < 0:
+            errors[f"weights.{name}"] = [f"expected a finite number >= 0, got {_fmt(w)}"]
         else:
-            raw[names.index(name)] = float(w)
+            raw[names.index(name)] = number
     if errors:
         raise ConfigError(errors)
     return raw

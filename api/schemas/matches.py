@@ -85,7 +85,8 @@ class MatchEditSchema(StrictSchema):
         validate=validate.OneOf(["rejected"]), metadata={"description": "Reject the proposal"}
     )
     version = fields.Integer(
-        metadata={"description": "Optional: refuse (409) if the match changed since"}
+        strict=True,
+        metadata={"description": "Optional: refuse (409) if the match changed since"},
     )
 
     @validates_schema

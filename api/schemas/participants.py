@@ -7,12 +7,20 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_dump, validate
 
-from api.schemas.common import PageArgs, StrictSchema, page_of
+from api.schemas.common import PageArgs, StrictBoolean, StrictSchema, page_of
 from api.services import participants
-from api.services.participants_validation import ROLES
+from api.services.participants_validation import INT_BOUNDS, ROLES
 from models import Participant
 
 MAX_ITEMS = 10_000
+
+
+def _bounded(key: str) -> validate.Range:
+    """The ``level``/``capacity`` bounds of the service, with its wording."""
+    low, high = INT_BOUNDS[key]
+    return validate.Range(
+        min=low, max=high, error=f"{key} must be a whole number from {{min}} to {{max}}, or empty"
+    )
 
 
 class ParticipantInSchema(StrictSchema):
@@ -27,12 +35,12 @@ class ParticipantInSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     email = fields.String(allow_none=True, validate=validate.Length(max=320))
     position = fields.String(allow_none=True, validate=validate.Length(max=200))
-    level = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0))
+    level = fields.Integer(strict=True, allow_none=True, validate=_bounded("level"))
     skills = fields.List(fields.String(), metadata={"description": "Offered (mentor) or wanted"})
     capacity = fields.Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(min=0),
+        validate=_bounded("capacity"),
         metadata={"description": "Mentors only: how many mentees at most"},
     )
     attributes = fields.Dict(
@@ -42,7 +50,7 @@ class ParticipantInSchema(StrictSchema):
     exclude = fields.List(
         fields.String(), metadata={"description": "External ids never to be paired with"}
     )
-    active = fields.Boolean()
+    active = StrictBoolean()
 
 
 class ParticipantPatchSchema(ParticipantInSchema):

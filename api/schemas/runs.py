@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas.common import StrictSchema, page_of
+from api.schemas.common import StrictBoolean, StrictFloat, StrictSchema, page_of
 
 SCOPES = ("all", "unmatched")
 OBJECTIVES = ("total", "coverage", "fair", "stable")
@@ -30,7 +30,7 @@ class RunCreateSchema(StrictSchema):
         validate=validate.OneOf(OBJECTIVES),
         metadata={"description": "Default: the program config's objective"},
     )
-    dry_run = fields.Boolean(
+    dry_run = StrictBoolean(
         load_default=False,
         metadata={"description": "A what-if run: its proposals can never be published"},
     )
@@ -41,7 +41,7 @@ class RunCreateSchema(StrictSchema):
         attribute="config_overrides",
         metadata={"description": "Dry runs only: config keys overriding the program's config"},
     )
-    priority_unmatched = fields.Float(
+    priority_unmatched = StrictFloat(
         load_default=0.0,
         validate=validate.Range(min=0, max=1),
         metadata={

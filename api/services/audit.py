@@ -152,15 +152,25 @@ def _encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
 
+#: One past the largest ``seq`` a cursor may hold: the column is a 32-bit INTEGER on
+#: PostgreSQL, which refuses a larger parameter (SQLite stops at 2**63).
+_MAX_SEQ = 2**31
+
+
 def _decode_cursor(cursor: str) -> int:
+    """The ``seq`` a cursor holds: ``0 <= seq < 2**31``, else ValidationFailed."""
+    bad = ValidationFailed({"cursor": [f"not a cursor this API issued: {cursor[:120]!r}"]})
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "seq":
-            raise ValueError(kind)
-        return int(value)
+        if kind != "seq" or not value.isascii() or not value.isdigit() or len(value) > 12:
+            raise bad
+        seq = int(value)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed({"cursor": [f"not a cursor this API issued: {cursor!r}"]}) from exc
+        raise bad from exc
+    if not 0 <= seq < _MAX_SEQ:
+        raise bad
+    return seq
 
 
 def list_events(

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
@@ -16,6 +16,8 @@ from api.services.errors import ValidationFailed
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
+#: Longer than any cursor issued (a base64 ``[timestamp, uuid]``): refused unread.
+MAX_CURSOR = 512
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,28 @@ def _encode(created_at: datetime, ident: uuid.UUID) -> str:
 
 
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor holds; any other content is a ValidationFailed."""
+    bad = ValidationFailed({"cursor": [f"not a cursor this API issued: {cursor[:120]!r}"]})
+    if len(cursor) > MAX_CURSOR:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, ident = json.loads(raw)
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed({"cursor": [f"not a cursor this API issued: {cursor!r}"]}) from exc
+        decoded = json.loads(raw)
+        # Check the decoded shape before use: uuid.UUID(5) raises AttributeError, not ValueError.
+        if not (
+            isinstance(decoded, list)
+            and len(decoded) == 2
+            and all(isinstance(part, str) and len(part) <= 64 for part in decoded)
+        ):
+            raise bad
+        stamp = datetime.fromisoformat(decoded[0])
+        ident = uuid.UUID(decoded[1])
+        if stamp.tzinfo is None:
+            raise bad  # the API only issues timezone-aware stamps
+        stamp = stamp.astimezone(UTC)  # as the database compares it; year 1-14:00 overflows
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise bad from exc
+    return stamp, ident
 
 
 def paginate(

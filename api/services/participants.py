@@ -32,6 +32,7 @@ from api.services.participants_validation import (
     check_participant,
     fields_by_key,
 )
+from api.services.text import control_char_problem
 from models import Participant, Program
 
 __all__ = [
@@ -206,8 +207,8 @@ def _upsert(
     for prefix, data in rows:
         ext = data.get("external_id")
         key = ext.strip() if isinstance(ext, str) else None
-        if not key:
-            continue
+        if not key or control_char_problem(key) is not None:
+            continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
         if key in first_seen:
             where = first_seen[key].rstrip(".")
             log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")

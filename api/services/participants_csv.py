@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.services.errors import ValidationFailed
-from api.services.participants_validation import ErrorLog
+from api.services.participants_validation import INT_BOUNDS, ErrorLog, bound_message
 
 REQUIRED_COLUMNS = ("external_id", "role", "name")
 #: The upload format's header before the program's fields (DESIGN section 3)...
@@ -38,6 +38,9 @@ CONTRACT_COLUMNS = (
 BASE_COLUMNS = (*CONTRACT_COLUMNS, "active")
 LIST_SEPARATOR = ";"
 _INT = re.compile(r"^[+-]?\d+$")
+#: More digits than any bound in INT_BOUNDS has: refused before int() (which takes time
+#: and fails past 4300 digits) with the message of the bound.
+_MAX_DIGITS = max(len(str(high)) for _, high in INT_BOUNDS.values()) + 1
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -53,11 +56,17 @@ def _split(cell: str) -> list[str]:
     return [v.strip() for v in cell.split(LIST_SEPARATOR) if v.strip()]
 
 
-def _parse_cell(kind: str, cell: str) -> Any:
-    """The value of a non-empty cell for a column of ``kind``; ValueError says what is wrong."""
+def _parse_cell(kind: str, cell: str, column: str = "") -> Any:
+    """The value of a non-empty cell for a column of ``kind``; ValueError says what is wrong.
+
+    A whole number is only parsed here; its bounds are checked with the rest of the
+    participant (:func:`~api.services.participants_validation.check_participant`).
+    """
     if kind in ("int",):
         if not _INT.match(cell):
             raise ValueError(f"expected a whole number, got {cell!r}")
+        if len(cell.lstrip("+-").lstrip("0")) > _MAX_DIGITS and column in INT_BOUNDS:
+            raise ValueError(bound_message(column, cell))
         return int(cell)
     if kind == "number":
         try:
@@ -173,7 +182,7 @@ def _row(
             value = [] if kind == "list" else None
         else:
             try:
-                value = _parse_cell(kind, cell)
+                value = _parse_cell(kind, cell, name)
             except ValueError as exc:
                 log.add(f"row {number}.{name}", str(exc))
                 continue

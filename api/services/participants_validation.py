@@ -5,17 +5,24 @@ so cross-field rules such as "capacity is for mentors" hold however it was chang
 Problems come back as ``(path, message)`` pairs; paths are the JSON ones
 (``"attributes.department"``, ``"skills.2"``) and each caller prefixes or renames them
 (``"items.3."``, CSV ``"row 5.department"``).
+
+Bounds: ``level`` is a whole number from 0 to :data:`MAX_LEVEL`, ``capacity`` one from 0
+to :data:`MAX_CAPACITY` (the bound of a config's ``default_capacity`` too); ``number``
+attributes are finite, and an integer too large for a float counts as infinite. Strings
+may not hold NUL or other control characters but tab and line breaks
+(:mod:`api.services.text`). The JSON schemas and the CSV parser use the same bounds.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from api.services.errors import ValidationFailed
+from api.services.text import control_char_problem
+from scoring.limits import MAX_CAPACITY, MAX_LEVEL, finite_number
 
 ROLES = ("mentor", "mentee")
 #: Every key a participant may carry, in the API's order.
@@ -45,13 +52,18 @@ DEFAULTS: dict[str, Any] = {
 }
 MAX_ERRORS = 100
 MAX_LIST = 1000
+#: The integer columns and their inclusive bounds (one source: :mod:`scoring.limits`).
+INT_BOUNDS: dict[str, tuple[int, int]] = {"level": (0, MAX_LEVEL), "capacity": (0, MAX_CAPACITY)}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 Problems = list[tuple[str, str]]
 
 
 def _fmt(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -64,8 +76,26 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def bound_message(key: str, value: object) -> str:
+    """The message for a ``level``/``capacity`` value outside :data:`INT_BOUNDS`."""
+    low, high = INT_BOUNDS[key]
+    return f"{key} must be a whole number from {low} to {high}, or empty; got {_fmt(value)}"
+
+
+def _bounded_int(out: Problems, key: str, value: object) -> bool:
+    """Whether ``value`` is None or a whole number within the key's bounds; else a problem."""
+    low, high = INT_BOUNDS[key]
+    if value is None or (isinstance(value, int) and _is_int(value) and low <= value <= high):
+        return True
+    out.append((key, bound_message(key, value)))
+    return False
+
+
+def _no_control(out: Problems, path: str, value: str) -> bool:
+    problem = control_char_problem(value)
+    if problem is not None:
+        out.append((path, problem))
+    return problem is None
 
 
 def fields_by_key(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -80,6 +110,7 @@ def _string(out: Problems, path: str, value: object, *, max_len: int) -> str | N
     if not isinstance(value, str):
         out.append((path, f"expected a string, got {_fmt(value)}"))
         return None
+    _no_control(out, path, value)
     value = value.strip()
     if len(value) > max_len:
         out.append((path, f"at most {max_len} characters, got {len(value)}"))
@@ -108,6 +139,8 @@ def _strings(
         if not isinstance(item, str) or not item.strip():
             out.append((f"{path}.{i}", f"expected a non-empty string, got {_fmt(item)}"))
             continue
+        if not _no_control(out, f"{path}.{i}", item):
+            continue
         item = item.strip()
         if canonical is not None:
             if _norm(item) not in canonical:
@@ -127,6 +160,8 @@ def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -
         if not isinstance(value, str):
             out.append((path, f"expected one of: {', '.join(values)}; got {_fmt(value)}"))
             return None
+        if not _no_control(out, path, value):
+            return None
         match = _canonical(tuple(values)).get(_norm(value))
         if match is None:
             out.append((path, f"unknown value {value!r}; expected one of: {', '.join(values)}"))
@@ -134,13 +169,14 @@ def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -
     if kind == "multi":
         return _strings(out, path, value, allowed=field.get("values"))
     if kind == "number":
-        if not _is_number(value):
+        if finite_number(value) is None:
             out.append((path, f"expected a finite number, got {_fmt(value)}"))
             return None
         return value
     if not isinstance(value, str):  # text
         out.append((path, f"expected a string, got {_fmt(value)}"))
         return None
+    _no_control(out, path, value)
     return value
 
 
@@ -199,15 +235,10 @@ def check_participant(
         out.append(("role", f"must be one of: {', '.join(ROLES)}; got {_fmt(role)}"))
     if clean["email"] is not None and not _EMAIL.match(clean["email"]):
         out.append(("email", f"not an email address: {clean['email']!r}"))
-    level = clean["level"]
-    if level is not None and (not _is_int(level) or level < 0):
-        out.append(("level", f"expected an integer >= 0 or null, got {_fmt(level)}"))
+    _bounded_int(out, "level", clean["level"])
     capacity = clean["capacity"]
-    if capacity is not None:
-        if not _is_int(capacity) or capacity < 0:
-            out.append(("capacity", f"expected an integer >= 0 or null, got {_fmt(capacity)}"))
-        elif role == "mentee":
-            out.append(("capacity", "only mentors have a capacity; leave it empty for mentees"))
+    if _bounded_int(out, "capacity", capacity) and capacity is not None and role == "mentee":
+        out.append(("capacity", "only mentors have a capacity; leave it empty for mentees"))
     if not isinstance(clean["active"], bool):
         out.append(("active", f"expected true or false, got {_fmt(clean['active'])}"))
     return clean, out

@@ -21,6 +21,7 @@ from api.services.context import Actor
 from api.services.errors import ValidationFailed
 from api.services.lookup import config_of, get_program
 from api.services.pagination import Page, paginate
+from api.services.text import control_char_problem, control_char_problems
 from models import Program, ProgramConfig
 
 
@@ -50,19 +51,37 @@ class ProgramView:
 
 
 def validated_config(config: object) -> dict[str, Any]:
-    """The normalized config, or ValidationFailed naming every bad path under ``config.``."""
+    """The normalized config, or ValidationFailed naming every bad path under ``config.``.
+
+    Its strings may not hold control characters (:mod:`api.services.text`): it is stored
+    as JSON, which PostgreSQL refuses with a NUL in it.
+    """
+    errors: dict[str, list[str]] = {}
+    for path, message in control_char_problems(config, "config"):
+        errors.setdefault(path, []).append(message)
     try:
-        return scoring.validate_config(config)
+        normalized = scoring.validate_config(config)
     except scoring.ConfigError as exc:
-        errors = {f"config.{path}" if path else "config": msgs for path, msgs in exc.errors.items()}
-        raise ValidationFailed(errors) from None
+        for path, msgs in exc.errors.items():
+            errors.setdefault(f"config.{path}" if path else "config", []).extend(msgs)
+    if errors:
+        raise ValidationFailed(errors)
+    return normalized
 
 
 def _clean_name(name: str) -> str:
+    if (problem := control_char_problem(name)) is not None:
+        raise ValidationFailed({"name": [problem]})
     name = name.strip()
     if not name:
         raise ValidationFailed({"name": ["must not be empty"]})
     return name
+
+
+def _clean_description(description: str | None) -> str | None:
+    if description is not None and (problem := control_char_problem(description)) is not None:
+        raise ValidationFailed({"description": [problem]})
+    return description
 
 
 def _add_version(
@@ -90,7 +109,8 @@ def create_program(
     description: str | None = None,
 ) -> ProgramView:
     """Create a program with configuration version 1."""
-    name, normalized = _clean_name(name), validated_config(config)
+    name, description = _clean_name(name), _clean_description(description)
+    normalized = validated_config(config)
     program = Program(
         id=uuid.uuid4(), organization_id=actor.organization_id, name=name, description=description
     )
@@ -159,7 +179,9 @@ def update_program(
     if name is not _UNSET and (name := _clean_name(name)) != program.name:
         program.name = name
         changed.append("name")
-    if description is not _UNSET and description != program.description:
+    if description is not _UNSET and (
+        (description := _clean_description(description)) != program.description
+    ):
         program.description = description
         changed.append("description")
     if config is not _UNSET and (normalized := validated_config(config)) != current:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+import pytest
 
 from tests.conftest import Tenant
 
@@ -41,3 +44,38 @@ def test_verify_route(client: Any, tenant: Tenant) -> None:
     assert response.status_code == 200
     assert response.json == {"valid": True, "events": 3, "first_bad_seq": None, "problem": None}
     assert client.get("/v1/audit/verify").status_code == 401
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "c2VxOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5",  # seq:99999999999999999999999999999
+        _cursor(f"seq:{2**63}"),  # SQLite's INTEGER overflows
+        _cursor(f"seq:{2**31}"),  # PostgreSQL's INTEGER column overflows
+        _cursor("seq:-1"),
+        _cursor("seq:1" + "0" * 5000),
+        _cursor("seq: 5"),
+        _cursor("seq:"),
+        _cursor("page:5"),
+        "x" * 5000,
+    ],
+)
+def test_forged_audit_cursor_is_422(client: Any, tenant: Tenant, cursor: str) -> None:
+    for order in ("asc", "desc"):
+        response = client.get(f"/v1/audit?cursor={cursor}&order={order}", headers=tenant.headers)
+        assert response.status_code == 422, response.json
+        assert "cursor" in response.json["errors"]
+
+
+def test_largest_seq_cursor_is_an_empty_page(client: Any, tenant: Tenant) -> None:
+    response = client.get(f"/v1/audit?cursor={_cursor(f'seq:{2**31 - 1}')}", headers=tenant.headers)
+    assert response.status_code == 200 and response.json["items"] == []
+
+
+def test_control_characters_in_query_arguments_are_422(client: Any, tenant: Tenant) -> None:
+    response = client.get("/v1/audit", query_string={"action": "admin\x00"}, headers=tenant.headers)
+    assert response.status_code == 422 and "action" in response.json["errors"], response.json

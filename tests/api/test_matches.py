@@ -148,3 +148,14 @@ def test_other_tenant_gets_404(app: Any, client: Any, tenant: Tenant, other_tena
     publish = f"/v1/programs/{s.program.id}/runs/{s.run.id}/publish"
     assert client.post(publish, json={}, headers=h).status_code == 404
     assert client.get(match, headers=tenant.headers).json["status"] == "proposed"
+
+
+def test_edit_version_must_be_a_json_integer(app: Any, client: Any, tenant: Tenant) -> None:
+    s = _scenario(app, tenant, pairs=1)
+    match = f"/v1/matches/{s.matches[0].id}"
+    for version in ("1", 1.5, True):
+        body = {"status": "rejected", "version": version}
+        response = client.patch(match, json=body, headers=tenant.headers)
+        assert response.status_code == 422, (version, response.json)
+        assert "version" in response.json["errors"]
+    assert client.get(match, headers=tenant.headers).json["status"] == "proposed"

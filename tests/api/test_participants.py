@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -365,3 +367,139 @@ def test_oversize_request_is_413_problem(db_url: str, tenant: Tenant) -> None:
             assert response.json["status"] == 413
     finally:
         small.extensions["mentormatch"].engine.dispose()
+
+
+# --- Inputs that once answered 500: bounds, huge numbers, control characters ------------
+
+TEXT_CONFIG: dict[str, Any] = {
+    "fields": [
+        {"key": "bio", "type": "text"},
+        {"key": "utc_offset", "type": "number"},
+        {"key": "department", "type": "category", "values": ["eng", "sales"]},
+    ],
+    "criteria": [{"name": "skills", "kind": "skill_overlap"}],
+}
+
+#: (change to MENTOR, field named in the errors, message fragment)
+BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
+    ({"capacity": 10**20}, "capacity", "from 0 to 10000"),
+    ({"capacity": 2**40}, "capacity", "from 0 to 10000"),  # past PostgreSQL's int4
+    ({"capacity": 10_001}, "capacity", "from 0 to 10000"),
+    ({"level": 10**20}, "level", "from 0 to 1000"),
+    ({"level": 1001}, "level", "from 0 to 1000"),
+    ({"attributes": {"utc_offset": 10**400}}, "attributes.utc_offset", "finite number"),
+    ({"name": "Ann\x00"}, "name", "control character"),
+    ({"external_id": "m\x001"}, "external_id", "control character"),
+    ({"email": "ann\x00@acme.example"}, "email", "control character"),
+    ({"position": "Lead\x07"}, "position", "control character"),
+    ({"skills": ["python", "s\x00ql"]}, "skills.1", "control character"),
+    ({"exclude": ["e\x1b1"]}, "exclude.0", "control character"),
+    ({"attributes": {"bio": "likes\x00tea"}}, "attributes.bio", "control character"),
+    ({"attributes": {"department": "eng\x00"}}, "attributes.department", "control character"),
+    ({"active": "yes"}, "active", "true or false"),
+    ({"active": 1}, "active", "true or false"),
+]
+
+
+@pytest.fixture
+def text_pid(client: Any, tenant: Tenant) -> str:
+    response = client.post(
+        "/v1/programs", json={"name": "Text", "config": TEXT_CONFIG}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD_VALUES)
+def test_out_of_range_and_control_characters_are_422_for_one_and_bulk(
+    app: Any,
+    client: Any,
+    tenant: Tenant,
+    text_pid: str,
+    change: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    one = client.post(url(text_pid), json={**MENTOR, **change}, headers=tenant.headers)
+    assert one.status_code == 422, one.json
+    assert message in " ".join(one.json["errors"][field]), one.json
+
+    items = [{"external_id": "e1", "role": "mentee", "name": "Bo"}, {**MENTOR, **change}]
+    bulk = client.post(url(text_pid), json={"items": items}, headers=tenant.headers)
+    assert bulk.status_code == 422, bulk.json
+    assert message in " ".join(bulk.json["errors"][f"items.1.{field}"]), bulk.json
+    assert count(app) == 0
+
+
+def test_patch_refuses_out_of_range_and_control_characters(
+    app: Any, client: Any, tenant: Tenant, text_pid: str
+) -> None:
+    created = client.post(url(text_pid), json=MENTOR, headers=tenant.headers)
+    assert created.status_code == 201
+    one = url(text_pid, f"/{created.json['id']}")
+    for change, field in (
+        ({"capacity": 10**20}, "capacity"),
+        ({"level": 2**40}, "level"),
+        ({"name": "A\x00"}, "name"),
+        ({"attributes": {"utc_offset": 10**400}}, "attributes.utc_offset"),
+    ):
+        response = client.patch(one, json=change, headers=tenant.headers)
+        assert response.status_code == 422, response.json
+        assert field in response.json["errors"], response.json
+    assert client.get(one, headers=tenant.headers).json["capacity"] == 2
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ("m1,mentor,Ann,99999999999999999999999,,,", "capacity", "from 0 to 10000"),
+        ("m1,mentor,Ann,10001,,,", "capacity", "from 0 to 10000"),
+        ("m1,mentor,Ann,2," + "9" * 5000 + ",,", "level", "from 0 to 1000"),
+        ("m1,mentor,Ann,2,1001,,", "level", "from 0 to 1000"),
+        ("m1,mentor,Ann\x00,2,,,", "name", "control character"),
+        ("m\x001,mentor,Ann,2,,,", "external_id", "control character"),
+        ('m1,mentor,Ann,2,,"a\x00b",', "bio", "control character"),
+        ("m1,mentor,Ann,2,,,1" + "0" * 400, "utc_offset", "finite number"),
+    ],
+)
+def test_csv_out_of_range_and_control_characters_are_422(
+    app: Any, client: Any, tenant: Tenant, text_pid: str, row: str, field: str, message: str
+) -> None:
+    body = f"external_id,role,name,capacity,level,bio,utc_offset\ne1,mentee,Bo,,,,\n{row}\n"
+    response = client.post(url(text_pid), data=body, headers=tenant.headers, content_type=CSV)
+    assert response.status_code == 422, response.json
+    assert message in " ".join(response.json["errors"][f"row 3.{field}"]), response.json
+    assert count(app) == 0
+
+
+def test_bounds_and_free_text_whitespace_are_accepted(
+    app: Any, client: Any, tenant: Tenant, text_pid: str
+) -> None:
+    body = {
+        **MENTOR,
+        "capacity": 10_000,
+        "level": 1000,
+        "attributes": {"bio": "line one\nline two\r\n\tindented", "utc_offset": 10**20},
+    }
+    response = client.post(url(text_pid), json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.json
+    assert response.json["attributes"]["bio"] == "line one\nline two\r\n\tindented"
+    assert (response.json["capacity"], response.json["level"]) == (10_000, 1000)
+
+
+def test_query_string_booleans_still_parse(client: Any, tenant: Tenant, pid: str) -> None:
+    client.post(url(pid), json=MENTOR, headers=tenant.headers)
+    listed = client.get(url(pid, "?active=true"), headers=tenant.headers)
+    assert listed.status_code == 200 and len(listed.json["items"]) == 1
+    assert client.get(url(pid, "?active=false"), headers=tenant.headers).json["items"] == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [["2020-01-01", 5], ["2020-01-01T00:00:00+00:00", 5], [1, 2], {"a": 1}, "x", [[[[]]]]],
+)
+def test_forged_list_cursor_is_422(client: Any, tenant: Tenant, pid: str, payload: Any) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    response = client.get(url(pid, f"?cursor={cursor}"), headers=tenant.headers)
+    assert response.status_code == 422, response.json
+    assert "cursor" in response.json["errors"]

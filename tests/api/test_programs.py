@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from api.services import programs
+from api.services.context import Actor
+from api.services.errors import ValidationFailed
 from models import AuditEvent, Program, ProgramConfig
 from tests.conftest import Tenant
 
@@ -175,3 +180,109 @@ def test_unknown_program_is_404(client: Any, tenant: Tenant) -> None:
     assert response.status_code == 404
     assert response.content_type == "application/problem+json"
     assert client.get("/v1/programs/not-a-uuid", headers=tenant.headers).status_code == 404
+
+
+def _program_count(app: Any) -> int:
+    with app.extensions["mentormatch"].session_factory() as s:
+        return int(s.scalar(select(func.count()).select_from(Program)) or 0)
+
+
+def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """CONFIG with the value at ``path`` replaced (a fresh copy)."""
+    config = copy.deepcopy(CONFIG)
+    target: Any = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return config
+
+
+HUGE = 10**400  # beyond float: math.isfinite() raises OverflowError on it
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (_with(("criteria", 0, "weight"), HUGE), "config.criteria.0.weight"),
+        (_with(("min_score",), HUGE), "config.min_score"),
+        (_with(("default_capacity",), HUGE), "config.default_capacity"),
+        (_with(("default_capacity",), 10_001), "config.default_capacity"),
+        (
+            _with(
+                ("criteria",),
+                [{"name": "gap", "kind": "seniority_gap", "params": {"min_gap": HUGE}}],
+            ),
+            "config.criteria.0.params.min_gap",
+        ),
+        (
+            {
+                "fields": [{"key": "tz", "type": "number"}],
+                "criteria": [
+                    {"name": "tz", "kind": "proximity", "field": "tz", "params": {"scale": HUGE}}
+                ],
+            },
+            "config.criteria.0.params.scale",
+        ),
+        (_with(("fields", 0, "values"), ["eng", "sa\x00les"]), "config.fields.0.values.1"),
+        (_with(("criteria", 0, "name"), "ski\x00lls"), "config.criteria.0.name"),
+        (_with(("position_levels",), ["Associate\x01"]), "config.position_levels.0"),
+    ],
+)
+def test_huge_numbers_and_control_characters_in_config_are_422(
+    app: Any, client: Any, tenant: Tenant, config: dict[str, Any], field: str
+) -> None:
+    response = create(client, tenant, config=config)
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"], response.json
+    assert _program_count(app) == 0
+
+    pid = create(client, tenant).json["id"]
+    patched = client.patch(f"/v1/programs/{pid}", json={"config": config}, headers=tenant.headers)
+    assert patched.status_code == 422, patched.json
+    assert field in patched.json["errors"], patched.json
+    assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["config_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "Spr\x00ing"}, "name"),
+        ({"name": "Spring\x1b"}, "name"),
+        ({"description": "first\x00cohort"}, "description"),
+    ],
+)
+def test_control_characters_in_name_or_description_are_422(
+    app: Any, client: Any, tenant: Tenant, body: dict[str, Any], field: str
+) -> None:
+    response = create(client, tenant, **body)
+    assert response.status_code == 422, response.json
+    assert "control character" in " ".join(response.json["errors"][field])
+    assert _program_count(app) == 0
+
+    pid = create(client, tenant).json["id"]
+    patched = client.patch(f"/v1/programs/{pid}", json=body, headers=tenant.headers)
+    assert patched.status_code == 422 and field in patched.json["errors"], patched.json
+    assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["name"] == "Spring"
+
+
+def test_line_breaks_and_tabs_in_a_description_are_kept(client: Any, tenant: Tenant) -> None:
+    response = create(client, tenant, description="Goals:\n\t- grow\r\n\t- learn")
+    assert response.status_code == 201, response.json
+    assert response.json["description"] == "Goals:\n\t- grow\r\n\t- learn"
+
+
+def test_control_characters_are_refused_by_the_service_too(app: Any, tenant: Tenant) -> None:
+    actor = Actor(tenant.organization_id, tenant.owner_id)
+    with app.extensions["mentormatch"].session_factory() as s:
+        for kwargs, field in (
+            ({"name": "A\x00"}, "name"),
+            ({"name": "A", "description": "\x00"}, "description"),
+            (
+                {"name": "A", "config": _with(("criteria", 0, "name"), "\x00")},
+                "config.criteria.0.name",
+            ),
+        ):
+            with pytest.raises(ValidationFailed) as caught:
+                programs.create_program(s, actor, **{"config": CONFIG, **kwargs})
+            assert field in caught.value.errors
+    assert _program_count(app) == 0

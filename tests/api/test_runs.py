@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from api.services import jobs
+from models import Run
 from tests.conftest import Tenant
 from tests.services.run_helpers import CONFIG
 
@@ -163,3 +165,42 @@ def test_a_pin_breaking_a_required_criterion_is_422_by_external_ids(
     }
     listed = client.get(f"/v1/programs/{program}/runs", headers=tenant.headers)
     assert listed.json["items"] == []  # nothing was queued
+
+
+def _run_count(app: Any) -> int:
+    with app.extensions["mentormatch"].session_factory() as s:
+        return int(s.scalar(select(func.count()).select_from(Run)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # JSON booleans and numbers are typed: no coercion from strings or 0/1.
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"dry_run": "true"}, "dry_run"),
+        ({"dry_run": 1}, "dry_run"),
+        ({"priority_unmatched": "1"}, "priority_unmatched"),
+        ({"priority_unmatched": "0.5"}, "priority_unmatched"),
+        ({"priority_unmatched": True}, "priority_unmatched"),
+        ({"priority_unmatched": 10**400}, "priority_unmatched"),
+        # Stored as JSON: PostgreSQL refuses a NUL in it.
+        ({"pins": [["e1\x00", "m1"]]}, "pins.0.0"),
+        ({"dry_run": True, "config": {"objective": "to\x00tal"}}, "config.objective"),
+        ({"dry_run": True, "config": {"min_score": 10**400}}, "config.min_score"),
+        ({"dry_run": True, "config": {"default_capacity": 10**400}}, "config.default_capacity"),
+    ],
+)
+def test_loose_or_unstorable_run_requests_are_422(
+    app, client, tenant, program, body, field
+) -> None:
+    response = client.post(f"/v1/programs/{program}/runs", json=body, headers=tenant.headers)
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"], response.json
+    assert _run_count(app) == 0
+
+
+def test_typed_run_options_are_accepted(client, tenant, program) -> None:
+    body = {"dry_run": True, "priority_unmatched": 1}
+    response = client.post(f"/v1/programs/{program}/runs", json=body, headers=tenant.headers)
+    assert response.status_code in (201, 202), response.json
+    assert response.json["dry_run"] is True

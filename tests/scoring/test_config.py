@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scoring import ConfigError, validate_config
+from scoring.limits import MAX_CAPACITY, finite_number
 from scoring.synthetic import program_config
+
+HUGE = 10**400
 
 FIELDS = [
     {"key": "department", "type": "category", "values": ["eng", "sales"]},
@@ -195,6 +199,35 @@ def test_defaults_are_filled() -> None:
             "position_levels.1",
             "non-empty string",
         ),
+        # Integers beyond float range: math.isfinite(10**400) raises OverflowError.
+        (
+            cfg({"name": "s", "kind": "skill_overlap", "weight": HUGE}),
+            "criteria.0.weight",
+            "finite",
+        ),
+        (cfg({"name": "s", "kind": "skill_overlap"}, min_score=HUGE), "min_score", "[0, 1]"),
+        (
+            cfg({"name": "g", "kind": "seniority_gap", "params": {"min_gap": HUGE}}),
+            "criteria.0.params.min_gap",
+            "finite number",
+        ),
+        (
+            cfg(
+                {"name": "t", "kind": "proximity", "field": "utc_offset", "params": {"scale": HUGE}}
+            ),
+            "criteria.0.params.scale",
+            "finite number",
+        ),
+        (
+            cfg({"name": "s", "kind": "skill_overlap"}, default_capacity=HUGE),
+            "default_capacity",
+            f"from 0 to {MAX_CAPACITY}",
+        ),
+        (
+            cfg({"name": "s", "kind": "skill_overlap"}, default_capacity=MAX_CAPACITY + 1),
+            "default_capacity",
+            f"from 0 to {MAX_CAPACITY}",
+        ),
     ],
 )
 def test_invalid_configs_name_path_and_value(config: object, path: str, fragment: str) -> None:
@@ -301,3 +334,32 @@ def test_sensitive_criterion_names_and_values_are_refused() -> None:
 def test_error_message_lists_paths() -> None:
     with pytest.raises(ConfigError, match=r"criteria\.0\.kind: unknown criterion kind 'x'"):
         validate_config({"criteria": [{"name": "a", "kind": "x"}]})
+
+
+def test_default_capacity_bound_is_inclusive() -> None:
+    config = validate_config(
+        cfg({"name": "s", "kind": "skill_overlap"}, default_capacity=MAX_CAPACITY)
+    )
+    assert config["default_capacity"] == MAX_CAPACITY
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, 3.0),
+        (-2.5, -2.5),
+        (10**300, 1e300),
+        (np.float32(1.5), 1.5),
+        (np.int64(7), 7.0),
+        (HUGE, None),
+        (-HUGE, None),
+        (float("inf"), None),
+        (float("nan"), None),
+        (True, None),
+        ("1", None),
+        (None, None),
+        (np.bool_(True), None),
+    ],
+)
+def test_finite_number_never_raises(value: object, expected: float | None) -> None:
+    assert finite_number(value) == expected

@@ -58,6 +58,12 @@ def compat(mentees: list[Any], mentors: list[Any], **kw: Any) -> scoring.Compati
             "finite number",
         ),
         (
+            {"external_id": "x", "attributes": {"utc_offset": 10**400}},
+            "attributes.utc_offset",
+            "finite number",
+        ),
+        ({"external_id": "x", "level": 10**400}, "level", "expected an integer or null"),
+        (
             {"external_id": "x", "attributes": {"goals": ["grow"]}},
             "attributes.goals",
             "expected a string",
@@ -116,6 +122,8 @@ def test_invalid_config_raises_config_error() -> None:
         ({"skills": -1}, "weights.skills", "finite number >= 0, got -1"),
         ({"skills": float("inf")}, "weights.skills", "inf"),
         ({"skills": "2"}, "weights.skills", "'2'"),
+        ({"skills": 10**400}, "weights.skills", "finite number >= 0"),  # float() overflows
+        ({"skills": True}, "weights.skills", "True"),
     ],
 )
 def test_bad_weights(weights: dict[str, Any], path: str, fragment: str) -> None:

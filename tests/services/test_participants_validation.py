@@ -10,6 +10,7 @@ import pytest
 from api.services.errors import ValidationFailed
 from api.services.participants_csv import column_of, parse_csv
 from api.services.participants_validation import ErrorLog, check_participant, fields_by_key
+from scoring.limits import MAX_CAPACITY, MAX_LEVEL
 
 FIELDS = fields_by_key(
     {
@@ -98,6 +99,26 @@ def test_values_are_normalized() -> None:
         ({"attributes": {"utc_offset": False}}, "attributes.utc_offset"),
         ({"attributes": {"goals": ["a"]}}, "attributes.goals"),
         ({"nickname": "A"}, "nickname"),
+        # bounds (once a 500: "Python int too large to convert to SQLite INTEGER")
+        ({"level": MAX_LEVEL + 1}, "level"),
+        ({"level": 10**20}, "level"),
+        ({"capacity": MAX_CAPACITY + 1}, "capacity"),
+        ({"capacity": 10**20}, "capacity"),
+        ({"capacity": 2**40}, "capacity"),
+        # math.isfinite(10**400) raises OverflowError
+        ({"attributes": {"utc_offset": 10**400}}, "attributes.utc_offset"),
+        ({"attributes": {"utc_offset": -(10**400)}}, "attributes.utc_offset"),
+        # control characters: PostgreSQL refuses NUL in text
+        ({"name": "Ann\x00"}, "name"),
+        ({"external_id": "u\x001"}, "external_id"),
+        ({"email": "a\x00@x.example"}, "email"),
+        ({"position": "Lead\x1f"}, "position"),
+        ({"skills": ["ok", "s\x00ql"]}, "skills.1"),
+        ({"exclude": ["\x00"]}, "exclude.0"),
+        ({"attributes": {"goals": "grow\x00"}}, "attributes.goals"),
+        ({"attributes": {"goals": "bell\x07"}}, "attributes.goals"),
+        ({"attributes": {"department": "Eng\x00"}}, "attributes.department"),
+        ({"attributes": {"track": ["backend\x00"]}}, "attributes.track.0"),
     ],
 )
 def test_each_bad_value_is_named(change: dict[str, Any], path: str) -> None:
@@ -213,3 +234,34 @@ def test_column_of_maps_problem_paths_to_csv_columns() -> None:
     assert column_of("attributes.track.1") == "track"
     assert column_of("skills.2") == "skills"
     assert column_of("role") == "role"
+
+
+def test_bounds_are_inclusive_and_messages_name_field_and_bound() -> None:
+    at_bounds = {**BASE, "level": MAX_LEVEL, "capacity": MAX_CAPACITY}
+    assert problems(at_bounds) == {}
+    assert problems({**BASE, "level": 0, "capacity": 0}) == {}
+    found = problems({**BASE, "level": MAX_LEVEL + 1, "capacity": 10**20})
+    assert found["level"].startswith(f"level must be a whole number from 0 to {MAX_LEVEL}")
+    assert found["capacity"].startswith(f"capacity must be a whole number from 0 to {MAX_CAPACITY}")
+
+
+def test_tabs_and_line_breaks_are_allowed_in_text() -> None:
+    clean, found = check_participant(
+        {**BASE, "attributes": {"goals": "grow\n\tlead\r\n"}, "name": "Ann\tLee"}, FIELDS
+    )
+    assert found == []
+    assert clean["attributes"]["goals"] == "grow\n\tlead\r\n" and clean["name"] == "Ann\tLee"
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "fragment"),
+    [
+        ("99999999999999999999999", "capacity", f"from 0 to {MAX_CAPACITY}"),
+        ("9" * 5000, "capacity", f"from 0 to {MAX_CAPACITY}"),  # past int()'s 4300 digits
+        ("-" + "9" * 5000, "level", f"from 0 to {MAX_LEVEL}"),
+    ],
+)
+def test_csv_huge_whole_numbers_are_refused_unparsed(cell: str, column: str, fragment: str) -> None:
+    rows, log = parse(f"external_id,role,name,{column}\nu1,mentor,Ann,{cell}\n", expect_ok=False)
+    assert fragment in log.errors[f"row 2.{column}"][0]
+    assert rows[0].data.get(column) is None
