@@ -15,8 +15,10 @@ class RunCreateSchema(StrictSchema):
         load_default="all",
         validate=validate.OneOf(SCOPES),
         metadata={
-            "description": "all: the whole cohort; unmatched: mentees without a "
-            "published match (published matches and their capacity are kept)"
+            "description": "Mentees with a published match are never re-matched and "
+            "keep their mentors' places. all: everyone else, from scratch; unmatched: "
+            "also keep the latest run's pending proposals and the places they hold, "
+            "and match only its leftovers, newcomers and those whose match ended"
         },
     )
     pins = fields.List(

@@ -121,6 +121,31 @@ def _claim(session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> 
         return True
 
 
+def _pending_proposals(
+    session: Session, program_id: uuid.UUID, run_id: uuid.UUID
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(mentee, mentor) of the proposals still pending from the latest real run."""
+    latest = session.scalars(
+        select(Run.id)
+        .where(
+            Run.program_id == program_id,
+            Run.id != run_id,
+            Run.status == "succeeded",
+            Run.dry_run.is_(False),
+        )
+        .order_by(Run.finished_at.desc(), Run.id)
+        .limit(1)
+    ).first()
+    if latest is None:
+        return []
+    rows = session.execute(
+        select(Match.mentee_id, Match.mentor_id).where(
+            Match.run_id == latest, Match.status == "proposed"
+        )
+    ).all()
+    return [(mentee, mentor) for mentee, mentor in rows]
+
+
 def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
     run = session.get(Run, run_id)
     assert run is not None
@@ -154,10 +179,19 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
     ).all()
     matched_mentees = {mentee for mentee, _ in published}
     used = Counter(mentor for _, mentor in published)
-    # A mentee with a published match is never re-matched, whatever the scope: the
-    # cohort is every active mentee without one (leftovers of earlier runs, newcomers,
-    # and those whose match ended); published matches keep their mentors' places.
-    mentees = [p for p in people if p.role == "mentee" and p.id not in matched_mentees]
+    # A mentee with a published match is never re-matched, whatever the scope; published
+    # matches keep their mentors' places. Scope "all" re-matches everyone else from
+    # scratch. Scope "unmatched" also keeps the proposals still pending from the latest
+    # run (and the places they hold): it matches only that run's leftovers, newcomers
+    # and those whose match ended, so both runs' proposals can be published.
+    pending = _pending_proposals(session, program.id, run.id) if run.scope == "unmatched" else []
+    kept_mentees = {mentee for mentee, _ in pending}
+    used.update(mentor for _, mentor in pending)
+    mentees = [
+        p
+        for p in people
+        if p.role == "mentee" and p.id not in matched_mentees and p.id not in kept_mentees
+    ]
     already_matched = sum(1 for p in people if p.role == "mentee" and p.id in matched_mentees)
     mentors = [p for p in people if p.role == "mentor"]
     row = {p.id: i for i, p in enumerate(mentees)}
@@ -229,6 +263,7 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
         info={
             "already_matched": already_matched,
             "published_kept": len(published),
+            "proposals_kept": len(pending),
             "capacity_used_by_published": sum(used.values()),
         },
     )

@@ -142,10 +142,11 @@ def test_scope_unmatched_keeps_published_matches_and_their_capacity(
 
     _, second = run_once(session, session_factory, actor, program, scope="unmatched")
     proposed = pairs(session, second.id)
-    assert set(proposed) <= {"e3", "e4"}  # published mentees are not re-matched
-    assert "m1" not in proposed.values()
-    assert list(proposed.values()).count("m2") <= 1
-    assert second.stats["n_mentees"] == 2 and second.stats["published_kept"] == 2
+    # Published mentees are not re-matched; e3's pending proposal (to m2) is kept too.
+    assert set(proposed) <= {"e4"}
+    assert "m1" not in proposed.values() and "m2" not in proposed.values()  # m2: 1 + 1 held
+    assert second.stats["n_mentees"] == 1 and second.stats["published_kept"] == 2
+    assert second.stats["proposals_kept"] == 1
     assert session.scalar(select(func.count()).where(Match.status == "published")) == 2
 
 
@@ -160,6 +161,40 @@ def test_scope_all_leaves_out_published_mentees_and_counts_their_capacity(
     proposed = pairs(session, second.id)
     assert "e1" not in proposed and "m1" not in proposed.values()
     assert second.stats["n_mentees"] == 3 and second.stats["already_matched"] == 1
+
+
+def test_scope_unmatched_keeps_the_latest_runs_pending_proposals(
+    session, session_factory, world
+) -> None:
+    """Review run 1, add people, match only the leftovers: both runs publish cleanly."""
+    actor, program = world
+    _, first = run_once(session, session_factory, actor, program)
+    before = pairs(session, first.id)
+    assert set(before) == {"e1", "e2", "e3"}  # m1 (cap 1) and m2 (cap 2) are now full
+    add(session, program, "mentor", "m3", ["python", "sql", "go"], capacity=1)
+    add(session, program, "mentee", "e4", ["python", "sql"])  # would love m1
+
+    _, second = run_once(session, session_factory, actor, program, scope="unmatched")
+    assert pairs(session, second.id) == {"e4": "m3"}  # m1 stays held by e1's proposal
+    assert second.stats["proposals_kept"] == 3 and second.stats["n_mentees"] == 1
+    assert pairs(session, first.id) == before  # run 1's proposals are untouched
+    assert matches.publish(session, actor, program.id, first.id).newly_published == 3
+    assert matches.publish(session, actor, program.id, second.id).newly_published == 1
+
+    # Scope "all" would have re-matched everyone not yet published from scratch.
+    _, third = run_once(session, session_factory, actor, program, scope="all")
+    assert third.stats["n_mentees"] == 0 and third.stats["already_matched"] == 4
+
+
+def test_scope_all_rematches_pending_proposals_from_scratch(
+    session, session_factory, world
+) -> None:
+    actor, program = world
+    run_once(session, session_factory, actor, program)
+    add(session, program, "mentee", "e4", ["python", "sql"])
+    _, second = run_once(session, session_factory, actor, program, scope="all")
+    assert second.stats["n_mentees"] == 4 and second.stats["proposals_kept"] == 0
+    assert "e1" in pairs(session, second.id) or "e4" in pairs(session, second.id)
 
 
 @pytest.mark.parametrize("scope", ["all", "unmatched"])
