@@ -48,20 +48,17 @@ def add(
     languages: Sequence[str] = ("en",),
     active: bool = True,
 ) -> Participant:
-    person = Participant(
-        id=uuid.uuid4(),
-        organization_id=program.organization_id,
-        program_id=program.id,
-        external_id=external_id,
-        role=role,
-        name=f"Person {external_id}",
-        skills=list(skills),
+    """A committed participant (runs read them in their own sessions)."""
+    person = factories.make_participant(
+        session,
+        program,
+        role,
+        external_id,
+        skills=skills,
         capacity=capacity,
-        attributes={"languages": list(languages)},
-        exclude=[],
+        languages=languages,
         active=active,
     )
-    session.add(person)
     session.commit()
     return person
 
