@@ -1,31 +1,20 @@
-"""Review and publication of matches: list, edit or reject a proposal, publish, end.
+"""Review of matches: list them, edit or reject a proposal.
 
-Concurrency is settled by the database, not by Python checks:
-
-- every change to a run's proposals (edit, reject, publish) first locks the run row
-  (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already
-  serializes writers), so two admins acting on one run take turns;
-- publishing flips ``proposed -> published`` with one conditional UPDATE
-  (``... AND status = 'proposed'``): a second, concurrent publication finds nothing
-  left to publish and records nothing;
-- each mentor's ``published_load`` grows by a conditional UPDATE
-  (``published_load + n <= capacity``) on rows locked in id order: a mentor never
-  exceeds capacity, whoever publishes which run; ``CHECK (published_load >= 0)``
-  guards the release when a match ends;
-- a partial unique index keeps a mentee at one published match.
+Publishing and ending are in :mod:`api.services.publication`. Concurrency is settled
+by the database: every change to a run's proposals first locks the run row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already
+serializes writers), and a match's ``version`` column refuses a stale edit.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -67,7 +56,7 @@ def label(participant: Participant) -> str:
     return str(profile(participant)["external_id"] or participant.id)
 
 
-def _views(session: Session, matches: Sequence[Match]) -> list[dict[str, Any]]:
+def views(session: Session, matches: Sequence[Match]) -> list[dict[str, Any]]:
     people = _people(session, [m.mentee_id for m in matches] + [m.mentor_id for m in matches])
     return [_view(m, people[m.mentee_id], people[m.mentor_id]) for m in matches]
 
@@ -135,7 +124,7 @@ def list_run_matches(
         else [{"mentee": ref(row.Participant), "reason": row.reason} for row in unmatched_rows]
     )
     return RunProposals(
-        _views(session, page.items), page.next_cursor, unmatched, len(unmatched_rows)
+        views(session, page.items), page.next_cursor, unmatched, len(unmatched_rows)
     )
 
 
@@ -158,10 +147,10 @@ def list_matches(
             raise ValidationFailed({"status": [f"must be one of {', '.join(STATUSES)}"]})
         stmt = stmt.where(Match.status == status)
     page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
-    return Page(_views(session, page.items), page.next_cursor)
+    return Page(views(session, page.items), page.next_cursor)
 
 
-def _live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:
+def live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:
     match = get_owned(session, Match, match_id, actor)
     program = session.get(Program, match.program_id)
     if program is None or program.deleted_at is not None:
@@ -170,7 +159,7 @@ def _live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:
 
 
 def get_match(session: Session, actor: Actor, match_id: uuid.UUID) -> dict[str, Any]:
-    return _views(session, [_live_match(session, actor, match_id)])[0]
+    return views(session, [live_match(session, actor, match_id)])[0]
 
 
 # ----------------------------------------------------------------- shared rules
@@ -209,7 +198,7 @@ def _run_weights(session: Session, run: Run) -> dict[str, float] | None:
     return dict(row) if row else None
 
 
-def _lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
+def lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
     """Take the run's row lock: edits and publications of one run happen one at a time."""
     if run_id is None:
         return None
@@ -352,9 +341,9 @@ def edit_match(
         )
     if status is not None and status != "rejected":
         raise ValidationFailed({"status": [f"can only be set to 'rejected', got {status!r}"]})
-    match = _live_match(session, actor, match_id)
+    match = live_match(session, actor, match_id)
     program = get_program(session, actor, match.program_id)
-    run = _lock_run(session, match.run_id)
+    run = lock_run(session, match.run_id)
     session.refresh(match)  # the state after whoever held the run lock before us
     if run is not None and run.dry_run:
         raise Conflict(f"match {match.id} belongs to dry run {run.id}: it cannot be edited")
@@ -375,7 +364,7 @@ def edit_match(
             _check_edit_capacity(session, program, run, match, mentor, field)
             explanation = _explain_pair(session, program, run, mentee, mentor)
             if not explanation.allowed:
-                who = _name(mentor)
+                who = mentor_label(mentor)
                 raise ValidationFailed({field: [f"{who}: {why}" for why in explanation.blocked_by]})
             details = {"from_mentor_id": str(match.mentor_id), "to_mentor_id": str(mentor.id)}
             match.mentor_id = mentor.id
@@ -385,7 +374,7 @@ def edit_match(
             match.edited_by = actor.admin_id
             action = "match.edited"
         else:
-            return _views(session, [match])[0]  # already this mentor: nothing to change
+            return views(session, [match])[0]  # already this mentor: nothing to change
     try:
         session.flush()
     except StaleDataError as exc:
@@ -401,10 +390,10 @@ def edit_match(
         details=details,
     )
     session.commit()
-    return _views(session, [match])[0]
+    return views(session, [match])[0]
 
 
-def _name(p: Participant) -> str:
+def mentor_label(p: Participant) -> str:
     return f"mentor {label(p)}"
 
 
@@ -437,7 +426,7 @@ def _check_not_matched_before(
     raise ValidationFailed(
         {
             field: [
-                f"mentee and {_name(mentor)} {why}: a pair is never proposed "
+                f"mentee and {mentor_label(mentor)} {why}: a pair is never proposed "
                 "again once it was published"
             ]
         }
@@ -470,185 +459,8 @@ def _check_edit_capacity(
         raise ValidationFailed(
             {
                 field: [
-                    f"{_name(mentor)} is at capacity: {taken} of {cap} places taken "
+                    f"{mentor_label(mentor)} is at capacity: {taken} of {cap} places taken "
                     f"({mentor.published_load} published, {proposed} proposed in this run)"
                 ]
             }
         )
-
-
-# ----------------------------------------------------------------- publish and end
-
-
-@dataclass(frozen=True)
-class Publication:
-    run_id: uuid.UUID
-    newly_published: int
-    published: list[uuid.UUID]  # of the requested matches, those now published
-
-
-def publish(
-    session: Session,
-    actor: Actor,
-    program_id: uuid.UUID,
-    run_id: uuid.UUID,
-    *,
-    match_ids: Sequence[uuid.UUID] | None = None,
-) -> Publication:
-    """Publish a run's proposals (all, or ``match_ids``). Idempotent: what is already
-    published stays as it is, and a call that publishes nothing records nothing."""
-    program = get_program(session, actor, program_id)
-    get_owned(session, Run, run_id, actor, program_id=program_id)
-    run = _lock_run(session, run_id)
-    assert run is not None
-    if run.dry_run:
-        raise Conflict(f"run {run.id} is a dry run: its proposals can never be published")
-    if run.status != "succeeded":
-        raise Conflict(f"run {run.id} is {run.status}: only a succeeded run can be published")
-
-    scope = [Match.run_id == run.id]
-    if match_ids is not None:
-        wanted = set(match_ids)
-        found = {
-            row.id: row.status
-            for row in session.execute(
-                select(Match.id, Match.status).where(*scope, Match.id.in_(wanted))
-            )
-        }
-        missing = sorted(str(i) for i in wanted - set(found))
-        if missing:
-            raise ValidationFailed(
-                {"match_ids": [f"not matches of run {run.id}: {', '.join(missing)}"]}
-            )
-        closed = sorted(str(i) for i, s in found.items() if s in ("rejected", "ended"))
-        if closed:
-            raise Conflict(f"matches rejected or ended cannot be published: {', '.join(closed)}")
-        scope.append(Match.id.in_(wanted))
-
-    _check_mentees_free(session, scope)
-    now = datetime.now(UTC)
-    try:
-        rows = session.execute(
-            update(Match)
-            .where(*scope, Match.status == "proposed")
-            .values(
-                status="published",
-                published_by=actor.admin_id,
-                published_at=now,
-                updated_at=now,
-                version=Match.version + 1,
-            )
-            .returning(Match.id, Match.mentor_id)
-            .execution_options(synchronize_session=False)
-        ).all()
-    except IntegrityError as exc:  # the partial unique index: a mentee published elsewhere
-        session.rollback()
-        raise Conflict(
-            "a mentee of these proposals already has a published match (published concurrently)"
-        ) from exc
-    if rows:
-        _take_capacity(
-            session, run_config(session, program, run), Counter(row.mentor_id for row in rows)
-        )
-        session.expire_all()  # the bulk UPDATEs bypassed the identity map
-        audit.record(
-            session,
-            actor,
-            "match.published",
-            program_id=program.id,
-            target_type="match",
-            target_ids=sorted(str(row.id) for row in rows),
-            details={"run_id": str(run.id), "count": len(rows)},
-        )
-    published = list(session.scalars(select(Match.id).where(*scope, Match.status == "published")))
-    session.commit()
-    return Publication(run.id, len(rows), sorted(published, key=str))
-
-
-def _check_mentees_free(session: Session, scope: list[Any]) -> None:
-    """A clear 409 before the unique index would refuse: mentees published elsewhere."""
-    other = Match.__table__.alias("other")
-    taken = session.scalars(
-        select(Participant)
-        .join(Match, Match.mentee_id == Participant.id)
-        .join(other, other.c.mentee_id == Match.mentee_id)
-        .where(*scope, Match.status == "proposed", other.c.status == "published")
-        .order_by(Participant.external_id, Participant.id)
-        .limit(20)
-    ).all()
-    if taken:
-        names = ", ".join(label(p) for p in taken)
-        raise Conflict(f"mentees already have a published match: {names}")
-
-
-def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.UUID]) -> None:
-    """Add ``load`` to the mentors' published load, by the capacities of ``config``
-    (the publishing run's configuration)."""
-    # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
-    mentors = list(
-        session.scalars(
-            select(Participant)
-            .where(Participant.id.in_(list(load)))
-            .order_by(Participant.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
-    groups: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
-    for mentor in mentors:
-        groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
-    # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
-    for (n, cap), ids in groups.items():
-        done = session.execute(
-            update(Participant)
-            .where(Participant.id.in_(ids), Participant.published_load + n <= cap)
-            .values(published_load=Participant.published_load + n)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if done != len(ids):
-            full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
-            session.rollback()
-            names = ", ".join(
-                f"{_name(m)} ({m.published_load} published + {n} > capacity {cap})" for m in full
-            )
-            raise Conflict(f"publishing would exceed capacity: {names or 'a mentor'}")
-
-
-def end_match(
-    session: Session, actor: Actor, match_id: uuid.UUID, *, reason: str
-) -> dict[str, Any]:
-    """End a published match with a reason; the mentor's place is released."""
-    reason = reason.strip()
-    if not reason:
-        raise ValidationFailed({"reason": ["must not be empty"]})
-    match = _live_match(session, actor, match_id)
-    if match.status != "published":
-        raise Conflict(f"match {match.id} is {match.status}: only published matches can end")
-    now = datetime.now(UTC)
-    match.status = "ended"
-    match.ended_by = actor.admin_id
-    match.ended_at = now
-    match.ended_reason = reason
-    try:
-        session.flush()  # the version check: one of two concurrent ends wins
-    except StaleDataError as exc:
-        session.rollback()
-        raise Conflict(f"match {match_id} was changed concurrently; reload and retry") from exc
-    session.execute(
-        update(Participant)
-        .where(Participant.id == match.mentor_id)
-        .values(published_load=Participant.published_load - 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.expire_all()
-    # The reason is free text and may name people: the audit log keeps ids only.
-    audit.record(
-        session,
-        actor,
-        "match.ended",
-        program_id=match.program_id,
-        target_type="match",
-        target_ids=[match.id],
-    )
-    session.commit()
-    return _views(session, [match])[0]

@@ -22,7 +22,7 @@ from api.schemas.matches import (
     RecommendationListSchema,
     RunMatchesSchema,
 )
-from api.services import matches, recommendations
+from api.services import matches, publication, recommendations
 
 blp = Blueprint(
     "matches", __name__, url_prefix="/v1", description="Review, edit, publish and end matches"
@@ -44,7 +44,7 @@ class RunPublish(MethodView):
     @blp.response(200, PublicationSchema)
     def post(self, body: dict[str, Any], program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
         """Publish all of a run's proposals, or some (idempotent)."""
-        return matches.publish(get_session(), current_actor(), program_id, run_id, **body)
+        return publication.publish(get_session(), current_actor(), program_id, run_id, **body)
 
 
 @blp.route("/programs/<uuid:program_id>/matches")
@@ -76,7 +76,7 @@ class MatchEnd(MethodView):
     @blp.response(200, MatchSchema)
     def post(self, body: dict[str, Any], match_id: uuid.UUID) -> Any:
         """End a published match with a reason, releasing the mentor's place."""
-        return matches.end_match(get_session(), current_actor(), match_id, **body)
+        return publication.end_match(get_session(), current_actor(), match_id, **body)
 
 
 @blp.route("/programs/<uuid:program_id>/participants/<uuid:participant_id>/recommendations")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import scoring
-from api.services import audit, matches
+from api.services import audit, matches, publication
 from api.services.errors import Conflict, NotFound, ValidationFailed
 from models import AuditEvent, Match, Participant, ProgramConfig
 from tests.factories import (
@@ -61,7 +61,7 @@ def test_run_matches_lists_proposals_and_unmatched(session: Session) -> None:
 
 def test_program_matches_by_status(session: Session) -> None:
     s = proposals(session, pairs=3)
-    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
+    publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
     matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
 
     def ids(status: str | None) -> set[uuid.UUID]:
@@ -85,8 +85,8 @@ def test_other_organization_sees_nothing(session: Session) -> None:
         lambda: matches.list_matches(session, intruder, s.program.id),
         lambda: matches.get_match(session, intruder, match_id),
         lambda: matches.edit_match(session, intruder, match_id, status="rejected"),
-        lambda: matches.publish(session, intruder, s.program.id, s.run.id),
-        lambda: matches.end_match(session, intruder, match_id, reason="x"),
+        lambda: publication.publish(session, intruder, s.program.id, s.run.id),
+        lambda: publication.end_match(session, intruder, match_id, reason="x"),
     ]
     for call in calls:
         with pytest.raises(NotFound):
@@ -95,7 +95,7 @@ def test_other_organization_sees_nothing(session: Session) -> None:
     # A run id of another program of the same organization is not found either.
     other = proposals(session, s.actor)
     with pytest.raises(NotFound):
-        matches.publish(session, s.actor, s.program.id, other.run.id)
+        publication.publish(session, s.actor, s.program.id, other.run.id)
     assert session.get(Match, match_id).status == "proposed"
 
 
@@ -153,7 +153,7 @@ def test_edit_to_full_mentor_is_422(session: Session) -> None:
     assert "capacity" in info.value.errors["mentor_id"][0]
     session.rollback()
     # Published matches count too: publish e1 -> m1, then a new run proposes e0 -> m0.
-    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
+    publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
     with pytest.raises(ValidationFailed, match="1 published"):
         matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[1].id)
 
@@ -189,7 +189,7 @@ def test_reject_and_only_proposed_are_editable(session: Session) -> None:
     with pytest.raises(Conflict, match="only proposed"):
         matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
     session.rollback()
-    matches.publish(session, s.actor, s.program.id, s.run.id)
+    publication.publish(session, s.actor, s.program.id, s.run.id)
     with pytest.raises(Conflict, match="published"):
         matches.edit_match(session, s.actor, s.matches[1].id, mentor_id=s.mentors[2].id)
 
@@ -207,7 +207,7 @@ def test_dry_run_proposals_cannot_be_edited_or_published(session: Session) -> No
         matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
     session.rollback()
     with pytest.raises(Conflict, match="dry run"):
-        matches.publish(session, s.actor, s.program.id, s.run.id)
+        publication.publish(session, s.actor, s.program.id, s.run.id)
     session.rollback()
     assert {m.status for m in session.scalars(select(Match))} == {"proposed"}
 
@@ -217,7 +217,7 @@ def test_dry_run_proposals_cannot_be_edited_or_published(session: Session) -> No
 
 def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
     s = proposals(session, pairs=3)
-    result = matches.publish(session, s.actor, s.program.id, s.run.id)
+    result = publication.publish(session, s.actor, s.program.id, s.run.id)
     assert result.newly_published == 3
     assert set(result.published) == {m.id for m in s.matches}
     for m in session.scalars(select(Match)):
@@ -228,7 +228,7 @@ def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
     assert sorted(event.target_ids) == sorted(str(m.id) for m in s.matches)
     assert event.details == {"run_id": str(s.run.id), "count": 3}
 
-    again = matches.publish(session, s.actor, s.program.id, s.run.id)
+    again = publication.publish(session, s.actor, s.program.id, s.run.id)
     assert again.newly_published == 0 and set(again.published) == set(result.published)
     assert len(_events(session, "match.published")) == 1
     assert [_load(session, m) for m in s.mentors] == [1, 1, 1, 0]
@@ -237,31 +237,31 @@ def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
 def test_publish_some(session: Session) -> None:
     s = proposals(session, pairs=3)
     chosen = [s.matches[0].id, s.matches[2].id]
-    result = matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen)
+    result = publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen)
     assert result.newly_published == 2 and set(result.published) == set(chosen)
     assert session.get(Match, s.matches[1].id).status == "proposed"
-    partial = matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen[:1])
+    partial = publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen[:1])
     assert partial.newly_published == 0 and partial.published == chosen[:1]
 
     with pytest.raises(ValidationFailed) as info:
-        matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[uuid.uuid4()])
+        publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[uuid.uuid4()])
     assert "not matches of run" in info.value.errors["match_ids"][0]
     session.rollback()
     matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
     with pytest.raises(Conflict, match="rejected or ended"):
-        matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
+        publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
 
 
 def test_publish_refuses_over_capacity_naming_the_mentor(session: Session) -> None:
     s = proposals(session, pairs=2, spare_mentors=0)
-    matches.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
+    publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[0].id])
     # A second run proposes a new mentee to the now full m0 (capacity 1).
     late = make_participant(session, s.program, "mentee", "late")
     run2 = make_run(session, s.actor, s.program)
     extra = make_match(session, run2, late, s.mentors[0])
     session.commit()
     with pytest.raises(Conflict, match=r"mentor m0 \(1 published \+ 1 > capacity 1\)"):
-        matches.publish(session, s.actor, s.program.id, run2.id)
+        publication.publish(session, s.actor, s.program.id, run2.id)
     session.rollback()
     assert session.get(Match, extra.id).status == "proposed"
     assert _load(session, s.mentors[0]) == 1
@@ -270,12 +270,12 @@ def test_publish_refuses_over_capacity_naming_the_mentor(session: Session) -> No
 
 def test_publish_refuses_a_mentee_published_elsewhere(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=1)
-    matches.publish(session, s.actor, s.program.id, s.run.id)
+    publication.publish(session, s.actor, s.program.id, s.run.id)
     run2 = make_run(session, s.actor, s.program)
     make_match(session, run2, s.mentees[0], s.mentors[1])
     session.commit()
     with pytest.raises(Conflict, match="e0"):
-        matches.publish(session, s.actor, s.program.id, run2.id)
+        publication.publish(session, s.actor, s.program.id, run2.id)
     session.rollback()
     assert _load(session, s.mentors[1]) == 0
 
@@ -285,12 +285,12 @@ def test_run_not_succeeded_cannot_be_published(session: Session) -> None:
     s.run.status = "failed"
     session.commit()
     with pytest.raises(Conflict, match="failed"):
-        matches.publish(session, s.actor, s.program.id, s.run.id)
+        publication.publish(session, s.actor, s.program.id, s.run.id)
 
 
 def test_database_refuses_what_python_might_miss(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=1)
-    matches.publish(session, s.actor, s.program.id, s.run.id)
+    publication.publish(session, s.actor, s.program.id, s.run.id)
     # A second published match for the same mentee: the partial unique index.
     run2 = make_run(session, s.actor, s.program)
     with pytest.raises(IntegrityError):
@@ -310,41 +310,41 @@ def test_database_refuses_what_python_might_miss(session: Session) -> None:
 
 def test_end_releases_capacity(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=0)
-    matches.publish(session, s.actor, s.program.id, s.run.id)
+    publication.publish(session, s.actor, s.program.id, s.run.id)
     assert _load(session, s.mentors[0]) == 1
     with pytest.raises(ValidationFailed):
-        matches.end_match(session, s.actor, s.matches[0].id, reason="  ")
+        publication.end_match(session, s.actor, s.matches[0].id, reason="  ")
     session.rollback()
-    ended = matches.end_match(session, s.actor, s.matches[0].id, reason="mentor moved away")
+    ended = publication.end_match(session, s.actor, s.matches[0].id, reason="mentor moved away")
     assert ended["status"] == "ended" and ended["ended_reason"] == "mentor moved away"
     assert ended["ended_by"] == s.actor.admin_id and ended["ended_at"] is not None
     assert _load(session, s.mentors[0]) == 0
     (event,) = _events(session, "match.ended")
     assert event.target_ids == [str(s.matches[0].id)] and event.details == {}
     with pytest.raises(Conflict, match="ended"):
-        matches.end_match(session, s.actor, s.matches[0].id, reason="again")
+        publication.end_match(session, s.actor, s.matches[0].id, reason="again")
     session.rollback()
     # The released place can be published again.
     newcomer = make_participant(session, s.program, "mentee", "new")
     run2 = make_run(session, s.actor, s.program)
     make_match(session, run2, newcomer, s.mentors[0])
     session.commit()
-    assert matches.publish(session, s.actor, s.program.id, run2.id).newly_published == 1
+    assert publication.publish(session, s.actor, s.program.id, run2.id).newly_published == 1
     assert _load(session, s.mentors[0]) == 1
 
 
 def test_only_published_matches_end(session: Session) -> None:
     s = proposals(session, pairs=1)
     with pytest.raises(Conflict, match="proposed"):
-        matches.end_match(session, s.actor, s.matches[0].id, reason="no")
+        publication.end_match(session, s.actor, s.matches[0].id, reason="no")
 
 
 def test_every_action_keeps_the_chain_valid_with_ids_only(session: Session) -> None:
     s = proposals(session, pairs=3)
     matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[3].id)
     matches.edit_match(session, s.actor, s.matches[1].id, status="rejected")
-    matches.publish(session, s.actor, s.program.id, s.run.id)
-    matches.end_match(session, s.actor, s.matches[2].id, reason="Person e2 left, email a@b.c")
+    publication.publish(session, s.actor, s.program.id, s.run.id)
+    publication.end_match(session, s.actor, s.matches[2].id, reason="Person e2 left, email a@b.c")
     report = audit.verify(session, s.actor.organization_id)
     assert report.valid, report
     dumped = repr([(e.target_ids, e.details) for e in session.scalars(select(AuditEvent))])
@@ -356,8 +356,8 @@ def test_every_action_keeps_the_chain_valid_with_ids_only(session: Session) -> N
 
 def test_edit_cannot_recreate_a_pair_that_was_published_and_ended(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=1)
-    matches.publish(session, s.actor, s.program.id, s.run.id)
-    matches.end_match(session, s.actor, s.matches[0].id, reason="paused")
+    publication.publish(session, s.actor, s.program.id, s.run.id)
+    publication.end_match(session, s.actor, s.matches[0].id, reason="paused")
     run2 = make_run(session, s.actor, s.program)
     again = make_match(session, run2, s.mentees[0], s.mentors[1])
     session.commit()
@@ -396,13 +396,13 @@ def test_a_runs_proposals_are_checked_and_published_by_its_config_version(
     session.commit()
     edited = matches.edit_match(session, actor, first.id, mentor_id=m1.id)
     assert edited["mentor"]["external_id"] == "m1"
-    assert matches.publish(session, actor, program.id, run.id).newly_published == 2
+    assert publication.publish(session, actor, program.id, run.id).newly_published == 2
     assert _load(session, m1) == 2
 
 
 def test_erased_people_show_no_name_or_external_id(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=1)
-    matches.publish(session, s.actor, s.program.id, s.run.id)
+    publication.publish(session, s.actor, s.program.id, s.run.id)
     run2 = make_run(session, s.actor, s.program)
     make_match(session, run2, s.mentees[0], s.mentors[1])
     erased = s.mentees[0]
@@ -412,5 +412,5 @@ def test_erased_people_show_no_name_or_external_id(session: Session) -> None:
     assert view["mentee"] == {"id": erased.id, "external_id": None, "name": "Anonymous user"}
     assert matches.ref(erased)["name"] == "Anonymous user"
     with pytest.raises(Conflict) as info:
-        matches.publish(session, s.actor, s.program.id, run2.id)
+        publication.publish(session, s.actor, s.program.id, run2.id)
     assert info.value.detail == f"mentees already have a published match: {erased.id}"

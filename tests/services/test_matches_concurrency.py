@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import audit, matches
+from api.services import audit, matches, publication
 from api.services.errors import ServiceError
 from models import AuditEvent, Match, Participant
 from tests.factories import make_match, make_participant, make_run, proposals
@@ -62,7 +62,7 @@ def test_concurrent_publications_and_edits(session_factory: sessionmaker[Session
         edited, spares = s.matches[0].id, [m.id for m in s.mentors[4:]]
 
     def publish(run_id: Any) -> Callable[[Session], Any]:
-        return lambda session: matches.publish(session, actor, program_id, run_id)
+        return lambda session: publication.publish(session, actor, program_id, run_id)
 
     def edit(k: int) -> Callable[[Session], Any]:
         if k == 3:
@@ -102,7 +102,7 @@ def test_concurrent_publication_of_one_run_happens_once(
 
     outcomes = _race(
         session_factory,
-        [lambda session: matches.publish(session, actor, program_id, run_id)] * 6,
+        [lambda session: publication.publish(session, actor, program_id, run_id)] * 6,
     )
     assert outcomes == ["ok"] * 6  # idempotent: the later ones find nothing left to do
     with session_factory() as session:

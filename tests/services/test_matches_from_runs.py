@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import audit, matches, runs
+from api.services import audit, matches, publication, runs
 from models import Participant
 from tests.factories import make_org, make_participant, make_program
 
@@ -43,7 +43,7 @@ def test_a_run_proposes_then_an_admin_edits_and_publishes(
     assert moved["score"] == pytest.approx(1 / 3)
     assert [b["similarity"] for b in moved["breakdown"]] == [0.0, 1.0]
 
-    published = matches.publish(session, actor, program.id, run.id)
+    published = publication.publish(session, actor, program.id, run.id)
     assert published.newly_published == 2
     loads = {
         row.external_id: row.published_load

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 import scoring
-from api.services import matches, recommendations
+from api.services import publication, recommendations
 from api.services.errors import NotFound
 from tests.factories import make_match, make_org, make_participant, make_program, make_run
 
@@ -31,7 +31,7 @@ def test_mentee_gets_mentors_with_room_best_first(
     run = make_run(session, actor, program)
     make_match(session, run, other, full)
     session.commit()
-    matches.publish(session, actor, program.id, run.id)
+    publication.publish(session, actor, program.id, run.id)
 
     calls: list[dict[str, object]] = []
     real = scoring.recommend
@@ -63,7 +63,7 @@ def test_mentor_gets_mentees_without_a_published_match(session: Session) -> None
     run = make_run(session, actor, program)
     make_match(session, run, taken, mentor)
     session.commit()
-    matches.publish(session, actor, program.id, run.id)
+    publication.publish(session, actor, program.id, run.id)
     result = recommendations.recommend(session, actor, program.id, mentor.id)
     assert result.role == "mentor" and _ext(result) == ["fits", "meh"]
 
@@ -94,7 +94,7 @@ def test_a_matched_mentee_and_a_full_mentor_get_no_one_and_are_told_why(
     for person in (mentee, mentor):
         before = recommendations.recommend(session, actor, program.id, person.id)
         assert before.items and before.note is None
-    matches.publish(session, actor, program.id, run.id)
+    publication.publish(session, actor, program.id, run.id)
 
     taken = recommendations.recommend(session, actor, program.id, mentee.id)
     assert taken.items == [] and taken.note == "already matched"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import matches, pipeline, runs
+from api.services import pipeline, publication, runs
 from api.services.errors import NotFound, ValidationFailed
 from models import AuditEvent, Match, Participant, Run, UnmatchedMentee, WeightsVersion
 from tests.factories import make_org
@@ -178,8 +178,8 @@ def test_scope_unmatched_keeps_the_latest_runs_pending_proposals(
     assert pairs(session, second.id) == {"e4": "m3"}  # m1 stays held by e1's proposal
     assert second.stats["proposals_kept"] == 3 and second.stats["n_mentees"] == 1
     assert pairs(session, first.id) == before  # run 1's proposals are untouched
-    assert matches.publish(session, actor, program.id, first.id).newly_published == 3
-    assert matches.publish(session, actor, program.id, second.id).newly_published == 1
+    assert publication.publish(session, actor, program.id, first.id).newly_published == 3
+    assert publication.publish(session, actor, program.id, second.id).newly_published == 1
 
     # Scope "all" would have re-matched everyone not yet published from scratch.
     _, third = run_once(session, session_factory, actor, program, scope="all")
@@ -212,7 +212,7 @@ def test_published_mentees_are_never_rematched_and_the_run_can_be_published(
     add(session, program, "mentee", "e2")
     _, first = run_once(session, session_factory, actor, program)
     assert len(pairs(session, first.id)) == 2
-    assert matches.publish(session, actor, program.id, first.id).newly_published == 2
+    assert publication.publish(session, actor, program.id, first.id).newly_published == 2
 
     status, second = run_once(session, session_factory, actor, program, scope=scope)
     assert status == "succeeded"
@@ -227,7 +227,7 @@ def test_published_mentees_are_never_rematched_and_the_run_can_be_published(
         )
         == 0
     )
-    again = matches.publish(session, actor, program.id, second.id)  # no 409
+    again = publication.publish(session, actor, program.id, second.id)  # no 409
     assert again.newly_published == 0
 
 

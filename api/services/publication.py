@@ -1,0 +1,215 @@
+"""Publishing a run's proposals and ending matches, with capacity kept by the database.
+
+- publishing flips ``proposed -> published`` with one conditional UPDATE
+  (``... AND status = 'proposed'``) after locking the run row: a second, concurrent
+  publication finds nothing left to publish and records nothing;
+- each mentor's ``published_load`` grows by a conditional UPDATE
+  (``published_load + n <= capacity``) on rows locked in id order: a mentor never
+  exceeds capacity, whoever publishes which run; ``CHECK (published_load >= 0)``
+  guards the release when a match ends;
+- a partial unique index keeps a mentee at one published match.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from api.services import audit
+from api.services.context import Actor
+from api.services.errors import Conflict, ValidationFailed
+from api.services.lookup import get_owned, get_program
+from api.services.matches import (
+    capacity_of,
+    label,
+    live_match,
+    lock_run,
+    mentor_label,
+    run_config,
+    views,
+)
+from models import Match, Participant, Run
+
+
+@dataclass(frozen=True)
+class Publication:
+    run_id: uuid.UUID
+    newly_published: int
+    published: list[uuid.UUID]  # of the requested matches, those now published
+
+
+def publish(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    run_id: uuid.UUID,
+    *,
+    match_ids: Sequence[uuid.UUID] | None = None,
+) -> Publication:
+    """Publish a run's proposals (all, or ``match_ids``). Idempotent: what is already
+    published stays as it is, and a call that publishes nothing records nothing."""
+    program = get_program(session, actor, program_id)
+    get_owned(session, Run, run_id, actor, program_id=program_id)
+    run = lock_run(session, run_id)
+    assert run is not None
+    if run.dry_run:
+        raise Conflict(f"run {run.id} is a dry run: its proposals can never be published")
+    if run.status != "succeeded":
+        raise Conflict(f"run {run.id} is {run.status}: only a succeeded run can be published")
+
+    scope = [Match.run_id == run.id]
+    if match_ids is not None:
+        wanted = set(match_ids)
+        found = {
+            row.id: row.status
+            for row in session.execute(
+                select(Match.id, Match.status).where(*scope, Match.id.in_(wanted))
+            )
+        }
+        missing = sorted(str(i) for i in wanted - set(found))
+        if missing:
+            raise ValidationFailed(
+                {"match_ids": [f"not matches of run {run.id}: {', '.join(missing)}"]}
+            )
+        closed = sorted(str(i) for i, s in found.items() if s in ("rejected", "ended"))
+        if closed:
+            raise Conflict(f"matches rejected or ended cannot be published: {', '.join(closed)}")
+        scope.append(Match.id.in_(wanted))
+
+    _check_mentees_free(session, scope)
+    now = datetime.now(UTC)
+    try:
+        rows = session.execute(
+            update(Match)
+            .where(*scope, Match.status == "proposed")
+            .values(
+                status="published",
+                published_by=actor.admin_id,
+                published_at=now,
+                updated_at=now,
+                version=Match.version + 1,
+            )
+            .returning(Match.id, Match.mentor_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    except IntegrityError as exc:  # the partial unique index: a mentee published elsewhere
+        session.rollback()
+        raise Conflict(
+            "a mentee of these proposals already has a published match (published concurrently)"
+        ) from exc
+    if rows:
+        _take_capacity(
+            session, run_config(session, program, run), Counter(row.mentor_id for row in rows)
+        )
+        session.expire_all()  # the bulk UPDATEs bypassed the identity map
+        audit.record(
+            session,
+            actor,
+            "match.published",
+            program_id=program.id,
+            target_type="match",
+            target_ids=sorted(str(row.id) for row in rows),
+            details={"run_id": str(run.id), "count": len(rows)},
+        )
+    published = list(session.scalars(select(Match.id).where(*scope, Match.status == "published")))
+    session.commit()
+    return Publication(run.id, len(rows), sorted(published, key=str))
+
+
+def _check_mentees_free(session: Session, scope: list[Any]) -> None:
+    """A clear 409 before the unique index would refuse: mentees published elsewhere."""
+    other = Match.__table__.alias("other")
+    taken = session.scalars(
+        select(Participant)
+        .join(Match, Match.mentee_id == Participant.id)
+        .join(other, other.c.mentee_id == Match.mentee_id)
+        .where(*scope, Match.status == "proposed", other.c.status == "published")
+        .order_by(Participant.external_id, Participant.id)
+        .limit(20)
+    ).all()
+    if taken:
+        names = ", ".join(label(p) for p in taken)
+        raise Conflict(f"mentees already have a published match: {names}")
+
+
+def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.UUID]) -> None:
+    """Add ``load`` to the mentors' published load, by the capacities of ``config``
+    (the publishing run's configuration)."""
+    # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
+    mentors = list(
+        session.scalars(
+            select(Participant)
+            .where(Participant.id.in_(list(load)))
+            .order_by(Participant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    groups: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
+    for mentor in mentors:
+        groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
+    # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
+    for (n, cap), ids in groups.items():
+        done = session.execute(
+            update(Participant)
+            .where(Participant.id.in_(ids), Participant.published_load + n <= cap)
+            .values(published_load=Participant.published_load + n)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done != len(ids):
+            full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
+            session.rollback()
+            names = ", ".join(
+                f"{mentor_label(m)} ({m.published_load} published + {n} > capacity {cap})"
+                for m in full
+            )
+            raise Conflict(f"publishing would exceed capacity: {names or 'a mentor'}")
+
+
+def end_match(
+    session: Session, actor: Actor, match_id: uuid.UUID, *, reason: str
+) -> dict[str, Any]:
+    """End a published match with a reason; the mentor's place is released."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed({"reason": ["must not be empty"]})
+    match = live_match(session, actor, match_id)
+    if match.status != "published":
+        raise Conflict(f"match {match.id} is {match.status}: only published matches can end")
+    now = datetime.now(UTC)
+    match.status = "ended"
+    match.ended_by = actor.admin_id
+    match.ended_at = now
+    match.ended_reason = reason
+    try:
+        session.flush()  # the version check: one of two concurrent ends wins
+    except StaleDataError as exc:
+        session.rollback()
+        raise Conflict(f"match {match_id} was changed concurrently; reload and retry") from exc
+    session.execute(
+        update(Participant)
+        .where(Participant.id == match.mentor_id)
+        .values(published_load=Participant.published_load - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    # The reason is free text and may name people: the audit log keeps ids only.
+    audit.record(
+        session,
+        actor,
+        "match.ended",
+        program_id=match.program_id,
+        target_type="match",
+        target_ids=[match.id],
+    )
+    session.commit()
+    return views(session, [match])[0]
