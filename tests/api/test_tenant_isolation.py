@@ -161,13 +161,14 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> dict[str, list[tup
     return rows
 
 
-def _fill(rule: Any, b: OtherOrg) -> str | None:
-    """The rule's URL with B's ids, or None when it has a parameter PARAMS lacks."""
+def _fill(rule: Any, b: OtherOrg, own: dict[str, object] | None = None) -> str | None:
+    """The rule's URL with B's ids (``own`` overrides some with A's), or None when it
+    has a parameter PARAMS lacks."""
     values = {}
     for name in rule.arguments:
         if name not in PARAMS:
             return None
-        values[name] = PARAMS[name](b)
+        values[name] = (own or {}).get(name, PARAMS[name](b))
     path = rule.rule
     for name, value in values.items():
         path = path.replace(f"<uuid:{name}>", str(value)).replace(f"<int:{name}>", str(value))
@@ -236,3 +237,35 @@ def test_the_walk_fails_on_an_unknown_parameter(app: Any, other_org: OtherOrg) -
         assert _fill(rule, other_org) is None
     finally:
         PARAMS["program_id"] = saved
+
+
+def test_own_program_with_other_organizations_ids_is_404(
+    app: Any, client: Any, tenant: Tenant, other_org: OtherOrg
+) -> None:
+    """A's own program id does not open a door to B's runs, matches or participants."""
+    b = other_org
+    own_program = _post(client, tenant, "/v1/programs", {"name": "A's program", "config": CONFIG})
+    own = {"program_id": own_program["id"]}
+    factory = app.extensions["mentormatch"].session_factory
+    with factory() as s:
+        before = snapshot(s, b.tenant.organization_id)
+    failures: list[str] = []
+    mixed = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if "program_id" not in rule.arguments or len(rule.arguments) < 2:
+            continue
+        url = _fill(rule, b, own)
+        assert url is not None
+        for method in METHODS:
+            if method not in (rule.methods or ()):
+                continue
+            mixed += 1
+            body = BODIES.get((method, rule.rule), {})
+            kwargs = {} if method == "GET" else {"json": body}
+            response = client.open(url, method=method, headers=tenant.headers, **kwargs)
+            if response.status_code != 404:
+                failures.append(f"{method} {url}: {response.status_code}")
+    with factory() as s:
+        assert snapshot(s, b.tenant.organization_id) == before
+    assert not failures, "\n".join(failures)
+    assert mixed >= 7  # participant GET/PATCH, recommendations, run, compare, proposals, publish
