@@ -29,7 +29,26 @@ class InvalidCapacityError(MatcherError):
 
 
 class InvalidPinError(MatcherError):
-    """A pin is out of range, not allowed, over capacity, or repeats a mentee."""
+    """A pin is out of range, not allowed, over capacity, or repeats a mentee.
+
+    Besides the message, ``problem`` says which (``"shape"``, ``"out_of_range"``,
+    ``"duplicate_mentee"``, ``"not_allowed"``, ``"over_capacity"``) and ``mentee`` /
+    ``mentor`` hold the indices involved (None where not applicable), so that a caller
+    can name the people in its own terms.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problem: str,
+        mentee: int | None = None,
+        mentor: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.mentee = mentee
+        self.mentor = mentor
 
 
 class UnknownObjectiveError(MatcherError):

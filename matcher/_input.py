@@ -220,26 +220,36 @@ def _check_pins(
     if arr.ndim != 2 or arr.shape[1] != 2 or not np.issubdtype(arr.dtype, np.integer):
         raise InvalidPinError(
             f"expected pins as integer (mentee, mentor) pairs, got an array of shape "
-            f"{arr.shape} and dtype {arr.dtype}"
+            f"{arr.shape} and dtype {arr.dtype}",
+            problem="shape",
         )
     pm, pj = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64)
     for k in range(pm.size):
         if not (0 <= pm[k] < source.n_mentees and 0 <= pj[k] < source.n_mentors):
             raise InvalidPinError(
                 f"pin ({int(pm[k])}, {int(pj[k])}) is out of range, expected mentee in "
-                f"[0, {source.n_mentees}) and mentor in [0, {source.n_mentors})"
+                f"[0, {source.n_mentees}) and mentor in [0, {source.n_mentors})",
+                problem="out_of_range",
+                mentee=int(pm[k]),
+                mentor=int(pj[k]),
             )
     uniq, counts = np.unique(pm, return_counts=True)
     if (counts > 1).any():
+        twice = int(uniq[counts > 1][0])
         raise InvalidPinError(
-            f"mentee {int(uniq[counts > 1][0])} is pinned more than once, expected at most "
-            "one pin per mentee"
+            f"mentee {twice} is pinned more than once, expected at most one pin per mentee",
+            problem="duplicate_mentee",
+            mentee=twice,
         )
     _, allowed = source.pair_values(pm, pj)
     if not allowed.all():
         k = int(np.argmin(allowed))
         raise InvalidPinError(
-            f"pin ({int(pm[k])}, {int(pj[k])}) is not allowed by the mask, expected an allowed pair"
+            f"pin ({int(pm[k])}, {int(pj[k])}) is not allowed by the mask, "
+            "expected an allowed pair",
+            problem="not_allowed",
+            mentee=int(pm[k]),
+            mentor=int(pj[k]),
         )
     load = np.bincount(pj, minlength=source.n_mentors)
     over = np.flatnonzero(load > capacity)
@@ -247,7 +257,9 @@ def _check_pins(
         j = int(over[0])
         raise InvalidPinError(
             f"mentor {j} has {int(load[j])} pins but capacity {int(capacity[j])}, expected "
-            "at most as many pins as its capacity"
+            "at most as many pins as its capacity",
+            problem="over_capacity",
+            mentor=j,
         )
     order = np.argsort(pm, kind="stable")
     return pm[order], pj[order]

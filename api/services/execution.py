@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -269,36 +268,37 @@ def _load(session: Session, run_id: uuid.UUID) -> _Cohort:
     )
 
 
-_PIN = re.compile(r"\bpin \((\d+), (\d+)\)")
-_ONE = re.compile(r"\b(mentee|mentor) (\d+)\b")
-_MASK = "is not allowed by the mask, expected an allowed pair"
-_RULES = (
-    "is not allowed by the hard constraints (a required criterion, an exclusion, "
-    "or an inactive participant)"
-)
+_PIN_PROBLEMS = {
+    "not_allowed": "is not allowed by the hard constraints (a required criterion, an "
+    "exclusion, or an inactive participant)",
+    "over_capacity": "has more pins than free places",
+    "duplicate_mentee": "is pinned more than once",
+    "out_of_range": "is not in this run's cohort",
+}
 
 
-def _with_external_ids(exc: matcher.MatcherError, cohort: _Cohort) -> str:
-    """The matcher's message with its row and column indices as external ids.
+def _matcher_refusal(exc: matcher.MatcherError, cohort: _Cohort) -> str:
+    """Why the matcher refused the run, naming people by external id.
 
-    The matcher names pairs as ``pin (i, j)`` and people as ``mentee i`` / ``mentor j``
-    (indices into this run's cohort), which mean nothing outside the run.
+    The matcher's own message names rows and columns of this run's matrices, which
+    mean nothing outside it; a pin error carries those indices as attributes.
     """
 
-    def who(role: str, index: str) -> str:
-        people, ids = (
-            (cohort.mentees, cohort.mentee_ids)
-            if role == "mentee"
-            else (cohort.mentors, cohort.mentor_ids)
-        )
-        k = int(index)
-        if not 0 <= k < len(people):
-            return index
+    def who(people: list[dict[str, Any]], ids: list[uuid.UUID], k: int | None) -> str:
+        if k is None or not 0 <= k < len(people):
+            return "?"
         return repr(people[k]["external_id"] or str(ids[k]))
 
-    text = str(exc).replace(_MASK, _RULES)
-    text = _PIN.sub(lambda m: f"pin [{who('mentee', m[1])}, {who('mentor', m[2])}]", text)
-    return _ONE.sub(lambda m: f"{m[1]} {who(m[1], m[2])}", text)
+    if not isinstance(exc, matcher.InvalidPinError):
+        return str(exc)
+    mentee = who(cohort.mentees, cohort.mentee_ids, exc.mentee)
+    mentor = who(cohort.mentors, cohort.mentor_ids, exc.mentor)
+    problem = _PIN_PROBLEMS.get(exc.problem, exc.problem)
+    if exc.problem == "over_capacity":
+        return f"mentor {mentor} {problem}"
+    if exc.problem == "duplicate_mentee":
+        return f"mentee {mentee} {problem}"
+    return f"pin [{mentee}, {mentor}] {problem}"
 
 
 def _persist(
@@ -418,7 +418,7 @@ def execute_run(
                     on_phase=lambda phase: heartbeat.update(progress=PROGRESS[phase]),
                 )
             except matcher.MatcherError as exc:
-                reason = _with_external_ids(exc, cohort)
+                reason = _matcher_refusal(exc, cohort)
                 raise RunError(f"the matcher refused the run: {reason}") from exc
             seconds.update(result.seconds)
             _persist(session_factory, run_id, cohort, result, seconds, started)

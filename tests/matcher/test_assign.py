@@ -228,3 +228,29 @@ def test_fair_and_stable_refuse_huge_matrices() -> None:
     huge.shape = (100_000, 100_000)
     with pytest.raises(matcher.MatcherError, match="whole matrix"):
         matcher.assign(huge, objective="fair")
+
+
+@pytest.mark.parametrize(
+    ("pins", "capacity", "allowed", "problem", "mentee", "mentor"),
+    [
+        ([(0, 5)], 1, None, "out_of_range", 0, 5),
+        ([(1, 0), (1, 1)], 1, None, "duplicate_mentee", 1, None),
+        ([(1, 0)], 1, np.array([[True, True], [False, True]]), "not_allowed", 1, 0),
+        ([(0, 1), (1, 1)], 1, None, "over_capacity", None, 1),
+    ],
+)
+def test_pin_errors_say_which_pin_in_attributes(
+    pins: list[tuple[int, int]],
+    capacity: int,
+    allowed: np.ndarray | None,
+    problem: str,
+    mentee: int | None,
+    mentor: int | None,
+) -> None:
+    with pytest.raises(matcher.InvalidPinError) as caught:
+        matcher.assign(np.ones((2, 2)), pins=pins, capacity=capacity, allowed=allowed)
+    assert (caught.value.problem, caught.value.mentee, caught.value.mentor) == (
+        problem,
+        mentee,
+        mentor,
+    )
