@@ -184,24 +184,29 @@ def _review_edit_publish_and_audit(
         assert proposal["reasons"] and proposal["status"] == "proposed"
     assert page["unmatched_count"] == run["stats"]["n_mentees"] - run["stats"]["matched"]
 
-    # Give one mentee another mentor: the first recommended one the rules accept.
-    target = page["items"][0]
-    status, recs = client.call(
-        "GET", f"/programs/{pid}/participants/{target['mentee']['id']}/recommendations?limit=20"
-    )
-    assert status == 200 and recs["items"], recs
-    edited = None
-    for rec in recs["items"]:
-        if rec["partner"]["id"] == target["mentor"]["id"]:
-            continue
-        status, body = client.call(
-            "PATCH", f"/matches/{target['id']}", {"mentor_id": rec["partner"]["id"]}
+    # Give a mentee another mentor: the first recommended one the rules accept. Most
+    # recommended mentors are full with this run's other proposals (a 422 saying so), so
+    # try a few mentees.
+    edited, target, refusals = None, None, []
+    for target in page["items"][:20]:
+        status, recs = client.call(
+            "GET", f"/programs/{pid}/participants/{target['mentee']['id']}/recommendations?limit=20"
         )
-        if status == 200:
-            edited = body
+        assert status == 200, recs
+        for rec in recs["items"]:
+            if rec["partner"]["id"] == target["mentor"]["id"]:
+                continue
+            status, body = client.call(
+                "PATCH", f"/matches/{target['id']}", {"mentor_id": rec["partner"]["id"]}
+            )
+            if status == 200:
+                edited = body
+                break
+            assert status == 422, body  # a rule said no, and said which
+            refusals.append(body["detail"])
+        if edited is not None:
             break
-        assert status == 422, body  # a rule said no (capacity taken by other proposals)
-    assert edited is not None, "no recommended mentor was accepted"
+    assert edited is not None and target is not None, refusals[:5]
     assert edited["mentor"]["id"] != target["mentor"]["id"] and edited["reasons"]
 
     status, published = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
