@@ -21,9 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.services.errors import ValidationFailed
-from api.services.participants_validation import INT_BOUNDS, ErrorLog, bound_message
+from api.services.participants_validation import (
+    INT_BOUNDS,
+    REQUIRED,
+    ErrorLog,
+    bound_message,
+)
 
-REQUIRED_COLUMNS = ("external_id", "role", "name")
+#: Columns every upload must have: the fields every participant must have.
+REQUIRED_COLUMNS = REQUIRED
 #: The upload format's header before the program's fields (DESIGN section 3)...
 CONTRACT_COLUMNS = (
     *REQUIRED_COLUMNS,
