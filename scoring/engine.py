@@ -8,21 +8,25 @@ is 0 (a config of weight-0 required criteria, or learned weights that are all
 0), all criteria count equally, so that a program stating only constraints
 still gets a meaningful ranking.
 
-Per row block the engine runs one matrix product ``left[rows] @ rt`` into the
-output (every foldable criterion, weights folded into ``left``), adds the few
-criteria that cannot be folded in place, and builds the ``allowed`` block from
-the required criteria (table lookups for categories and other low-cardinality
-values), participants' ``exclude`` lists (either direction), self-pairs (same
-``external_id`` on both sides), inactive participants (``active: false``:
-never allowed) and ``exclude_pairs``.
+The engine runs one matrix product ``left[rows] @ rt`` into the output (every
+foldable criterion, weights folded into ``left``), tile by tile of mentor
+columns so that wide cohorts stay in cache, adds the few criteria that cannot
+be folded in place, and builds the ``allowed`` mask from the required criteria
+(table lookups for categories and other low-cardinality values, tiled sparse
+products for skills and texts), participants' ``exclude`` lists (either
+direction), self-pairs (same ``external_id`` on both sides), inactive
+participants (``active: false``: never allowed) and ``exclude_pairs``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +51,53 @@ BLOCK_ELEMENTS = 1 << 22
 SPARSE_DENSITY = 0.25
 #: At most this many worker threads over row blocks.
 MAX_THREADS = 2
+#: Mentor columns per tile of the column-tiled products (about; see ``_Tiling``).
+TILE_COLUMNS = 2048
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """Column tiles of the mentor axis, in equal shares for the worker threads.
+
+    A sparse product ``left @ rt`` streams one row of ``rt`` per nonzero of
+    ``left``. At 100k mentors the folded ``rt`` is ~120 MB, so every row block
+    read it from RAM again. Cut into contiguous column tiles (``k x ~2048``, a
+    few MB), a tile stays in cache while every row of a call is multiplied
+    against it, each worker streams only its own share of ``rt``, and the
+    temporaries are tile-sized. Every element still sums the same terms in the
+    same order as the untiled product: the same bits.
+    """
+
+    bounds: tuple[tuple[int, int], ...]  # (c0, c1) of each tile
+    groups: tuple[tuple[int, ...], ...]  # tile indices of each worker
+
+    @classmethod
+    def of(cls, n: int, workers: int) -> _Tiling:
+        # About TILE_COLUMNS wide, and as many tiles as a multiple of ``workers``.
+        count = -(-n // TILE_COLUMNS)
+        count = max(1, min(n, -(-count // workers) * workers))
+        bounds = tuple(pairwise(n * k // count for k in range(count + 1)))
+        share = -(-count // workers)
+        groups = tuple(tuple(range(g, min(count, g + share))) for g in range(0, count, share))
+        return cls(bounds, groups)
+
+    def product(self, left: F32, rt: F32) -> _Product:
+        tiles = tuple(np.ascontiguousarray(rt[:, c0:c1]) for c0, c1 in self.bounds)
+        return _Product(sp.csr_array(left), tiles)
+
+
+@dataclass(frozen=True)
+class _Product:
+    """``left @ rt`` as a CSR ``left`` (n_mentees x k) and ``rt`` in column tiles."""
+
+    left: sp.csr_array
+    tiles: tuple[F32, ...]
+
+
+def _cpu_threads() -> int:
+    return max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
 
 def _resolve_weights(cfg: Mapping[str, Any], weights: Mapping[str, float] | None) -> F64:
@@ -104,9 +155,18 @@ class Engine:
         self.required = [c for c in self.criteria if c.required]
         self._all_active = bool(self.a.active.all() and self.b.active.all())
         self._ex_i, self._ex_j = self._exclusions(exclude_pairs)
-        self._folded: tuple[F32, F32] | None = None
-        self._rest: list[tuple[Criterion, np.float32]] = []
+        self._fold_lock = threading.Lock()
         self._fold_ready = False
+        self._tiling = _Tiling.of(self.b.n, _cpu_threads())
+        # Scores: foldable criteria as one product (sparse and tiled, or dense for
+        # BLAS), plus the criteria that cannot be folded.
+        self._product: _Product | None = None
+        self._dense: tuple[F32, F32] | None = None
+        self._rest: list[tuple[Criterion, np.float32]] = []
+        # Allowed: required criteria computed tile by tile (a sparse product, or
+        # their own similarity), and those that are whole-row table lookups.
+        self._masks: list[tuple[Criterion, _Product | None]] = []
+        self._lookups: list[Criterion] = []
 
     # ----------------------------------------------------------------- exclusions
     def _exclusions(self, exclude_pairs: Iterable[tuple[int, int]] | None) -> tuple[I64, I64]:
@@ -152,74 +212,43 @@ class Engine:
     def default_block_rows(self) -> int:
         return max(1, min(self.a.n, BLOCK_ELEMENTS // self.b.n))
 
-    def _fold(self) -> tuple[F32 | sp.csr_array, F32] | None:
-        if not self._fold_ready:
-            for c in self.required:
-                c.factors()  # build the cached tables before any worker thread reads them
+    def _fold(self) -> None:
+        """Build the products and tables once, before any worker thread reads them."""
+        with self._fold_lock:
+            if self._fold_ready:
+                return
             lefts: list[F32] = []
             rts: list[F32] = []
-            rest: list[tuple[Criterion, np.float32]] = []
             for c, w in zip(self.criteria, self.weights, strict=True):
                 if w == 0:
                     continue
                 f = c.factors()
                 if f is None:
-                    rest.append((c, np.float32(w)))
+                    self._rest.append((c, np.float32(w)))
                 else:
                     lefts.append(f[0] * np.float32(w))
                     rts.append(f[1])
-            self._rest = rest
-            self._folded = None
             if lefts:
                 left = np.hstack(lefts)
                 rt = np.ascontiguousarray(np.vstack(rts))
                 # One-hot profiles, skills and texts make ``left`` very sparse: a CSR
                 # product costs nnz x n_mentors instead of k x n_mentors.
                 if np.count_nonzero(left) < SPARSE_DENSITY * left.size:
-                    self._folded = (sp.csr_array(left), rt)
+                    self._product = self._tiling.product(left, rt)
                 else:
-                    self._folded = (np.ascontiguousarray(left), rt)
+                    self._dense = (np.ascontiguousarray(left), rt)
+            for c in self.required:
+                if c.mask_is_lookup():
+                    self._lookups.append(c)
+                else:
+                    f = c.mask_factors()
+                    self._masks.append((c, None if f is None else self._tiling.product(*f)))
             self._fold_ready = True
-        return self._folded
 
     def threads(self) -> int:
-        """Worker threads for row blocks: only when no BLAS call would oversubscribe."""
-        folded = self._fold()
-        if folded is not None and not sp.issparse(folded[0]):
-            return 1
-        return max(1, min(MAX_THREADS, os.cpu_count() or 1))
-
-    def scores_into(self, start: int, stop: int, out: F32) -> None:
-        """Write score rows ``start:stop`` into ``out`` (shape ``(stop-start, n_mentors)``)."""
-        folded = self._fold()
-        if folded is None:
-            out.fill(0)
-        elif sp.issparse(folded[0]):
-            np.copyto(out, folded[0][start:stop] @ folded[1])
-        else:
-            np.matmul(folded[0][start:stop], folded[1], out=out)
-        if self._rest:
-            rows = np.arange(start, stop, dtype=np.int64)
-            cols = np.arange(self.b.n, dtype=np.int64)
-            for c, w in self._rest:
-                blk = c.sim(rows, cols)
-                blk *= w
-                out += blk
-        np.minimum(out, np.float32(1), out=out)
-
-    def allowed_into(self, start: int, stop: int, out: Bool) -> None:
-        """Write allowed rows ``start:stop`` into ``out``."""
-        if self.required:
-            np.copyto(out, self.required[0].positive(start, stop))
-            for c in self.required[1:]:
-                out &= c.positive(start, stop)
-        else:
-            out.fill(True)
-        if not self._all_active:
-            out[~self.a.active[start:stop]] = False
-            out[:, ~self.b.active] = False
-        lo, hi = np.searchsorted(self._ex_i, [start, stop])
-        out[self._ex_i[lo:hi] - start, self._ex_j[lo:hi]] = False
+        """Worker threads for blocks and tiles: only when no BLAS call would oversubscribe."""
+        self._fold()
+        return 1 if self._dense is not None else _cpu_threads()
 
     def rows(self, start: int, stop: int, block_rows: int | None = None) -> tuple[F32, Bool]:
         """Scores and allowed mask of mentees ``start:stop`` (computed block by block)."""
@@ -238,30 +267,115 @@ class Engine:
         allowed: Bool | None,
     ) -> None:
         """Fill ``scores`` and/or ``allowed`` (rows ``start:stop``) block by block."""
+        self._fold()
         step = block_rows or self.default_block_rows()
+        blocks = [(s, min(stop, s + step)) for s in range(start, stop, step)]
+        if scores is not None:
+            if self._dense is not None:
+                self.for_blocks(lambda b: self._dense_scores(start, b, scores), blocks)
+            else:
+                self._tiled_scores(start, blocks, scores)
+        if allowed is not None:
+            self._allowed(start, stop, blocks, allowed)
 
-        def block(s: int) -> None:
-            e = min(stop, s + step)
-            if scores is not None:
-                self.scores_into(s, e, scores[s - start : e - start])
-            if allowed is not None:
-                self.allowed_into(s, e, allowed[s - start : e - start])
+    def _dense_scores(self, first: int, block: tuple[int, int], scores: F32) -> None:
+        assert self._dense is not None
+        start, stop = block
+        out = scores[start - first : stop - first]
+        np.matmul(self._dense[0][start:stop], self._dense[1], out=out)
+        if self._rest:
+            rows = np.arange(start, stop, dtype=np.int64)
+            cols = np.arange(self.b.n, dtype=np.int64)
+            for c, w in self._rest:
+                blk = c.sim(rows, cols)
+                blk *= w
+                out += blk
+        np.minimum(out, np.float32(1), out=out)
 
-        self.for_blocks(block, range(start, stop, step))
+    def _tiled_scores(self, start: int, blocks: list[tuple[int, int]], out: F32) -> None:
+        product = self._product
+        lefts = [product.left[s:e] for s, e in blocks] if product is not None else []
 
-    def for_blocks(self, fn: Callable[[int], None], starts: range) -> None:
-        """Run ``fn(start)`` for every block start, on worker threads when useful.
+        def tile(k: int, b: int, c0: int, c1: int) -> None:
+            s, e = blocks[b]
+            if product is not None:
+                part = lefts[b] @ product.tiles[k]
+            else:
+                part = np.zeros((e - s, c1 - c0), dtype=np.float32)
+            if self._rest:
+                rows = np.arange(s, e, dtype=np.int64)
+                cols = np.arange(c0, c1, dtype=np.int64)
+                for c, w in self._rest:
+                    sim = c.sim(rows, cols)
+                    sim *= w
+                    part += sim
+            np.minimum(part, np.float32(1), out=out[s - start : e - start, c0:c1])
+
+        self._by_tiles(len(blocks), tile)
+
+    def _allowed(self, start: int, stop: int, blocks: list[tuple[int, int]], out: Bool) -> None:
+        masks, lookups = self._masks, self._lookups
+        if masks:
+            lefts = [[p.left[s:e] for s, e in blocks] if p else [] for _, p in masks]
+
+            def tile(k: int, b: int, c0: int, c1: int) -> None:
+                s, e = blocks[b]
+                view = out[s - start : e - start, c0:c1]
+                for m, (c, p) in enumerate(masks):
+                    mask = (lefts[m][b] @ p.tiles[k]) > 0 if p else c.positive(s, e, c0, c1)
+                    if m == 0:
+                        np.copyto(view, mask)
+                    else:
+                        view &= mask
+
+            self._by_tiles(len(blocks), tile)
+
+        def block(b: tuple[int, int]) -> None:
+            s, e = b
+            view = out[s - start : e - start]
+            if not masks and not lookups:
+                view.fill(True)
+            for m, c in enumerate(lookups):
+                if m == 0 and not masks:
+                    np.copyto(view, c.positive(s, e, 0, self.b.n))
+                else:
+                    view &= c.positive(s, e, 0, self.b.n)
+            if not self._all_active:
+                view[~self.a.active[s:e]] = False
+                view[:, ~self.b.active] = False
+
+        self.for_blocks(block, blocks)
+        lo, hi = np.searchsorted(self._ex_i, [start, stop])
+        out[self._ex_i[lo:hi] - start, self._ex_j[lo:hi]] = False
+
+    def _by_tiles(self, n_blocks: int, tile: Callable[[int, int, int, int], None]) -> None:
+        """Run ``tile(k, b, c0, c1)`` for every column tile ``k`` and row block ``b``.
+
+        Each worker thread takes its share of the tiles; the tile is the outer
+        loop, so all row blocks of the call use it while it is in cache.
+        """
+
+        def share(group: tuple[int, ...]) -> None:
+            for k in group:
+                c0, c1 = self._tiling.bounds[k]
+                for b in range(n_blocks):
+                    tile(k, b, c0, c1)
+
+        self.for_blocks(share, self._tiling.groups)
+
+    def for_blocks(self, fn: Callable[[T], None], items: Sequence[T]) -> None:
+        """Run ``fn(item)`` for every item (row block, tile share), on worker threads when useful.
 
         NumPy's element-wise kernels and SciPy's sparse products release the
         GIL, so two threads keep both cores busy outside BLAS.
         """
-        workers = min(self.threads(), len(starts))
+        workers = min(self.threads(), len(items))
         if workers <= 1:
-            for s in starts:
-                fn(s)
+            for item in items:
+                fn(item)
             return
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(fn, s) for s in starts]:
+            for future in [pool.submit(fn, item) for item in items]:
                 future.result()
 
     # ----------------------------------------------------------------- pairs

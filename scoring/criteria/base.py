@@ -89,14 +89,19 @@ class Criterion:
         """Exact ``(left, rt)`` with ``S = left @ rt``, or ``None`` if not foldable."""
         return None
 
-    def positive(self, start: int, stop: int) -> Bool:
-        """``S[start:stop] > 0`` (the mask of a required criterion)."""
-        f = self.factors()
-        if f is not None:
-            out: Bool = (f[0][start:stop] @ f[1]) > 0
-            return out
+    def positive(self, start: int, stop: int, c0: int, c1: int) -> Bool:
+        """``S[start:stop, c0:c1] > 0`` (the mask of a required criterion)."""
         rows = np.arange(start, stop, dtype=np.int64)
-        return self.sim(rows, np.arange(self.b.n, dtype=np.int64)) > 0
+        return self.sim(rows, np.arange(c0, c1, dtype=np.int64)) > 0
+
+    def mask_factors(self) -> Factors | None:
+        """``(left, rt)`` whose product is positive exactly where ``S`` is, when a
+        (sparse) product is the way to the mask; ``None``: use :meth:`positive`."""
+        return None
+
+    def mask_is_lookup(self) -> bool:
+        """Whether :meth:`positive` is a table lookup (whole rows at memory speed)."""
+        return self.factors() is not None and self.fold is not None
 
     def reason(self, i: int, j: int) -> str | None:
         """A sentence of evidence for pair ``(i, j)``, or ``None`` if there is none.
@@ -151,10 +156,10 @@ def fold_profiles(
     return np.ascontiguousarray(table), rt
 
 
-def fold_positive(crit: Criterion, start: int, stop: int) -> Bool:
+def fold_positive(crit: Criterion, start: int, stop: int, c0: int, c1: int) -> Bool:
     fold = crit.fold if crit.factors() is not None else None
     if fold is None:
-        return Criterion.positive(crit, start, stop)
+        return Criterion.positive(crit, start, stop, c0, c1)
     if fold.side == "a":
-        return fold.pos[fold.codes[start:stop]]
-    return fold.pos[start:stop][:, fold.codes]
+        return fold.pos[fold.codes[start:stop], c0:c1]
+    return fold.pos[start:stop][:, fold.codes[c0:c1]]

@@ -57,6 +57,10 @@ class _SetCriterion(Criterion):
     def factors(self) -> Factors | None:
         return self._factors
 
+    def mask_factors(self) -> Factors | None:
+        # Nonnegative factors: a pair is positive when it shares a column.
+        return self.factors()
+
 
 class SkillOverlap(_SetCriterion):
     kind = "skill_overlap"
@@ -118,8 +122,11 @@ class Overlap(_SetCriterion):
     def _factors(self) -> Factors | None:
         return fold_profiles(self, profiles_of_lists(self.la), profiles_of_lists(self.lb))
 
-    def positive(self, start: int, stop: int) -> Bool:
-        return fold_positive(self, start, stop)
+    def positive(self, start: int, stop: int, c0: int, c1: int) -> Bool:
+        return fold_positive(self, start, stop, c0, c1)
+
+    def mask_factors(self) -> Factors | None:
+        return None  # profiles: a table lookup (or the similarity itself)
 
     def reason(self, i: int, j: int) -> str | None:
         other = set(self.lb[j])

@@ -48,8 +48,8 @@ class _ValueCriterion(Criterion):
     def factors(self) -> Factors | None:
         return self._factors
 
-    def positive(self, start: int, stop: int) -> Bool:
-        return fold_positive(self, start, stop)
+    def positive(self, start: int, stop: int, c0: int, c1: int) -> Bool:
+        return fold_positive(self, start, stop, c0, c1)
 
 
 class CategoryCriterion(_ValueCriterion):
