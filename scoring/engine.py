@@ -83,8 +83,9 @@ class _Tiling:
         groups = tuple(tuple(range(g, min(count, g + share))) for g in range(0, count, share))
         return cls(bounds, groups)
 
-    def product(self, left: F32, rt: F32) -> _Product:
-        tiles = tuple(np.ascontiguousarray(rt[:, c0:c1]) for c0, c1 in self.bounds)
+    def product(self, left: F32, rts: Sequence[F32]) -> _Product:
+        """``left @ vstack(rts)``, tiled straight from the parts (no full ``rt`` copy)."""
+        tiles = tuple(np.vstack([rt[:, c0:c1] for rt in rts]) for c0, c1 in self.bounds)
         return _Product(sp.csr_array(left), tiles)
 
 
@@ -230,19 +231,19 @@ class Engine:
                     rts.append(f[1])
             if lefts:
                 left = np.hstack(lefts)
-                rt = np.ascontiguousarray(np.vstack(rts))
                 # One-hot profiles, skills and texts make ``left`` very sparse: a CSR
                 # product costs nnz x n_mentors instead of k x n_mentors.
                 if np.count_nonzero(left) < SPARSE_DENSITY * left.size:
-                    self._product = self._tiling.product(left, rt)
+                    self._product = self._tiling.product(left, rts)
                 else:
-                    self._dense = (np.ascontiguousarray(left), rt)
+                    self._dense = (np.ascontiguousarray(left), np.vstack(rts))
             for c in self.required:
                 if c.mask_is_lookup():
                     self._lookups.append(c)
                 else:
                     f = c.mask_factors()
-                    self._masks.append((c, None if f is None else self._tiling.product(*f)))
+                    product = None if f is None else self._tiling.product(f[0], [f[1]])
+                    self._masks.append((c, product))
             self._fold_ready = True
 
     def threads(self) -> int:
