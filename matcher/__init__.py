@@ -9,6 +9,7 @@ from matcher._errors import (
     InvalidMaskError,
     InvalidPinError,
     InvalidScoresError,
+    InvalidToleranceError,
     MatcherError,
     UnknownObjectiveError,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidMaskError",
     "InvalidPinError",
     "InvalidScoresError",
+    "InvalidToleranceError",
     "LazyScores",
     "MatcherError",
     "UnknownObjectiveError",

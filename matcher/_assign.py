@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher._errors import MatcherError
+from matcher._errors import InvalidToleranceError, MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
 from matcher._parallel import parallel_map
@@ -38,6 +38,7 @@ def assign(
     dense_limit: int | None = None,
     candidates: int = 20,
     time_limit: float | None = None,
+    tolerance: float = 0.0,
 ) -> Assignment:
     """Choose mentor-mentee pairs that optimize an objective.
 
@@ -74,6 +75,13 @@ def assign(
     time_limit : float, optional
         Seconds after which the sparse path stops adding pairs and returns its
         best matching with a proven gap instead of a certificate.
+    tolerance : float, optional
+        Relative optimality gap the caller accepts, in [0, 0.5) (default 0: the
+        certified optimum). Only with ``objective="total"``. Above 0, problems
+        on the sparse path are solved by a warm-started auction and stop as
+        soon as a pass over all pairs proves ``(optimum - total) / optimum <=
+        tolerance``: much faster for 50,000+ per side. The result then says
+        ``optimal=False``, ``gap`` the proven bound, ``method="auction"``.
 
     Returns
     -------
@@ -113,6 +121,7 @@ def assign(
         pins=pins,
         objective=objective,
     )
+    tolerance = _check_tolerance(tolerance, objective)
     limit = DEFAULT_DENSE_LIMIT if dense_limit is None else int(dense_limit)
     n_slots = int(np.minimum(prob.capacity, prob.source.n_mentees).sum())
     if dense_limit is None and n_slots >= 1.25 * prob.source.n_mentees:
@@ -169,6 +178,7 @@ def assign(
         dense_limit=limit,
         k=candidates,
         time_limit=time_limit,
+        tolerance=tolerance,
     )
     if objective == "fair":
         # Reasons refer to min_score, not to the bottleneck found here.
@@ -186,6 +196,22 @@ def assign(
             np.asarray(above.any(axis=1), dtype=np.bool_),
         )
     return _build(prob, solved, lo)
+
+
+def _check_tolerance(tolerance: object, objective: str) -> float:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
+        raise InvalidToleranceError(
+            f"tolerance: expected a number in [0, 0.5), got {type(tolerance).__name__}"
+        )
+    value = float(tolerance)
+    if not 0.0 <= value < 0.5:
+        raise InvalidToleranceError(f"tolerance: expected a number in [0, 0.5), got {value!r}")
+    if value > 0 and objective != "total":
+        raise InvalidToleranceError(
+            f"tolerance: only objective 'total' accepts a gap, got objective {objective!r} "
+            f"with tolerance {value!r}"
+        )
+    return value
 
 
 def _coverage_offset(source: Source, lo: float, cap: IntArray, row_ok: BoolArray) -> float:

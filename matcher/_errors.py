@@ -7,6 +7,7 @@ __all__ = [
     "InvalidMaskError",
     "InvalidPinError",
     "InvalidScoresError",
+    "InvalidToleranceError",
     "MatcherError",
     "UnknownObjectiveError",
 ]
@@ -49,6 +50,10 @@ class InvalidPinError(MatcherError):
         self.problem = problem
         self.mentee = mentee
         self.mentor = mentor
+
+
+class InvalidToleranceError(MatcherError):
+    """``tolerance`` is not a number in [0, 0.5), or comes with an objective other than total."""
 
 
 class UnknownObjectiveError(MatcherError):

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
+from matcher._approx import solve_within
 from matcher._dense import solve_dense
 from matcher._input import Source, above_mask
 from matcher._sparse import solve_sparse
@@ -83,6 +84,7 @@ def _block_solve(
     dense_limit: int,
     k: int,
     time_limit: float | None,
+    tolerance: float,
 ) -> tuple[IntArray, IntArray, bool, float, str]:
     n, m = use.shape
     slots = min(int(np.minimum(cap, n).sum()), n * m)
@@ -90,6 +92,17 @@ def _block_solve(
         r, c = solve_dense(s + offset if offset else s, use, cap)
         return r, c, True, 0.0, "dense"
     src = Source(n, m, scores=s, allowed=use)
+    if tolerance > 0:
+        within = solve_within(
+            src,
+            lo=-np.inf,
+            row_ok=np.ones(n, dtype=np.bool_),
+            cap=cap,
+            tolerance=tolerance,
+            k=k,
+            time_limit=time_limit,
+        )
+        return within.rows, within.cols, within.optimal, within.gap, "auction"
     res = solve_sparse(
         src,
         lo=-np.inf,
@@ -112,24 +125,40 @@ def solve(
     dense_limit: int,
     k: int,
     time_limit: float | None,
+    tolerance: float = 0.0,
 ) -> Solved:
     """Max-weight b-matching of weights ``s + offset`` on usable pairs.
 
     A pair is usable when allowed, ``s >= lo``, its mentee is in ``row_ok``,
-    and its mentor has ``cap > 0``.
+    and its mentor has ``cap > 0``. With ``tolerance`` > 0 (and no offset),
+    sparse-path problems stop at a proven relative gap of at most it.
     """
     n, m = source.n_mentees, source.n_mentors
     if not source.is_dense and n * m > dense_limit * dense_limit:
-        res = solve_sparse(
-            source, lo=lo, offset=offset, row_ok=row_ok, cap=cap, k=k, time_limit=time_limit
-        )
+        if tolerance > 0:
+            assert offset == 0.0
+            res = solve_within(
+                source,
+                lo=lo,
+                row_ok=row_ok,
+                cap=cap,
+                tolerance=tolerance,
+                k=k,
+                time_limit=time_limit,
+            )
+            method = "auction"
+        else:
+            res = solve_sparse(
+                source, lo=lo, offset=offset, row_ok=row_ok, cap=cap, k=k, time_limit=time_limit
+            )
+            method = "sparse"
         return Solved(
             res.rows,
             res.cols,
             res.scores,
             res.optimal,
             res.gap,
-            "sparse",
+            method,
             res.any_allowed,
             res.any_usable,
         )
@@ -149,6 +178,7 @@ def solve(
                 dense_limit,
                 k,
                 time_limit,
+                tolerance,
             )
             parts_r.append(rows[r])
             parts_c.append(cols[c])
@@ -157,7 +187,9 @@ def solve(
         rr, cc = np.concatenate(parts_r), np.concatenate(parts_c)
         method = "components"
     else:
-        rr, cc, optimal, gap, method = _block_solve(s, use, offset, cap, dense_limit, k, time_limit)
+        rr, cc, optimal, gap, method = _block_solve(
+            s, use, offset, cap, dense_limit, k, time_limit, tolerance
+        )
     order = np.argsort(rr, kind="stable")
     rr, cc = rr[order], cc[order]
     return Solved(
