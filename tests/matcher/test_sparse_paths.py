@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import matcher
 from matcher._sparse import _solve_candidates
+from tests.matcher.conftest import LazyArray
 
 
 def test_a_mentee_better_left_out_is_left_out_on_the_sparse_path() -> None:
@@ -74,3 +75,66 @@ def test_sparse_equals_dense_on_sparse_masks(
     sparse = matcher.assign(s, allowed=allowed, capacity=cap, dense_limit=0, candidates=1)
     assert sparse.optimal
     assert sparse.total == pytest.approx(dense.total, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 9),
+    m=st.integers(1, 6),
+    cap=st.integers(1, 2),
+    lazy=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_sparse_paths_give_the_dense_reasons_with_pins_and_min_score(
+    n: int, m: int, cap: int, lazy: bool, seed: int
+) -> None:
+    # Pins fill some mentors (capacity 0 left) and min_score cuts pairs: a mentee
+    # whose only good mentors are full is "capacity_exhausted" on every path.
+    rng = np.random.default_rng(seed)
+    s = np.round(rng.random((n, m)), 2).astype(np.float32)
+    allowed = rng.random((n, m)) < 0.6
+    pin_rows = rng.permutation(n)[: min(n - 1, m * cap) // 2]
+    pins = [(int(i), int(rng.integers(m))) for i in pin_rows]
+    pins = [(i, j) for i, j in pins if allowed[i, j]]
+    load = np.bincount([j for _, j in pins], minlength=m)
+    pins = [p for p in pins if load[p[1]] <= cap]
+    dense = matcher.assign(
+        s, allowed=allowed, capacity=cap, min_score=0.3, pins=pins, dense_limit=100
+    )
+    source = LazyArray(s, allowed) if lazy else s
+    kwargs = {} if lazy else {"allowed": allowed}
+    for tolerance in (0.0, 0.01):
+        got = matcher.assign(
+            source,
+            capacity=cap,
+            min_score=0.3,
+            pins=pins,
+            dense_limit=0,
+            candidates=1,
+            tolerance=tolerance,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        if tolerance == 0:
+            assert got.total == pytest.approx(dense.total, abs=1e-5)
+        else:
+            assert got.total >= (1 - got.gap) * dense.total - 1e-5
+        # A reason belongs to the mentee, whichever optimum (ties) was chosen:
+        # the same on both paths wherever both leave the mentee out.
+        want = dict(zip(dense.unmatched.tolist(), dense.reasons, strict=True))
+        have = dict(zip(got.unmatched.tolist(), got.reasons, strict=True))
+        for i in want.keys() & have.keys():
+            assert have[i] == want[i], (i, have[i], want[i])
+        for i, why in want.items():
+            if why != "capacity_exhausted":
+                assert have.get(i) == why
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.01])
+def test_a_mentee_whose_good_mentors_are_pinned_full_is_capacity_exhausted(
+    tolerance: float,
+) -> None:
+    s = np.array([[0.9, 0.1], [0.8, 0.1], [0.2, 0.7]], dtype=np.float32)
+    lazy = LazyArray(s)
+    got = matcher.assign(lazy, min_score=0.3, pins=[(0, 0)], dense_limit=0, tolerance=tolerance)
+    assert got.unmatched.tolist() == [1]
+    assert got.reasons == ("capacity_exhausted",)
