@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +41,11 @@ BoolArray = NDArray[np.bool_]
 
 #: Reverse-bid rounds of the first auction (see :func:`solve_within`).
 _FIRST_REVERSE = 200
+#: Sample markets (:func:`_estimate_prices`) for cohorts of at least this many pairs,
+#: with this fraction of each side, read in chunks of this many mentee rows.
+_ESTIMATE_MIN_PAIRS = 400_000_000
+_ESTIMATE_FRACTION = 0.1
+_ESTIMATE_CHUNK = 256
 
 
 class _SlotGraph:
@@ -96,11 +102,40 @@ def solve_within(
     and its mentor has capacity; scores must be >= 0 on usable pairs. The
     result's ``gap`` is a proven bound on ``(optimum - total) / optimum``.
     """
+    return _within(
+        source,
+        lo=lo,
+        row_ok=row_ok,
+        cap=cap,
+        tolerance=tolerance,
+        k=k,
+        time_limit=time_limit,
+        max_rounds=max_rounds,
+        margin=margin,
+    )[0]
+
+
+def _within(
+    source: Source,
+    *,
+    lo: float,
+    row_ok: BoolArray,
+    cap: IntArray,
+    tolerance: float,
+    k: int,
+    time_limit: float | None,
+    max_rounds: int,
+    margin: float,
+) -> tuple[SparseResult, FloatArray, FloatArray]:
+    """:func:`solve_within`, plus the final row profits ``u`` and mentor prices ``v``."""
     t0 = time.perf_counter()
     n, m = source.n_mentees, source.n_mentors
     col_ok = cap > 0
     block = max(1, min(n, _BLOCK_ELEMS // max(m, 1)))
-    cand = _Candidates(source, lo, row_ok, col_ok, k, block)
+    prices = _estimate_prices(source, lo, row_ok, cap, k, tolerance)
+    if prices is not None:
+        log.debug("prices estimated in %.2f s", time.perf_counter() - t0)
+    cand = _Candidates(source, lo, row_ok, col_ok, k, block, prices=prices)
     ei, ej, es = cand.ei, cand.ej, cand.es
     log.debug("candidates: %d edges in %.2f s", ei.size, time.perf_counter() - t0)
     slots = _SlotGraph(n, cap)
@@ -113,13 +148,14 @@ def solve_within(
     empty = np.zeros(0, np.int64)
     best: tuple[IntArray, IntArray, FloatArray] = (empty, empty, np.zeros(0))
     gap = np.inf
+    u, v = np.zeros(n), np.zeros(m)
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
         t_round = time.perf_counter()
         indptr, obj, w = slots.build(ei, ej, es)
-        # The first graph (best partners by score) is only a start: its solve is for
-        # prices that find better pairs, so its reverse bids stop early.
+        # The first graph is only a start: its solve is for prices that find better
+        # pairs, so its reverse bids (which can run in long chains) stop early.
         state, _ = auction(
             indptr,
             obj,
@@ -182,7 +218,7 @@ def solve_within(
         ej = np.concatenate([ej, nj[fresh]])
         es = np.concatenate([es, ns[fresh]])
     order = np.argsort(best[0], kind="stable")
-    return SparseResult(
+    result = SparseResult(
         best[0][order],
         best[1][order],
         best[2][order],
@@ -193,3 +229,78 @@ def solve_within(
         rounds,
         int(ei.size),
     )
+    return result, u, v
+
+
+def _sample_rows(n: int, want: int, size: int) -> list[tuple[int, int]]:
+    """About ``want`` mentee rows in contiguous chunks spread evenly over ``n``."""
+    size = min(size, n)
+    n_chunks = max(1, min(want // size, n // size))
+    starts = np.linspace(0, n - size, n_chunks).astype(np.int64)
+    return [(int(a), int(a) + size) for a in np.unique(starts)]
+
+
+def _estimate_prices(
+    source: Source, lo: float, row_ok: BoolArray, cap: IntArray, k: int, tolerance: float
+) -> FloatArray | None:
+    """Mentor prices from a sample market, for choosing the candidate pairs.
+
+    A tenth of the mentees and a tenth of the mentors (the same ratio of places
+    to mentees) are matched within the tolerance; their mentees' profits ``u``
+    then price every mentor at what it is worth to the sampled mentees beyond
+    their match: ``v_j = max(0, max_i s_ij - u_i)``. On large cohorts these
+    prices are close to the optimum's, so each mentee's best partners *at these
+    prices* hold the optimum's pairs, and one re-check usually proves the gap.
+    Returns None for cohorts too small to need it.
+    """
+    n, m = source.n_mentees, source.n_mentors
+    if n * m < _ESTIMATE_MIN_PAIRS or min(n, m) < 20 * _ESTIMATE_CHUNK:
+        return None
+    rng = np.random.default_rng(1)
+    chunks = _sample_rows(n, int(n * _ESTIMATE_FRACTION), _ESTIMATE_CHUNK)
+    cols = np.sort(rng.choice(m, size=int(m * _ESTIMATE_FRACTION), replace=False))
+    cap_s = cap[cols]
+    cols_ok = cap_s > 0
+
+    def read(a0: int, b0: int) -> tuple[NDArray[Any], BoolArray]:
+        s, al = source.block(a0, b0)
+        sub = s[:, cols]
+        use = al[:, cols] & row_ok[a0:b0, None] & cols_ok[None, :]
+        if lo > -np.inf:
+            use &= sub >= lo
+        return sub, use
+
+    parts = list(parallel_map(read, chunks))
+    s_sub = np.concatenate([p[0] for p in parts])
+    use_sub = np.concatenate([p[1] for p in parts])
+    del parts
+    q = s_sub.shape[0]
+    _, u_sub, _ = _within(
+        Source(q, cols.size, scores=s_sub, allowed=use_sub),
+        lo=-np.inf,
+        row_ok=np.ones(q, dtype=np.bool_),
+        cap=cap_s,
+        tolerance=tolerance,
+        k=k,
+        time_limit=None,
+        max_rounds=20,
+        margin=0.05,
+    )
+    del s_sub, use_sub
+    offsets = np.concatenate([[0], np.cumsum([b - a for a, b in chunks])])
+
+    def envy(c: int, _: int) -> FloatArray:
+        a0, b0 = chunks[c]
+        s, al = source.block(a0, b0)
+        use = al & row_ok[a0:b0, None] & (cap > 0)[None, :]
+        if lo > -np.inf:
+            use &= s >= lo
+        u = u_sub[offsets[c] : offsets[c + 1]].astype(s.dtype)
+        # Unusable pairs pushed below 0 (prices are at least 0): arithmetic, no np.where.
+        red = (s - u[:, None]) - ~use * (float(s.max(initial=0.0)) - float(s.min(initial=0.0)) + 1)
+        return np.asarray(red.max(axis=0), dtype=np.float64)
+
+    best = np.zeros(m)
+    for col_max in parallel_map(envy, [(c, c + 1) for c in range(len(chunks))]):
+        np.maximum(best, col_max, out=best)
+    return best

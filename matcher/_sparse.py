@@ -159,7 +159,11 @@ class _Candidates:
         col_ok: BoolArray,
         k: int,
         block: int,
+        prices: FloatArray | None = None,
     ) -> None:
+        """``prices``: estimated mentor prices; each mentee then keeps its best
+        partners by ``s - price`` (the pairs an optimum is made of) instead of
+        by score. Mentors keep theirs by score either way."""
         n, m = source.n_mentees, source.n_mentors
         rng = np.random.default_rng(0)
         # Column thresholds from a row sample (a few evenly spread contiguous chunks).
@@ -210,13 +214,21 @@ class _Candidates:
         elif cols is not None:
             samp_cols = cols
 
+        row_prices = None if prices is None else prices.astype(dtype)
+        samp_prices = row_prices
+        if row_prices is not None and self.sample_cols is not None:
+            samp_prices = row_prices[self.sample_cols]
+
         def row_thresholds(
             s: NDArray[Any], al: BoolArray, ok: BoolArray
         ) -> tuple[FloatArray, NDArray[Any]]:
             """Each row's bound (its r-th best sampled partner) and the pick threshold."""
             if self.sample_cols is not None:
                 s, al = s[:, self.sample_cols], al[:, self.sample_cols]
-            sel = np.where(_usable(s, al, lo, ok, samp_cols), s, -np.inf)
+            usable = _usable(s, al, lo, ok, samp_cols)
+            if samp_prices is not None:
+                s = s - samp_prices[None, :]
+            sel = np.where(usable, s, -np.inf)
             rb = _kth_largest(sel, self.r_row, axis=1)
             # Compare in the block's own dtype so that "left out" means s < bound exactly.
             # Ties at the threshold can flood a row; take only strictly better pairs
@@ -246,7 +258,10 @@ class _Candidates:
                     use &= cols[None, :]
                 if not row_ok[a0 + r0 : a0 + r1].all():
                     use &= row_ok[a0 + r0 : a0 + r1, None]
-                pick = x >= rb_t[r0:r1, None]
+                if row_prices is None:
+                    pick = x >= rb_t[r0:r1, None]
+                else:
+                    pick = (x - row_prices[None, :]) >= rb_t[r0:r1, None]
                 pick |= x >= col_t[None, :]
                 pick &= use
                 i, j = _hits(pick)

@@ -174,3 +174,33 @@ def test_bad_tolerance_is_refused_with_a_clear_error(
 ) -> None:
     with pytest.raises(matcher.InvalidToleranceError, match=message):
         matcher.assign(np.ones((2, 2)), **kwargs)  # type: ignore[arg-type]
+
+
+def test_sample_market_prices_choose_the_candidates_and_the_gap_still_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Large cohorts first match a sample market and price every mentor from it;
+    # shrink the thresholds so that a small cohort takes that path too.
+    from matcher import _approx
+
+    estimates = []
+    real = _approx._estimate_prices
+
+    def spy(*args: Any) -> Any:
+        out = real(*args)
+        estimates.append(out)
+        return out
+
+    monkeypatch.setattr(_approx, "_ESTIMATE_MIN_PAIRS", 0)
+    monkeypatch.setattr(_approx, "_ESTIMATE_CHUNK", 8)
+    monkeypatch.setattr(_approx, "_estimate_prices", spy)
+    s, allowed = _cohort(400, 400, seed=11)
+    exact = matcher.assign(s, allowed=allowed, min_score=0.2)
+    got = matcher.assign(s, allowed=allowed, min_score=0.2, dense_limit=10, tolerance=0.001)
+    # The sample market (solved first, too small to sample again) and the whole cohort.
+    assert len(estimates) == 2 and estimates[0] is None
+    prices = estimates[1]
+    assert prices.shape == (400,) and (prices >= 0).all() and np.isfinite(prices).all()
+    assert got.gap <= 0.001
+    assert got.total >= (1 - got.gap) * exact.total - 1e-6
+    assert got.total <= exact.total + 1e-6
