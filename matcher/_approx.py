@@ -40,7 +40,7 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 #: Reverse-bid rounds of the first auction (see :func:`solve_within`).
-_FIRST_REVERSE = 200
+_FIRST_REVERSE = 2000
 #: Sample markets (:func:`_estimate_prices`) for cohorts of at least this many pairs,
 #: with this fraction of each side, read in chunks of this many mentee rows.
 _ESTIMATE_MIN_PAIRS = 400_000_000
