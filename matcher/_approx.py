@@ -1,19 +1,23 @@
-"""Very large assignments within a proven gap: candidate graph + warm-started auction.
+"""Very large assignments within a proven gap: candidate graph + auction.
 
 SciPy's sparse solver restarts from nothing on every round and grows
 super-linearly (86 s for one solve at 50,000 per side). When the caller accepts
 a proven relative gap ``tolerance`` > 0, this path replaces it with the
 auction of :mod:`matcher._auction`:
 
-1. the candidate pass of :mod:`matcher._sparse` (every mentee's and mentor's
-   top partners);
+0. on very large cohorts, a sample market (a tenth of each side) is matched
+   first, and its mentees' profits price every mentor (:func:`_estimate_prices`);
+1. the candidate pass of :mod:`matcher._sparse` (every mentee's top partners,
+   by score less those prices, and every mentor's top partners by score);
 2. an auction on the candidate graph to within ``eps`` per matched mentee,
    where ``eps`` is a small part of the tolerance;
 3. one blocked pass over all pairs computes the dual bound of those prices
    (``u_i = max(0, max_j s_ij - v_j)``), hence the proven gap, and collects
    the pairs that violate (or nearly violate) the prices;
-4. if the gap is over the tolerance, those pairs join the graph and the
-   auction resumes from its prices and matching, then step 3 again.
+4. if the gap is over the tolerance, those pairs join the graph, the auction
+   solves it again, and step 3 follows. (Starting the auction from the old
+   prices was tried: new pairs then set off long price wars at the final eps,
+   slower than a fresh eps-scaled solve.)
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ class Assignment:
         Proven upper bound on the relative optimality gap
         ``(bound - value) / bound`` of the objective's weights; 0.0 when certified.
     method : str
-        ``"dense"``, ``"sparse"``, ``"components"``, ``"deferred_acceptance"``
-        or ``"empty"``.
+        ``"dense"``, ``"sparse"``, ``"components"``, ``"auction"`` (a
+        ``tolerance`` was given), ``"deferred_acceptance"`` or ``"empty"``.
     pinned : ndarray of bool, shape (n_pairs,)
         True for the pairs that came from ``pins``.
     """
