@@ -142,6 +142,13 @@ class Proximity(_ValueCriterion):
         np.negative(d, out=d)
         return np.exp(d, out=d)
 
+    def positive(self, start: int, stop: int, c0: int, c1: int) -> Bool:
+        if self.factors() is not None:
+            return fold_positive(self, start, stop, c0, c1)
+        # The cap keeps exp(-d) a positive float32: positive iff both values are present.
+        out: Bool = ~np.isnan(self.va[start:stop])[:, None] & ~np.isnan(self.vb[c0:c1])[None, :]
+        return out
+
     def reason(self, i: int, j: int) -> str | None:
         xa, xb = self.va[i], self.vb[j]
         if np.isnan(xa) or np.isnan(xb):
