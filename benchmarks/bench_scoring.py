@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python -m benchmarks.bench_scoring [--sizes 1000,5000,10000,20000]
+    .venv/bin/python -m benchmarks.bench_scoring [--sizes 1000,5000,10000,20000] [--wide 100000]
 
 For each size ``n`` (mentees = mentors = n) the cohort and its seven-criterion
 config are generated in setup, outside the timing. The timed call is the whole
@@ -21,6 +21,15 @@ the full 1k x 1k. The memory-copy bandwidth is ``np.copyto`` of a 256 MiB
 float32 array (bytes read + written per second). ``seconds`` is wall-clock;
 ``cpu s`` is the process CPU time of the same best run (all threads); the load
 average is printed because a busy machine inflates every figure.
+
+``--wide 100000`` adds the access pattern of the matcher on very wide cohorts:
+``lazy_compatibility(...).rows(a0, a0 + r)`` and ``.allowed_rows(a0, a0 + r)``
+on a cohort of ``--wide-mentees`` mentees x 100,000 mentors, for row blocks of
+167 rows (what the matcher asks for at 100k mentors: 2**24 elements per block)
+and 1,000 rows; each as one call, and as two concurrent calls from two threads
+(the matcher scans from two threads). Figures are M pairs/s of the best of
+``--wide-repeat`` calls on different row ranges (median in brackets); ``cpu``
+is process CPU time over wall time of the single calls (2.0: both cores busy).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -84,16 +94,79 @@ def reference_seconds(n: int, sample: int) -> float:
     return (time.perf_counter() - t0) * n / sample
 
 
+def wide_rates(n_mentors: int, n_mentees: int, repeat: int) -> None:
+    """Row-block rates of a lazy matrix ``n_mentees x n_mentors`` (see the module docstring)."""
+    mentees, mentors, config = generate_cohort(n_mentees, n_mentors, seed=1)
+    lazy = scoring.lazy_compatibility(mentees, mentors, config)
+    lazy.rows(0, 1)  # fold once, outside the timing
+    lazy.allowed_rows(0, 1)
+
+    def both(a: int, b: int) -> None:
+        lazy.rows(a, b)
+        lazy.allowed_rows(a, b)
+
+    calls: dict[str, Callable[[int, int], Any]] = {
+        "rows": lazy.rows,
+        "allowed_rows": lazy.allowed_rows,
+        "rows + allowed_rows": both,
+    }
+    print(
+        f"\nlazy row blocks at {n_mentees:,} x {n_mentors:,} "
+        f"(load average {os.getloadavg()[0]:.2f})"
+    )
+    header = f"{'call':>20} {'rows':>5} {'1 call M/s':>16} {'cpu':>5} {'2 threads M/s':>16}"
+    print(header)
+    print("-" * len(header))
+    for r in (167, 1000):
+        for name, fn in calls.items():
+            rates: list[str] = []
+            cpu_ratio = 0.0
+            for threads in (1, 2):
+                walls, cpus = [], []
+                for k in range(repeat):
+                    a0 = (k * threads * r) % (n_mentees - threads * r + 1)
+                    workers = [
+                        threading.Thread(target=fn, args=(a0 + i * r, a0 + (i + 1) * r))
+                        for i in range(threads)
+                    ]
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    for w in workers:
+                        w.start()
+                    for w in workers:
+                        w.join()
+                    walls.append(time.perf_counter() - t0)
+                    cpus.append(time.process_time() - c0)
+                pairs = threads * r * n_mentors / 1e6
+                rates.append(
+                    f"{pairs / min(walls):>7.0f} ({pairs / float(np.median(walls)):>5.0f})"
+                )
+                if threads == 1:
+                    cpu_ratio = sum(cpus) / sum(walls)
+            print(f"{name:>20} {r:>5} {rates[0]:>16} {cpu_ratio:>5.2f} {rates[1]:>16}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000,10000,20000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reference-sample", type=int, default=20)
+    parser.add_argument("--wide", type=int, default=0, help="mentors of the row-block rates")
+    parser.add_argument("--wide-mentees", type=int, default=4000)
+    parser.add_argument("--wide-repeat", type=int, default=8)
     args = parser.parse_args(argv)
-    sizes = [int(x) for x in args.sizes.split(",")]
+    sizes = [int(x) for x in args.sizes.split(",") if x]
 
     print(f"load average before: {os.getloadavg()[0]:.2f} (above the core count, times inflate)")
     print(f"memory copy bandwidth (np.copyto, 256 MiB): {copy_bandwidth() / 1e9:.1f} GB/s")
+    if sizes:
+        cohort_table(sizes, args.repeat, args.reference_sample)
+    if args.wide:
+        wide_rates(args.wide, args.wide_mentees, args.wide_repeat)
+
+
+def cohort_table(sizes: list[int], repeat: int, reference_sample: int) -> None:
+    """The whole ``scoring.compatibility`` call per size, and the per-pair reference."""
     header = (
         f"{'n per side':>10} {'seconds':>8} {'cpu s':>6} {'encode s':>8} {'M pairs/s':>9} "
         f"{'peak MiB':>9} {'output MiB':>10} {'peak/out':>8} {'allowed':>7}"
@@ -113,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         result = run()  # warm-up, and the allowed share
         allowed_share = float(result.allowed.mean())
         del result
-        seconds, cpu = best_times(run, args.repeat if n <= 10000 else max(1, args.repeat - 1))
+        seconds, cpu = best_times(run, repeat if n <= 10000 else max(1, repeat - 1))
         enc = best_time(encode, 1)
         peak = peak_memory(run)
         out = n * n * 4
@@ -126,10 +199,10 @@ def main(argv: list[str] | None = None) -> None:
         del mentees, mentors
 
     ref_n = 1000
-    ref = reference_seconds(ref_n, args.reference_sample)
+    ref = reference_seconds(ref_n, reference_sample)
     print(
         f"\nper-pair Python reference at {ref_n} x {ref_n}: {ref:.1f} s "
-        f"(extrapolated from {args.reference_sample} mentees x {ref_n} mentors), "
+        f"(extrapolated from {reference_sample} mentees x {ref_n} mentors), "
         f"{ref_n * ref_n / ref / 1e6:.3f} M pairs/s"
     )
     if ref_n in timed:
