@@ -45,6 +45,8 @@ BoolArray = NDArray[np.bool_]
 
 #: Reverse-bid rounds of the first auction (see :func:`solve_within`).
 _FIRST_REVERSE = 2000
+#: Later rounds restart the auction's eps-scaling at this multiple of the final eps.
+_RESTART_EPS = 64.0
 #: Sample markets (:func:`_estimate_prices`) for cohorts of at least this many pairs,
 #: with this fraction of each side, read in chunks of this many mentee rows.
 _ESTIMATE_MIN_PAIRS = 400_000_000
@@ -141,18 +143,21 @@ def _within(
         log.debug("prices estimated in %.2f s", time.perf_counter() - t0)
     cand = _Candidates(source, lo, row_ok, col_ok, k, block, prices=prices)
     ei, ej, es = cand.ei, cand.ej, cand.es
-    log.debug("candidates: %d edges in %.2f s", ei.size, time.perf_counter() - t0)
+    log.debug("candidates: %d edges, %.2f s since the start", ei.size, time.perf_counter() - t0)
     slots = _SlotGraph(n, cap)
     # eps-complementary slackness loses at most eps per matched mentee; spend a
-    # quarter of the tolerance on it, against a lower estimate of the optimum.
+    # sixteenth of the tolerance on it (against a lower estimate of the optimum),
+    # so that the rest is left for the pairs still missing from the graph: at 100k,
+    # a quarter needed a third pass over all pairs where a sixteenth did not.
     row_best = np.zeros(n)
     np.maximum.at(row_best, ei, es)
-    eps = max(1e-9, tolerance * float(row_best.sum()) / max(n, 1) / 4.0)
+    eps = max(1e-9, tolerance * float(row_best.sum()) / max(n, 1) / 16.0)
     tol = 1e-6 * max(1.0, float(np.abs(es).max(initial=0.0)))
     empty = np.zeros(0, np.int64)
     best: tuple[IntArray, IntArray, FloatArray] = (empty, empty, np.zeros(0))
     gap = np.inf
     u, v = np.zeros(n), np.zeros(m)
+    state: AuctionState | None = None
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
@@ -167,6 +172,10 @@ def _within(
             slots.n_slots,
             eps_final=eps,
             reverse_rounds=_FIRST_REVERSE if rounds == 1 else None,
+            # Later rounds start from the last prices (free slots at 0) and a small
+            # eps: the graph grew a little, so the prices are nearly right.
+            prices=None if state is None else np.where(state.owner >= 0, state.price, 0.0),
+            eps_start=None if state is None else _RESTART_EPS * eps,
         )
         t_solved = time.perf_counter()
         rows = np.flatnonzero(state.mate >= 0)
@@ -183,7 +192,9 @@ def _within(
         wide = float(np.abs(v).max(initial=0.0)) > 1e3
         v_blk = v if wide else v.astype(np.float32)
         near = tol - margin
-        check = partial(_check_block, source, lo, row_ok, col_ok, v_blk, wide, u, tol, near, k)
+        # Twice the candidates' k near-violating pairs per row: a pass over all pairs
+        # costs far more than a bigger graph for the auction.
+        check = partial(_check_block, source, lo, row_ok, col_ok, v_blk, wide, u, tol, near, 2 * k)
         u_bound = np.zeros(n)
         new_i: list[IntArray] = []
         new_j: list[IntArray] = []
@@ -279,12 +290,13 @@ def _estimate_prices(
     use_sub = np.concatenate([p[1] for p in parts])
     del parts
     q = s_sub.shape[0]
+    # Only prices are wanted here, not a precise matching: a looser tolerance.
     _, u_sub, _ = _within(
         Source(q, cols.size, scores=s_sub, allowed=use_sub),
         lo=-np.inf,
         row_ok=np.ones(q, dtype=np.bool_),
         cap=cap_s,
-        tolerance=tolerance,
+        tolerance=min(0.01, 10 * tolerance),
         k=k,
         time_limit=None,
         max_rounds=20,

@@ -31,6 +31,8 @@ START_DIV = 100.0
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
+_NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
+
 
 @dataclass
 class AuctionState:
@@ -96,6 +98,39 @@ def _bid(
     won = np.zeros(rows.size, dtype=np.bool_)
     won[win] = True
     return np.sort(np.concatenate([rows[~won], lost]))
+
+
+def _bid_one(
+    indptr: IntArray,
+    obj: IntArray,
+    w: FloatArray,
+    state: AuctionState,
+    row: int,
+    eps: float,
+    mate_edge: IntArray,
+) -> IntArray:
+    """:func:`_bid` for a single bidder, with scalars: the long tail of an auction
+    is one row displacing another, where a round's dozen array calls dominate."""
+    a, b = int(indptr[row]), int(indptr[row + 1])
+    val = w[a:b] - state.price[obj[a:b]]
+    k = int(val.argmax())  # the first best edge: the lowest object, as in _best_two
+    best = float(val[k])
+    if best <= eps:
+        return _NO_ROWS
+    second = 0.0
+    if b - a > 1:
+        val[k] = -np.inf
+        second = max(float(val.max()), 0.0)
+    j = int(obj[a + k])
+    prev = int(state.owner[j])
+    if prev >= 0:
+        state.mate[prev] = -1
+        mate_edge[prev] = -1
+    state.owner[j] = row
+    state.mate[row] = j
+    mate_edge[row] = a + k
+    state.price[j] = state.price[j] + (best - second) + eps
+    return np.array([prev], dtype=np.int64) if prev >= 0 else _NO_ROWS
 
 
 def _reverse(
@@ -170,6 +205,8 @@ def auction(
     factor: float = 6.0,
     max_rounds: int = 5_000_000,
     reverse_rounds: int | None = None,
+    prices: FloatArray | None = None,
+    eps_start: float | None = None,
 ) -> tuple[AuctionState, bool]:
     """Max-weight matching of rows to objects on the graph, within ``eps_final`` per row.
 
@@ -185,6 +222,10 @@ def auction(
         The eps of the last scaling phase (> 0).
     factor : float
         eps shrinks by this factor between phases, from ``max(w) / START_DIV``.
+    prices, eps_start : optional
+        Start from these object prices (every row unassigned) and this eps
+        instead of 0 and ``max(w) / START_DIV``: with prices from a similar
+        graph, a few phases from a small eps replace the whole scaling.
     reverse_rounds : int, optional
         Cap on the rounds of reverse bids (default: until no free object has a
         price). They can be long chains; a first solve that only needs prices
@@ -201,9 +242,14 @@ def auction(
     """
     n = indptr.size - 1
     state = AuctionState(
-        np.zeros(n_obj), np.full(n_obj, -1, np.int64), np.full(n, -1, np.int64), np.inf
+        np.zeros(n_obj) if prices is None else np.maximum(prices, 0.0).astype(np.float64),
+        np.full(n_obj, -1, np.int64),
+        np.full(n, -1, np.int64),
+        np.inf,
     )
     eps = max(eps_final, float(w.max(initial=0.0)) / START_DIV)
+    if eps_start is not None:
+        eps = max(eps_final, min(eps, eps_start))
     has_edges = np.flatnonzero(np.diff(indptr) > 0)
     # The matched edge of each row, so that its profit is one lookup.
     mate_edge = np.full(n, -1, np.int64)
@@ -225,7 +271,10 @@ def auction(
         state.mate[release] = -1
         mate_edge[release] = -1
         while bidders.size and rounds < max_rounds:
-            bidders = _bid(indptr, obj, w, state, bidders, eps, mate_edge)
+            if bidders.size == 1:
+                bidders = _bid_one(indptr, obj, w, state, int(bidders[0]), eps, mate_edge)
+            else:
+                bidders = _bid(indptr, obj, w, state, bidders, eps, mate_edge)
             rounds += 1
         state.eps = eps
         if rounds >= max_rounds:

@@ -204,3 +204,34 @@ def test_sample_market_prices_choose_the_candidates_and_the_gap_still_holds(
     assert got.gap <= 0.001
     assert got.total >= (1 - got.gap) * exact.total - 1e-6
     assert got.total <= exact.total + 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), ties=st.booleans())
+def test_a_single_bidder_takes_the_same_step_on_the_fast_path(seed: int, ties: bool) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.random((6, 5))
+    if ties:
+        w = np.round(w * 3) / 3
+    usable = rng.random((6, 5)) < 0.6
+    usable[:, int(rng.integers(5))] = True  # bidders have an edge (as the auction ensures)
+    indptr, obj, ew = _graph(w, usable)
+    price = np.round(rng.random(5) * 0.5, 1)
+    owner = np.array([-1, 3, -1, 4, 5])
+    states = []
+    for _ in range(2):
+        mate = np.full(6, -1, np.int64)
+        for j, i in enumerate(owner):
+            if i >= 0:
+                mate[i] = j
+        states.append(
+            (_auction.AuctionState(price.copy(), owner.copy(), mate, 0.01), np.full(6, -1))
+        )
+    row = int(rng.integers(0, 3))  # rows 0-2 hold nothing
+    slow = _auction._bid(indptr, obj, ew, states[0][0], np.array([row]), 0.01, states[0][1])
+    fast = _auction._bid_one(indptr, obj, ew, states[1][0], row, 0.01, states[1][1])
+    assert slow.tolist() == fast.tolist()
+    a, b = states[0][0], states[1][0]
+    assert np.array_equal(a.price, b.price)
+    assert np.array_equal(a.owner, b.owner) and np.array_equal(a.mate, b.mate)
+    assert np.array_equal(states[0][1], states[1][1])
