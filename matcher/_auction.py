@@ -32,6 +32,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 _NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
+#: Bid rounds of at most this many bidders run bidder by bidder.
+_SEQUENTIAL = 6
 
 
 @dataclass
@@ -152,9 +154,6 @@ def _reverse(
     of their best choice.
     """
     col_ptr, row_of, edge_of, _ = csc
-    profit = np.zeros(state.mate.size)
-    held = np.flatnonzero(state.mate >= 0)
-    profit[held] = w[mate_edge[held]] - state.price[state.mate[held]]
     start = col_ptr[objects]
     length = col_ptr[objects + 1] - start
     has = length > 0
@@ -164,7 +163,13 @@ def _reverse(
         return objects
     offs = np.cumsum(length) - length
     pos = np.repeat(start - offs, length) + np.arange(int(length.sum()))
-    val = w[edge_of[pos]] - profit[row_of[pos]]
+    # The profit of each row on these edges (0 when unmatched): only the rows
+    # touched, since a round often concerns a handful of objects.
+    rows_at = row_of[pos]
+    mate_at = state.mate[rows_at]
+    held = mate_at >= 0
+    profit = np.where(held, w[mate_edge[rows_at]] - state.price[np.maximum(mate_at, 0)], 0.0)
+    val = w[edge_of[pos]] - profit
     best = np.maximum.reduceat(val, offs)
     hit = np.flatnonzero(val == np.repeat(best, length))
     first = hit[np.searchsorted(hit, offs)]
@@ -271,8 +276,11 @@ def auction(
         state.mate[release] = -1
         mate_edge[release] = -1
         while bidders.size and rounds < max_rounds:
-            if bidders.size == 1:
-                bidders = _bid_one(indptr, obj, w, state, int(bidders[0]), eps, mate_edge)
+            if bidders.size <= _SEQUENTIAL:
+                # A few bidders: one after the other (Gauss-Seidel), each seeing the
+                # prices the previous one set; cheaper than a round of array calls.
+                out = [_bid_one(indptr, obj, w, state, int(r), eps, mate_edge) for r in bidders]
+                bidders = np.sort(np.concatenate(out))
             else:
                 bidders = _bid(indptr, obj, w, state, bidders, eps, mate_edge)
             rounds += 1
