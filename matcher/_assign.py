@@ -81,7 +81,10 @@ def assign(
         on the sparse path are solved by a warm-started auction and stop as
         soon as a pass over all pairs proves ``(optimum - total) / optimum <=
         tolerance``: much faster for 50,000+ per side. The result then says
-        ``optimal=False``, ``gap`` the proven bound, ``method="auction"``.
+        ``optimal=False``, ``gap`` the proven bound, ``method="auction"``. If the
+        auction stalls above the tolerance (identical places of one mentor can
+        trade back and forth), the certified sparse path takes over, unless a
+        ``time_limit`` is set: then the auction's result and gap are returned.
 
     Returns
     -------

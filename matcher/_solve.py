@@ -102,7 +102,9 @@ def _block_solve(
             k=k,
             time_limit=time_limit,
         )
-        return within.rows, within.cols, within.optimal, within.gap, "auction"
+        if within.gap <= tolerance or time_limit is not None:
+            return within.rows, within.cols, within.optimal, within.gap, "auction"
+        # The auction stalled over the tolerance (see solve_within): certify instead.
     res = solve_sparse(
         src,
         lo=-np.inf,
@@ -147,7 +149,8 @@ def solve(
                 time_limit=time_limit,
             )
             method = "auction"
-        else:
+        if tolerance <= 0 or (res.gap > tolerance and time_limit is None):
+            # Exact, or the auction stalled over the tolerance (see solve_within).
             res = solve_sparse(
                 source, lo=lo, offset=offset, row_ok=row_ok, cap=cap, k=k, time_limit=time_limit
             )

@@ -235,3 +235,48 @@ def test_a_single_bidder_takes_the_same_step_on_the_fast_path(seed: int, ties: b
     assert np.array_equal(a.price, b.price)
     assert np.array_equal(a.owner, b.owner) and np.array_equal(a.mate, b.mate)
     assert np.array_equal(states[0][1], states[1][1])
+
+
+def _replay_case(index: int) -> tuple[dict[str, Any], NDArray[np.float64], float]:
+    """Case ``index`` of a seeded random sweep (sizes, capacities 0-3, pins, ties)."""
+    rng = np.random.default_rng(123)
+    for _ in range(index + 1):
+        n, m = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        s = rng.random((n, m)) * rng.choice([1, 100, 1e-3])
+        if rng.random() < 0.4:
+            s = np.round(s * 5) / 5
+        if rng.random() < 0.2:
+            s = s - 0.3
+        a = rng.random((n, m)) < rng.choice([0.3, 0.8, 1.0])
+        cap = rng.integers(0, 4, m)
+        ms = rng.choice([None, 0.2])
+        pins: list[tuple[int, int]] = []
+        for i in rng.permutation(n)[: n // 4]:
+            js = np.flatnonzero(a[i] & (cap > 0))
+            if js.size:
+                j = int(rng.choice(js))
+                if sum(1 for _, jj in pins if jj == j) < cap[j]:
+                    pins.append((int(i), j))
+        tol = float(rng.choice([0.0005, 0.01, 0.2]))
+        lazy = rng.random() < 0.5
+        dense_limit, k = int(rng.choice([0, 3])), int(rng.integers(1, 5))
+    kwargs = {"capacity": cap, "min_score": ms, "pins": pins}
+    scores = s.astype(np.float32)
+    run = {"lazy": LazyArray(scores, a) if lazy else None, "allowed": a}
+    return {**kwargs, **run, "dense_limit": dense_limit, "candidates": k}, scores, tol
+
+
+def test_when_the_auction_stalls_over_the_tolerance_the_certified_path_takes_over() -> None:
+    # Found by a random sweep: the three places of one mentor trade a mentee back
+    # and forth in reverse bids, eps by eps, and the gap stays at 0.13% > 0.05%.
+    case, scores, tol = _replay_case(18)
+    lazy, allowed = case.pop("lazy"), case.pop("allowed")
+    assert lazy is not None and tol == 0.0005
+    exact = matcher.assign(scores, allowed=allowed, **case)
+    got = matcher.assign(lazy, tolerance=tol, **case)
+    assert got.method == "sparse" and got.optimal and got.gap == 0.0
+    assert got.total == pytest.approx(exact.total, rel=1e-6)
+    # With a time limit the caller gets the auction's own (honest) gap instead.
+    timed = matcher.assign(lazy, tolerance=tol, time_limit=60, **case)
+    assert timed.method == "auction" and timed.gap > tol
+    assert timed.total >= (1 - timed.gap) * exact.total - 1e-3
