@@ -43,7 +43,6 @@ class AuctionState:
     price: FloatArray
     owner: IntArray  # row holding each object, -1 when free
     mate: IntArray  # object held by each row, -1 when unmatched
-    eps: float  # the eps the state satisfies eps-complementary slackness for
 
 
 def _best_two(
@@ -57,17 +56,30 @@ def _best_two(
     """
     start = indptr[rows]
     length = indptr[rows + 1] - start
+    edge = _gather(start, length)
+    best, first, second = _segment_best_two(w[edge] - price[obj[edge]], length)
+    return best, edge[first], second
+
+
+def _gather(start: IntArray, length: IntArray) -> IntArray:
+    """Positions ``start[k] .. start[k] + length[k] - 1`` of every segment, in order."""
     offs = np.cumsum(length) - length
-    edge = np.repeat(start - offs, length) + np.arange(int(length.sum()))
-    val = w[edge] - price[obj[edge]]
+    return np.repeat(start - offs, length) + np.arange(int(length.sum()))
+
+
+def _segment_best_two(val: FloatArray, length: IntArray) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Per segment of ``val`` (lengths > 0): the best value, the position of its
+    first occurrence, and the second best (at least 0, the outside option).
+    ``val`` is overwritten."""
+    offs = np.cumsum(length) - length
     best = np.maximum.reduceat(val, offs)
     hit = np.flatnonzero(val == np.repeat(best, length))
     first = hit[np.searchsorted(hit, offs)]
     val[first] = -np.inf
     second = np.maximum(np.maximum.reduceat(val, offs), 0.0)
-    # reduceat on a one-edge row returns that edge again: its only alternative is 0.
+    # reduceat on a one-element segment returns that element: its only alternative is 0.
     second[length == 1] = 0.0
-    return best, edge[first], second
+    return best, first, second
 
 
 def _bid(
@@ -161,21 +173,14 @@ def _reverse(
     objects, start, length = objects[has], start[has], length[has]
     if objects.size == 0:
         return objects
-    offs = np.cumsum(length) - length
-    pos = np.repeat(start - offs, length) + np.arange(int(length.sum()))
+    pos = _gather(start, length)
     # The profit of each row on these edges (0 when unmatched): only the rows
     # touched, since a round often concerns a handful of objects.
     rows_at = row_of[pos]
     mate_at = state.mate[rows_at]
     held = mate_at >= 0
     profit = np.where(held, w[mate_edge[rows_at]] - state.price[np.maximum(mate_at, 0)], 0.0)
-    val = w[edge_of[pos]] - profit
-    best = np.maximum.reduceat(val, offs)
-    hit = np.flatnonzero(val == np.repeat(best, length))
-    first = hit[np.searchsorted(hit, offs)]
-    val[first] = -np.inf
-    second = np.maximum(np.maximum.reduceat(val, offs), 0.0)
-    second[length == 1] = 0.0
+    best, first, second = _segment_best_two(w[edge_of[pos]] - profit, length)
     go = best > eps
     state.price[objects[~go]] = 0.0
     objs, edge = objects[go], edge_of[pos[first[go]]]
@@ -250,7 +255,6 @@ def auction(
         np.zeros(n_obj) if prices is None else np.maximum(prices, 0.0).astype(np.float64),
         np.full(n_obj, -1, np.int64),
         np.full(n, -1, np.int64),
-        np.inf,
     )
     eps = max(eps_final, float(w.max(initial=0.0)) / START_DIV)
     if eps_start is not None:
@@ -284,7 +288,6 @@ def auction(
             else:
                 bidders = _bid(indptr, obj, w, state, bidders, eps, mate_edge)
             rounds += 1
-        state.eps = eps
         if rounds >= max_rounds:
             return state, False
         if eps <= eps_final:

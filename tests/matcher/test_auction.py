@@ -224,9 +224,7 @@ def test_a_single_bidder_takes_the_same_step_on_the_fast_path(seed: int, ties: b
         for j, i in enumerate(owner):
             if i >= 0:
                 mate[i] = j
-        states.append(
-            (_auction.AuctionState(price.copy(), owner.copy(), mate, 0.01), np.full(6, -1))
-        )
+        states.append((_auction.AuctionState(price.copy(), owner.copy(), mate), np.full(6, -1)))
     row = int(rng.integers(0, 3))  # rows 0-2 hold nothing
     slow = _auction._bid(indptr, obj, ew, states[0][0], np.array([row]), 0.01, states[0][1])
     fast = _auction._bid_one(indptr, obj, ew, states[1][0], row, 0.01, states[1][1])
