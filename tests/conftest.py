@@ -11,9 +11,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Base, make_engine, make_session_factory
 from models.migrate import upgrade
+
+if TYPE_CHECKING:  # the factories import the API, which the numeric tests never need
+    from tests.factories import Tenant
 
 PG_ENV = "MENTORMATCH_TEST_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -95,32 +97,17 @@ def app(db_url: str) -> Iterator[Any]:
     application.extensions["mentormatch"].engine.dispose()
 
 
-@dataclass
-class Tenant:
-    organization_id: uuid.UUID
-    owner_id: uuid.UUID
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-def make_tenant(app: Any, name: str, email: str) -> Tenant:
-    from api.services.organizations import create_organization
-
-    with app.extensions["mentormatch"].session_factory() as s:
-        created = create_organization(s, name, email)
-        return Tenant(created.admin.organization_id, created.admin.id, created.api_key)
-
-
 @pytest.fixture
 def tenant(app: Any) -> Tenant:
+    from tests.factories import make_tenant
+
     return make_tenant(app, "Acme", "owner@acme.example")
 
 
 @pytest.fixture
 def other_tenant(app: Any) -> Tenant:
+    from tests.factories import make_tenant
+
     return make_tenant(app, "Globex", "owner@globex.example")
 
 

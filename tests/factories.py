@@ -1,8 +1,10 @@
-"""Small builders of database rows for service and API tests.
+"""Builders of database rows, and small readers of them, for service and API tests.
 
-They insert rows directly (a program with its config, participants, a finished run
-and its proposals) so that review and publication can be tested without running
-the matcher. Each builder flushes; :func:`proposals` commits.
+Review and publication tests insert rows directly (a program with its config,
+participants, a finished run and its proposals) so that they need no matcher; those
+builders flush, and :func:`proposals` commits once. Run tests commit what they build
+(:func:`add`, ``make_program(..., commit=True)``) because a run reads the cohort in
+its own sessions, as a worker does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import scoring
@@ -29,6 +32,43 @@ CONFIG: dict[str, Any] = {
     "default_capacity": 1,
 }
 
+#: For run tests: skills alone decide the score (weight 0 elsewhere); a shared language
+#: is required.
+RUN_CONFIG: dict[str, Any] = {
+    "fields": [{"key": "languages", "type": "multi"}],
+    "criteria": [
+        {"name": "skills", "kind": "skill_overlap", "weight": 1},
+        {
+            "name": "shared_language",
+            "kind": "overlap",
+            "field": "languages",
+            "required": True,
+            "weight": 0,
+        },
+    ],
+    "default_capacity": 1,
+}
+
+
+@dataclass
+class Tenant:
+    """An organization as the HTTP tests see it: ids and the owner's API key."""
+
+    organization_id: uuid.UUID
+    owner_id: uuid.UUID
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_tenant(app: Any, name: str, email: str) -> Tenant:
+    """A new organization committed through the app's own session factory."""
+    with app.extensions["mentormatch"].session_factory() as s:
+        created = create_organization(s, name, email)
+        return Tenant(created.admin.organization_id, created.admin.id, created.api_key)
+
 
 def make_org(session: Session, name: str = "Acme") -> Actor:
     """A new organization; returns its owner as the actor."""
@@ -36,7 +76,10 @@ def make_org(session: Session, name: str = "Acme") -> Actor:
     return Actor(created.admin.organization_id, created.admin.id, "owner")
 
 
-def make_program(session: Session, actor: Actor, config: dict[str, Any] | None = None) -> Program:
+def make_program(
+    session: Session, actor: Actor, config: dict[str, Any] | None = None, *, commit: bool = False
+) -> Program:
+    """A program with ``config`` (default :data:`CONFIG`) as its version 1."""
     program = Program(id=uuid.uuid4(), organization_id=actor.organization_id, name="Cohort")
     session.add(program)
     session.flush()
@@ -51,6 +94,8 @@ def make_program(session: Session, actor: Actor, config: dict[str, Any] | None =
         )
     )
     session.flush()
+    if commit:
+        session.commit()
     return program
 
 
@@ -82,6 +127,32 @@ def make_participant(
     )
     session.add(person)
     session.flush()
+    return person
+
+
+def add(
+    session: Session,
+    program: Program,
+    role: str,
+    external_id: str,
+    skills: Sequence[str] = ("python",),
+    *,
+    capacity: int | None = None,
+    languages: Sequence[str] = ("en",),
+    active: bool = True,
+) -> Participant:
+    """A committed participant, skills positional (the run tests' tables of people)."""
+    person = make_participant(
+        session,
+        program,
+        role,
+        external_id,
+        skills=skills,
+        capacity=capacity,
+        languages=languages,
+        active=active,
+    )
+    session.commit()
     return person
 
 
@@ -181,3 +252,35 @@ def proposals(
         )
     session.commit()
     return Scenario(actor, program, run, mentees, mentors, matches, left)
+
+
+# ----------------------------------------------------------------- readers
+
+
+def pairs(session: Session, run_id: uuid.UUID) -> dict[str, str]:
+    """mentee external_id -> mentor external_id of the run's proposals."""
+    mentee = select(Participant.external_id).where(Participant.id == Match.mentee_id)
+    mentor = select(Participant.external_id).where(Participant.id == Match.mentor_id)
+    rows = session.execute(
+        select(mentee.scalar_subquery(), mentor.scalar_subquery()).where(Match.run_id == run_id)
+    ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def set_status(session: Session, run_id: uuid.UUID, mentee_ext: str, status: str) -> None:
+    """Give the run's proposal of ``mentee_ext`` another status (as publish/end/reject do)."""
+    match = session.scalars(
+        select(Match)
+        .join(Participant, Participant.id == Match.mentee_id)
+        .where(Match.run_id == run_id, Participant.external_id == mentee_ext)
+    ).one()
+    match.status = status
+    session.commit()
+
+
+def reload(session: Session, run_id: uuid.UUID) -> Run:
+    """The run as the database has it now."""
+    session.expire_all()
+    run = session.get(Run, run_id)
+    assert run is not None
+    return run

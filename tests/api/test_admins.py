@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 def test_health_needs_no_key(client: Any) -> None:

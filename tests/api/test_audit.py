@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 def test_audit_list_filters_and_pages(client: Any, tenant: Tenant, other_tenant: Tenant) -> None:

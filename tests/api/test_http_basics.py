@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from api.logs import JsonFormatter
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 def test_unknown_route_and_method_are_problem_json(client: Any, tenant: Tenant) -> None:

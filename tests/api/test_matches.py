@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 from api.services.context import Actor
-from tests.conftest import Tenant
-from tests.factories import Scenario, make_participant, proposals
+from tests.factories import Scenario, Tenant, make_participant, proposals
 
 
 def _scenario(app: Any, tenant: Tenant, **kw: Any) -> Scenario:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 from api.services.csv_format import participants_csv
 from scoring.synthetic import generate_cohort
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 def _real_ids(client: Any, tenant: Tenant) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from models import AuditEvent, Participant
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 CONFIG: dict[str, Any] = {
     "fields": [

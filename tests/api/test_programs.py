@@ -13,7 +13,7 @@ from api.services import programs
 from api.services.context import Actor
 from api.services.errors import ValidationFailed
 from models import AuditEvent, Program, ProgramConfig
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 CONFIG: dict[str, Any] = {
     "fields": [

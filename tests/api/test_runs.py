@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from api.services import jobs
 from models import Run
-from tests.conftest import Tenant
-from tests.services.run_helpers import CONFIG
+from tests.factories import RUN_CONFIG, Tenant
 
 
 def person(ext: str, role: str, skills: list[str], capacity: int | None = None) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def person(ext: str, role: str, skills: list[str], capacity: int | None = None) 
 def program(app: Any, client: Any, tenant: Tenant) -> str:
     app.config["JOBS_IMMEDIATE"] = True
     response = client.post(
-        "/v1/programs", json={"name": "Spring", "config": CONFIG}, headers=tenant.headers
+        "/v1/programs", json={"name": "Spring", "config": RUN_CONFIG}, headers=tenant.headers
     )
     assert response.status_code == 201, response.json
     pid = response.json["id"]

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Base, Match, Run, WeightsVersion
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 # Public routes: no organization data behind them. Listed one by one, on purpose.
 PUBLIC_RULES = {

@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 
 from api.services.lookup import ANONYMOUS, PROFILE_COLUMNS, profile
 from models import Participant
-from tests.factories import make_org
-from tests.services.run_helpers import add, make_program
+from tests.factories import RUN_CONFIG, add, make_org, make_program
 
 
 def test_profile_of_a_core_row_equals_profile_of_the_orm_object(session: Session) -> None:
-    program = make_program(session, make_org(session))
+    program = make_program(session, make_org(session), RUN_CONFIG, commit=True)
     plain = add(session, program, "mentor", "m1", ["python", "sql"], capacity=3)
     plain.email, plain.position, plain.level = "m1@example.org", "Engineer", 4
     plain.exclude = ["e9"]

@@ -17,24 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.services import pipeline, publication, runs
 from api.services.errors import NotFound, ValidationFailed
 from models import AuditEvent, Match, Participant, Run, UnmatchedMentee, WeightsVersion
-from tests.factories import make_org
-from tests.services.run_helpers import (
-    CONFIG,
-    add,
-    make_program,
-    pairs,
-    reload,
-    set_status,
-)
-
-# Until the matcher package lands its public API, these tests cannot run.
+from tests.factories import RUN_CONFIG, add, make_org, make_program, pairs, reload, set_status
 
 
 @pytest.fixture
 def world(session: Session) -> Any:
     """Three mentees, two mentors (capacities 1 and 2) whose best pairs are obvious."""
     actor = make_org(session)
-    program = make_program(session, actor)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
     add(session, program, "mentor", "m1", ["python", "sql"], capacity=1)
     add(session, program, "mentor", "m2", ["go", "rust"], capacity=2)
     add(session, program, "mentee", "e1", ["python", "sql"])
@@ -205,7 +195,7 @@ def test_published_mentees_are_never_rematched_and_the_run_can_be_published(
     published mentees (whose publication would then 409), nor may a full program
     report them unmatched for lack of capacity."""
     actor = make_org(session)
-    program = make_program(session, actor)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
     for ext in ("m1", "m2", "m3"):
         add(session, program, "mentor", ext, capacity=1)
     add(session, program, "mentee", "e1")
@@ -276,7 +266,7 @@ def test_pins_breaking_hard_constraints_are_refused_when_the_run_is_triggered(
     }
     assert session.scalar(select(func.count()).select_from(Run)) == 0
     # A dry run checks its pins against its own configuration (here: language optional).
-    relaxed = [{**c, "required": False} for c in CONFIG["criteria"]]
+    relaxed = [{**c, "required": False} for c in RUN_CONFIG["criteria"]]
     run = runs.start_run(
         session,
         actor,
@@ -400,7 +390,7 @@ def test_config_overrides_need_dry_run_and_must_be_valid(session, world) -> None
 
 def test_priority_unmatched_lets_earlier_leftovers_go_first(session, session_factory) -> None:
     actor = make_org(session)
-    program = make_program(session, actor)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
     add(session, program, "mentor", "m1", ["python", "sql"], capacity=1)
     add(session, program, "mentee", "a", ["python", "sql", "java", "rust"])  # 0.5
     add(session, program, "mentee", "b", ["python", "sql", "go"])  # 0.667
@@ -488,7 +478,7 @@ def test_a_failing_run_is_failed_with_its_reason_and_writes_nothing(
 
 def test_a_scoring_error_fails_the_run_with_a_readable_reason(session, session_factory) -> None:
     actor = make_org(session)
-    program = make_program(session, actor)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
     add(session, program, "mentor", "m1")
     bad = add(session, program, "mentee", "e1")
     bad.attributes = {"languages": 7}  # not a list: scoring refuses it
@@ -568,6 +558,6 @@ def test_runs_are_listed_read_and_compared_within_the_organization(
     stranger = make_org(session, "Globex")
     with pytest.raises(NotFound):
         runs.get_run(session, stranger, program.id, a.id)
-    other_program = make_program(session, actor)
+    other_program = make_program(session, actor, RUN_CONFIG, commit=True)
     with pytest.raises(NotFound):
         runs.get_run(session, actor, other_program.id, a.id)
