@@ -3,6 +3,8 @@
 Set ``MENTORMATCH_TEST_DATABASE_URL`` (CI does, see .ci/run) to a PostgreSQL database
 the tests may use as a maintenance connection: each test session creates its own
 scratch database next to it and drops it at the end, so parallel sessions never meet.
+Set ``MENTORMATCH_TEST_REDIS_URL`` for the tests marked ``redis``. Without a URL, the
+tests that need the service are deselected and one line at the end says how many.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +29,49 @@ if TYPE_CHECKING:  # the factories import the API, which the numeric tests never
     from tests.factories import Tenant
 
 PG_ENV = "MENTORMATCH_TEST_DATABASE_URL"
+REDIS_ENV = "MENTORMATCH_TEST_REDIS_URL"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+_UNSERVED = pytest.StashKey[Counter[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"redis: needs a Redis server ({REDIS_ENV})")
+
+
+def _service(item: pytest.Item) -> str | None:
+    """The environment variable naming the server the test needs, if any."""
+    callspec = getattr(item, "callspec", None)
+    on_postgres = callspec is not None and callspec.params.get("db_url") == "postgresql"
+    if on_postgres or item.get_closest_marker("postgres"):
+        return PG_ENV
+    if item.get_closest_marker("redis"):
+        return REDIS_ENV
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the legs whose server is not configured (one summary line, not a skip each)."""
+    kept: list[pytest.Item] = []
+    unserved: list[pytest.Item] = []
+    counts: Counter[str] = Counter()
+    for item in items:
+        env = _service(item)
+        if env is not None and not os.environ.get(env):
+            unserved.append(item)
+            counts[env] += 1
+        else:
+            kept.append(item)
+    config.stash[_UNSERVED] = counts
+    if unserved:
+        config.hook.pytest_deselected(items=unserved)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    names = {PG_ENV: "PostgreSQL", REDIS_ENV: "Redis"}
+    for env, n in sorted(config.stash.get(_UNSERVED, Counter()).items()):
+        terminalreporter.write_line(f"{n} {names[env]} tests deselected: set {env}")
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +83,8 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _postgres_url() -> Iterator[str]:
-    admin_url = os.environ.get(PG_ENV)
-    if not admin_url:
-        pytest.skip(f"PostgreSQL leg skipped: set {PG_ENV} (CI sets it in .ci/run)")
-    admin_url = admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    # Set, or pytest_collection_modifyitems deselected every test that gets here.
+    admin_url = os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1)
     name = f"mm_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     maintenance = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with maintenance.connect() as conn:
