@@ -56,7 +56,6 @@ def test_no_generated_request_gets_a_server_error(app: Any, client: Any, tenant:
     real = _real_ids(client, tenant)
     schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 25  # every route is documented
     # Deletions last, so that the other operations meet live resources.
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
     failures: list[tuple[str, str, int, str]] = []
