@@ -13,6 +13,7 @@ a query string to get past its schema, add it to ``BODIES`` / ``QUERIES``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.routing import Rule
 
 from models import Base, Match, Run, WeightsVersion
 from tests.factories import Tenant
@@ -161,35 +163,38 @@ def snapshot(session: Session, organization_id: uuid.UUID) -> dict[str, list[tup
     return rows
 
 
-def _fill(rule: Any, b: OtherOrg, own: dict[str, object] | None = None) -> str | None:
-    """The rule's URL with B's ids (``own`` overrides some with A's), or None when it
-    has a parameter PARAMS lacks."""
-    values = {}
-    for name in rule.arguments:
-        if name not in PARAMS:
-            return None
-        values[name] = (own or {}).get(name, PARAMS[name](b))
+def _fill(rule: Any, b: OtherOrg, own: dict[str, object] | None = None) -> str:
+    """The rule's URL with B's ids (``own`` overrides some with A's)."""
     path = rule.rule
-    for name, value in values.items():
+    for name in rule.arguments:
+        value = (own or {}).get(name, PARAMS[name](b))
         path = path.replace(f"<uuid:{name}>", str(value)).replace(f"<int:{name}>", str(value))
         path = path.replace(f"<{name}>", str(value))
     query = QUERIES.get(rule.rule, "").format(**{n: PARAMS[n](b) for n in PARAMS})
     return path + query
 
 
-def test_every_route_hides_other_organizations_data(
-    app: Any, client: Any, tenant: Tenant, other_org: OtherOrg
-) -> None:
-    b = other_org
-    factory = app.extensions["mentormatch"].session_factory
-    with factory() as s:
-        before = snapshot(s, b.tenant.organization_id)
+def _spec_path(rule: str) -> str:
+    """``/v1/runs/<uuid:run_id>`` as the OpenAPI spec writes it: ``/v1/runs/{run_id}``."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+
+
+def _documented(client: Any) -> set[tuple[str, str]]:
+    """Every (method, path) of the OpenAPI spec: the other list of the API's routes."""
+    paths = client.get("/v1/openapi.json").json["paths"]
+    return {(m.upper(), path) for path, ops in paths.items() for m in ops if m != "parameters"}
+
+
+def walk(app: Any, client: Any, tenant: Tenant, b: OtherOrg) -> tuple[list[str], set[Any]]:
+    """Call every rule of ``app.url_map`` with A's key and B's ids.
+
+    Returns what went wrong, and the (method, spec path) of each call made.
+    """
     b_ids = {
         str(v) for v in (b.program_id, b.mentor_id, b.mentee_id, b.admin_id, b.run_id, b.match_id)
     } | {str(b.tenant.owner_id), str(b.tenant.organization_id)}
-
     failures: list[str] = []
-    checked = 0
+    called: set[tuple[str, str]] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.rule in PUBLIC_RULES:
             continue
@@ -201,11 +206,10 @@ def test_every_route_hides_other_organizations_data(
             )
             continue
         url = _fill(rule, b)
-        assert url is not None
         for method in METHODS:
             if method not in (rule.methods or ()):
                 continue
-            checked += 1
+            called.add((method, _spec_path(rule.rule)))
             body = BODIES.get((method, rule.rule), {})
             kwargs = {} if method == "GET" else {"json": body}
             response = client.open(url, method=method, headers=tenant.headers, **kwargs)
@@ -221,22 +225,38 @@ def test_every_route_hides_other_organizations_data(
             leaked = sorted(i for i in b_ids if i in text and i not in url)
             if leaked:
                 failures.append(f"{method} {rule.rule}: response shows B's ids {leaked}")
+    return failures, called
 
+
+def test_every_route_hides_other_organizations_data(
+    app: Any, client: Any, tenant: Tenant, other_org: OtherOrg
+) -> None:
+    b = other_org
+    factory = app.extensions["mentormatch"].session_factory
+    with factory() as s:
+        before = snapshot(s, b.tenant.organization_id)
+    failures, called = walk(app, client, tenant, b)
     with factory() as s:
         after = snapshot(s, b.tenant.organization_id)
     changed = sorted(t for t in before if before[t] != after[t])
     assert not changed, f"organization B's rows changed in: {changed}"
     assert not failures, "\n".join(failures)
-    assert checked >= 10  # the walk really ran over the API
+    public = {_spec_path(rule) for rule in PUBLIC_RULES}
+    assert called == {(m, path) for m, path in _documented(client) if path not in public}
 
 
-def test_the_walk_fails_on_an_unknown_parameter(app: Any, other_org: OtherOrg) -> None:
-    rule = next(r for r in app.url_map.iter_rules() if "program_id" in r.arguments)
-    saved = PARAMS.pop("program_id")
-    try:
-        assert _fill(rule, other_org) is None
-    finally:
-        PARAMS["program_id"] = saved
+def test_a_route_with_an_unknown_parameter_fails_the_walk(
+    app: Any, client: Any, tenant: Tenant, other_org: OtherOrg
+) -> None:
+    rule = "/v1/programs/<uuid:program_id>/widgets/<uuid:widget_id>"
+    app.url_map.add(Rule(rule, endpoint="widget", methods=["GET"]))
+    failures, called = walk(app, client, tenant, other_org)
+    assert failures == [
+        f"{rule}: no factory for path parameter(s) ['widget_id']; extend PARAMS in "
+        "tests/api/test_tenant_isolation.py with B's id for each"
+    ]
+    assert ("GET", "/v1/programs/{program_id}/widgets/{widget_id}") not in called
+    assert ("GET", "/v1/programs/{program_id}") in called  # the rest was still walked
 
 
 def test_own_program_with_other_organizations_ids_is_404(
@@ -250,16 +270,15 @@ def test_own_program_with_other_organizations_ids_is_404(
     with factory() as s:
         before = snapshot(s, b.tenant.organization_id)
     failures: list[str] = []
-    mixed = 0
+    mixed: set[tuple[str, str]] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "program_id" not in rule.arguments or len(rule.arguments) < 2:
             continue
         url = _fill(rule, b, own)
-        assert url is not None
         for method in METHODS:
             if method not in (rule.methods or ()):
                 continue
-            mixed += 1
+            mixed.add((method, _spec_path(rule.rule)))
             body = BODIES.get((method, rule.rule), {})
             kwargs = {} if method == "GET" else {"json": body}
             response = client.open(url, method=method, headers=tenant.headers, **kwargs)
@@ -268,4 +287,10 @@ def test_own_program_with_other_organizations_ids_is_404(
     with factory() as s:
         assert snapshot(s, b.tenant.organization_id) == before
     assert not failures, "\n".join(failures)
-    assert mixed >= 7  # participant GET/PATCH, recommendations, run, compare, proposals, publish
+    # Participant GET/PATCH, recommendations, run, compare, proposals, publish: every
+    # documented route under a program that names a second id.
+    assert mixed == {
+        (m, path)
+        for m, path in _documented(client)
+        if path.startswith("/v1/programs/{program_id}/") and path.count("{") >= 2
+    }
