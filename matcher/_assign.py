@@ -12,8 +12,8 @@ from matcher._errors import InvalidToleranceError, MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
 from matcher._parallel import parallel_map
-from matcher._result import Assignment
-from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, Solved, solve
+from matcher._result import Assignment, Solved
+from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, solve
 from matcher._stable import blocking_pairs_rows, deferred_acceptance
 
 __all__ = ["assign", "blocking_pairs", "find_blocking_pairs"]

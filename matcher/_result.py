@@ -1,4 +1,5 @@
-"""The :class:`Assignment` returned by :func:`matcher.assign`."""
+"""The :class:`Assignment` returned by :func:`matcher.assign`, and :class:`Solved`,
+what every solver behind it returns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["REASONS", "Assignment"]
+__all__ = ["REASONS", "Assignment", "Solved"]
 
 #: Why a mentee stays unmatched, in the order they are checked.
 REASONS = ("no_allowed_mentor", "below_min_score", "capacity_exhausted")
@@ -65,3 +66,40 @@ class Assignment:
     def min_score(self) -> float:
         """Lowest matched score (``nan`` when nothing is matched)."""
         return float(self.score.min()) if self.score.size else float("nan")
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A solver's matching of the free mentees, before pins and reasons are added.
+
+    Every path (dense, components, sparse, auction, deferred acceptance) returns
+    one; a caller that changes a field derives a copy with ``dataclasses.replace``.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int64, shape (n_pairs,)
+        The matched (mentee, mentor) pairs, sorted by mentee.
+    scores : ndarray of float64, shape (n_pairs,)
+        Their scores (without any coverage offset).
+    optimal : bool
+        True when certified optimal.
+    gap : float
+        Proven bound on the relative gap; 0.0 when certified.
+    method : str
+        The path that solved it, as in :attr:`Assignment.method`.
+    any_allowed, any_usable : ndarray of bool, shape (n_mentees,)
+        Whether each mentee has an allowed pair, and one at or above
+        ``min_score`` (whatever the capacities and pins): the unmatched reasons.
+    rounds : int
+        Solves of a candidate graph (sparse and auction paths); 0 elsewhere.
+    """
+
+    rows: NDArray[np.int64]
+    cols: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    optimal: bool
+    gap: float
+    method: str
+    any_allowed: NDArray[np.bool_]
+    any_usable: NDArray[np.bool_]
+    rounds: int = 0

@@ -1,8 +1,7 @@
-"""Dispatch a max-weight b-matching to the dense, per-component or sparse solver."""
+"""Dispatch a max-weight b-matching to the dense, per-component, sparse or auction path."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,15 +9,15 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-from matcher._approx import solve_within
+from matcher._auction_path import solve_auction
 from matcher._dense import solve_dense
 from matcher._input import Source, above_mask
+from matcher._result import Solved
 from matcher._sparse import solve_sparse
 
-__all__ = ["DEFAULT_DENSE_LIMIT", "DENSE_LIMIT_REPLICATED", "Solved", "solve"]
+__all__ = ["DEFAULT_DENSE_LIMIT", "DENSE_LIMIT_REPLICATED", "solve"]
 
 IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 #: Blocks with at most ``DEFAULT_DENSE_LIMIT**2`` (mentee, mentor-slot) pairs go to
@@ -30,18 +29,6 @@ DEFAULT_DENSE_LIMIT = 2500
 #: The same when mentors offer at least 1.25 places per mentee (slack: dense stays fast longer).
 DENSE_LIMIT_REPLICATED = 5000
 _MAX_COMPONENT_EDGES = 20_000_000
-
-
-@dataclass(frozen=True)
-class Solved:
-    rows: IntArray
-    cols: IntArray
-    scores: FloatArray
-    optimal: bool
-    gap: float
-    method: str
-    any_allowed: BoolArray
-    any_usable: BoolArray
 
 
 def _components(use: BoolArray) -> list[tuple[IntArray, IntArray]]:
@@ -76,6 +63,32 @@ def _components(use: BoolArray) -> list[tuple[IntArray, IntArray]]:
     return blocks
 
 
+def _solve_large(
+    source: Source,
+    *,
+    lo: float,
+    offset: float,
+    row_ok: BoolArray,
+    cap: IntArray,
+    k: int,
+    time_limit: float | None,
+    tolerance: float,
+) -> Solved:
+    """The auction path when a gap is accepted, else (or when it stalls) the certified one."""
+    if tolerance > 0:
+        assert offset == 0.0  # only objective "total" accepts a tolerance
+        res = solve_auction(
+            source, lo=lo, row_ok=row_ok, cap=cap, tolerance=tolerance, k=k, time_limit=time_limit
+        )
+        if res.gap <= tolerance or time_limit is not None:
+            return res
+        # The auction stalled over the tolerance (a mentor's identical places can
+        # trade a mentee back and forth): certify instead.
+    return solve_sparse(
+        source, lo=lo, offset=offset, row_ok=row_ok, cap=cap, k=k, time_limit=time_limit
+    )
+
+
 def _block_solve(
     s: NDArray[Any],
     use: BoolArray,
@@ -91,30 +104,17 @@ def _block_solve(
     if n * min(slots, max(n, m)) <= dense_limit * dense_limit:
         r, c = solve_dense(s + offset if offset else s, use, cap)
         return r, c, True, 0.0, "dense"
-    src = Source(n, m, scores=s, allowed=use)
-    if tolerance > 0:
-        within = solve_within(
-            src,
-            lo=-np.inf,
-            row_ok=np.ones(n, dtype=np.bool_),
-            cap=cap,
-            tolerance=tolerance,
-            k=k,
-            time_limit=time_limit,
-        )
-        if within.gap <= tolerance or time_limit is not None:
-            return within.rows, within.cols, within.optimal, within.gap, "auction"
-        # The auction stalled over the tolerance (see solve_within): certify instead.
-    res = solve_sparse(
-        src,
+    res = _solve_large(
+        Source(n, m, scores=s, allowed=use),
         lo=-np.inf,
         offset=offset,
         row_ok=np.ones(n, dtype=np.bool_),
         cap=cap,
         k=k,
         time_limit=time_limit,
+        tolerance=tolerance,
     )
-    return res.rows, res.cols, res.optimal, res.gap, "sparse"
+    return res.rows, res.cols, res.optimal, res.gap, res.method
 
 
 def solve(
@@ -127,7 +127,7 @@ def solve(
     dense_limit: int,
     k: int,
     time_limit: float | None,
-    tolerance: float = 0.0,
+    tolerance: float,
 ) -> Solved:
     """Max-weight b-matching of weights ``s + offset`` on usable pairs.
 
@@ -137,33 +137,15 @@ def solve(
     """
     n, m = source.n_mentees, source.n_mentors
     if not source.is_dense and n * m > dense_limit * dense_limit:
-        if tolerance > 0:
-            assert offset == 0.0
-            res = solve_within(
-                source,
-                lo=lo,
-                row_ok=row_ok,
-                cap=cap,
-                tolerance=tolerance,
-                k=k,
-                time_limit=time_limit,
-            )
-            method = "auction"
-        if tolerance <= 0 or (res.gap > tolerance and time_limit is None):
-            # Exact, or the auction stalled over the tolerance (see solve_within).
-            res = solve_sparse(
-                source, lo=lo, offset=offset, row_ok=row_ok, cap=cap, k=k, time_limit=time_limit
-            )
-            method = "sparse"
-        return Solved(
-            res.rows,
-            res.cols,
-            res.scores,
-            res.optimal,
-            res.gap,
-            method,
-            res.any_allowed,
-            res.any_usable,
+        return _solve_large(
+            source,
+            lo=lo,
+            offset=offset,
+            row_ok=row_ok,
+            cap=cap,
+            k=k,
+            time_limit=time_limit,
+            tolerance=tolerance,
         )
     s, a = source.dense()
     above = above_mask(s, a, lo)

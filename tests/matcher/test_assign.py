@@ -74,7 +74,13 @@ def test_certification_loop_adds_missing_pairs(rng: np.random.Generator) -> None
     s = _structured(rng, n, n).astype(np.float64)
     src = Source(n, n, scores=s, allowed=np.ones((n, n), bool))
     res = solve_sparse(
-        src, lo=0.0, offset=0.0, row_ok=np.ones(n, bool), cap=np.ones(n, np.int64), k=1
+        src,
+        lo=0.0,
+        offset=0.0,
+        row_ok=np.ones(n, bool),
+        cap=np.ones(n, np.int64),
+        k=1,
+        time_limit=None,
     )
     assert res.rounds > 1
     assert res.optimal

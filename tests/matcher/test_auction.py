@@ -181,19 +181,19 @@ def test_sample_market_prices_choose_the_candidates_and_the_gap_still_holds(
 ) -> None:
     # Large cohorts first match a sample market and price every mentor from it;
     # shrink the thresholds so that a small cohort takes that path too.
-    from matcher import _approx
+    from matcher import _auction_path
 
     estimates = []
-    real = _approx._estimate_prices
+    real = _auction_path._estimate_prices
 
     def spy(*args: Any) -> Any:
         out = real(*args)
         estimates.append(out)
         return out
 
-    monkeypatch.setattr(_approx, "_ESTIMATE_MIN_PAIRS", 0)
-    monkeypatch.setattr(_approx, "_ESTIMATE_CHUNK", 8)
-    monkeypatch.setattr(_approx, "_estimate_prices", spy)
+    monkeypatch.setattr(_auction_path, "_ESTIMATE_MIN_PAIRS", 0)
+    monkeypatch.setattr(_auction_path, "_ESTIMATE_CHUNK", 8)
+    monkeypatch.setattr(_auction_path, "_estimate_prices", spy)
     s, allowed = _cohort(400, 400, seed=11)
     exact = matcher.assign(s, allowed=allowed, min_score=0.2)
     got = matcher.assign(s, allowed=allowed, min_score=0.2, dense_limit=10, tolerance=0.001)

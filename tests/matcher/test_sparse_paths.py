@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matcher
-from matcher._sparse import _solve_candidates
+from matcher._sparse import solve_candidates
 from tests.matcher.conftest import LazyArray
 
 
@@ -38,8 +38,8 @@ def test_a_mentee_better_left_out_is_left_out_on_the_sparse_path() -> None:
 def test_forced_solve_reports_when_no_matching_covers_everyone() -> None:
     # Two mentees, one mentor: covering both is impossible, so every mentee gets a dummy.
     ei, ej, ew = np.array([0, 1]), np.array([0, 0]), np.array([0.5, 0.7])
-    rows, cols, forced = _solve_candidates(
-        ei, ej, ew, 2, 1, np.array([1]), dummy_rows=np.zeros(2, dtype=bool)
+    rows, cols, forced = solve_candidates(
+        ei, ej, ew, 1, np.array([1]), dummy_rows=np.zeros(2, dtype=bool)
     )
     assert not forced
     assert rows.tolist() == [1] and cols.tolist() == [0]
@@ -50,8 +50,8 @@ def test_square_filler_rows_take_the_spare_mentor_slots() -> None:
     ei = np.array([0, 0, 1, 2, 2])
     ej = np.array([0, 1, 0, 1, 0])
     ew = np.array([0.9, 0.2, 0.8, 0.6, 0.1])
-    rows, cols, forced = _solve_candidates(
-        ei, ej, ew, 3, 2, np.array([2, 2]), dummy_rows=np.zeros(3, dtype=bool)
+    rows, cols, forced = solve_candidates(
+        ei, ej, ew, 2, np.array([2, 2]), dummy_rows=np.zeros(3, dtype=bool)
     )
     assert forced
     assert dict(zip(rows.tolist(), cols.tolist(), strict=True)) == {0: 0, 1: 0, 2: 1}

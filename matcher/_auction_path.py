@@ -1,4 +1,4 @@
-"""Very large assignments within a proven gap: candidate graph + auction.
+"""The auction path: very large assignments within a proven gap (``method="auction"``).
 
 SciPy's sparse solver restarts from nothing on every round and grows
 super-linearly (86 s for one solve at 50,000 per side). When the caller accepts
@@ -7,11 +7,12 @@ auction of :mod:`matcher._auction`:
 
 0. on very large cohorts, a sample market (a tenth of each side) is matched
    first, and its mentees' profits price every mentor (:func:`_estimate_prices`);
-1. the candidate pass of :mod:`matcher._sparse` (every mentee's top partners,
+1. the candidate pass of :mod:`matcher._candidates` (every mentee's top partners,
    by score less those prices, and every mentor's top partners by score);
 2. an auction on the candidate graph to within ``eps`` per matched mentee,
    where ``eps`` is a small part of the tolerance;
-3. one blocked pass over all pairs computes the dual bound of those prices
+3. one blocked pass over all pairs (:func:`matcher._certify.check_prices`)
+   computes the dual bound of those prices
    (``u_i = max(0, max_j s_ij - v_j)``), hence the proven gap, and collects
    the pairs that violate (or nearly violate) the prices;
 4. if the gap is over the tolerance, those pairs join the graph, the auction
@@ -24,18 +25,20 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matcher._auction import AuctionState, auction
+from matcher._blocks import block_rows, row_runs
+from matcher._candidates import EdgeIndex, find_candidates
+from matcher._certify import MARGIN, check_prices
 from matcher._input import Source
 from matcher._parallel import parallel_map
-from matcher._sparse import _BLOCK_ELEMS, SparseResult, _Candidates, _check_block, _runs
+from matcher._result import Solved
 
-__all__ = ["solve_within"]
+__all__ = ["solve_auction"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,9 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Reverse-bid rounds of the first auction (see :func:`solve_within`).
+#: Candidate-graph solves before the best matching is returned with its gap.
+_MAX_ROUNDS = 20
+#: Reverse-bid rounds of the first auction (see :func:`_match`).
 _FIRST_REVERSE = 2000
 #: Later rounds restart the auction's eps-scaling at this multiple of the final eps.
 _RESTART_EPS = 64.0
@@ -90,38 +95,7 @@ class _SlotGraph:
         return v
 
 
-def solve_within(
-    source: Source,
-    *,
-    lo: float,
-    row_ok: BoolArray,
-    cap: IntArray,
-    tolerance: float,
-    k: int = 20,
-    time_limit: float | None = None,
-    max_rounds: int = 20,
-    margin: float = 0.05,
-) -> SparseResult:
-    """Max-weight b-matching of the scores on usable pairs, within ``tolerance``.
-
-    A pair is usable when allowed, ``s >= lo``, its mentee is in ``row_ok``
-    and its mentor has capacity; scores must be >= 0 on usable pairs. The
-    result's ``gap`` is a proven bound on ``(optimum - total) / optimum``.
-    """
-    return _within(
-        source,
-        lo=lo,
-        row_ok=row_ok,
-        cap=cap,
-        tolerance=tolerance,
-        k=k,
-        time_limit=time_limit,
-        max_rounds=max_rounds,
-        margin=margin,
-    )[0]
-
-
-def _within(
+def solve_auction(
     source: Source,
     *,
     lo: float,
@@ -130,18 +104,64 @@ def _within(
     tolerance: float,
     k: int,
     time_limit: float | None,
-    max_rounds: int,
-    margin: float,
-) -> tuple[SparseResult, FloatArray, FloatArray]:
-    """:func:`solve_within`, plus the final row profits ``u`` and mentor prices ``v``."""
+) -> Solved:
+    """Max-weight b-matching of the scores on usable pairs, within ``tolerance``.
+
+    A pair is usable when allowed, ``s >= lo``, its mentee is in ``row_ok``
+    and its mentor has capacity; scores must be >= 0 on usable pairs. The
+    result's ``gap`` is a proven bound on ``(optimum - total) / optimum``.
+    """
+    return _auction_rounds(
+        source, lo=lo, row_ok=row_ok, cap=cap, tolerance=tolerance, k=k, time_limit=time_limit
+    )[0]
+
+
+def _match(
+    slots: _SlotGraph,
+    ei: IntArray,
+    ej: IntArray,
+    es: FloatArray,
+    state: AuctionState | None,
+    eps: float,
+) -> AuctionState:
+    """The auction on the candidate graph, warm-started from ``state`` after round 1."""
+    indptr, obj, w = slots.build(ei, ej, es)
+    # The first graph is only a start: its solve is for prices that find better
+    # pairs, so its reverse bids (which can run in long chains) stop early.
+    new_state, _ = auction(
+        indptr,
+        obj,
+        w,
+        slots.n_slots,
+        eps_final=eps,
+        reverse_rounds=_FIRST_REVERSE if state is None else None,
+        # Later rounds start from the last prices (free slots at 0) and a small
+        # eps: the graph grew a little, so the prices are nearly right.
+        prices=None if state is None else np.where(state.owner >= 0, state.price, 0.0),
+        eps_start=None if state is None else _RESTART_EPS * eps,
+    )
+    return new_state
+
+
+def _auction_rounds(
+    source: Source,
+    *,
+    lo: float,
+    row_ok: BoolArray,
+    cap: IntArray,
+    tolerance: float,
+    k: int,
+    time_limit: float | None,
+) -> tuple[Solved, FloatArray]:
+    """:func:`solve_auction`, plus the final row profits ``u``."""
     t0 = time.perf_counter()
     n, m = source.n_mentees, source.n_mentors
     col_ok = cap > 0
-    block = max(1, min(n, _BLOCK_ELEMS // max(m, 1)))
+    block = block_rows(n, m)
     prices = _estimate_prices(source, lo, row_ok, cap, k, tolerance)
     if prices is not None:
         log.debug("prices estimated in %.2f s", time.perf_counter() - t0)
-    cand = _Candidates(source, lo, row_ok, col_ok, k, block, prices=prices)
+    cand = find_candidates(source, lo, row_ok, col_ok, k, block, prices=prices)
     ei, ej, es = cand.ei, cand.ej, cand.es
     log.debug("candidates: %d edges, %.2f s since the start", ei.size, time.perf_counter() - t0)
     slots = _SlotGraph(n, cap)
@@ -156,56 +176,41 @@ def _within(
     empty = np.zeros(0, np.int64)
     best: tuple[IntArray, IntArray, FloatArray] = (empty, empty, np.zeros(0))
     gap = np.inf
-    u, v = np.zeros(n), np.zeros(m)
+    u = np.zeros(n)
     state: AuctionState | None = None
     rounds = 0
-    while rounds < max_rounds:
+    while rounds < _MAX_ROUNDS:
         rounds += 1
         t_round = time.perf_counter()
-        indptr, obj, w = slots.build(ei, ej, es)
-        # The first graph is only a start: its solve is for prices that find better
-        # pairs, so its reverse bids (which can run in long chains) stop early.
-        state, _ = auction(
-            indptr,
-            obj,
-            w,
-            slots.n_slots,
-            eps_final=eps,
-            reverse_rounds=_FIRST_REVERSE if rounds == 1 else None,
-            # Later rounds start from the last prices (free slots at 0) and a small
-            # eps: the graph grew a little, so the prices are nearly right.
-            prices=None if state is None else np.where(state.owner >= 0, state.price, 0.0),
-            eps_start=None if state is None else _RESTART_EPS * eps,
-        )
+        state = _match(slots, ei, ej, es, state, eps)
         t_solved = time.perf_counter()
         rows = np.flatnonzero(state.mate >= 0)
         cols = slots.col_of_slot[state.mate[rows]]
         # Scores of the matched pairs, looked up among the candidate edges.
-        code = ei * m + ej
-        by_code = np.argsort(code, kind="stable")
-        at = by_code[np.searchsorted(code, rows * m + cols, sorter=by_code)]
+        edges = EdgeIndex(ei, ej, m)
+        at = edges.find(rows, cols)
         best = (rows, cols, es[at])
         primal = float(es[at].sum())
         v = slots.mentor_prices(state)
         u = np.zeros(n)
         u[rows] = es[at] - v[cols]
-        wide = float(np.abs(v).max(initial=0.0)) > 1e3
-        v_blk = v if wide else v.astype(np.float32)
-        near = tol - margin
         # Twice the candidates' k near-violating pairs per row: a pass over all pairs
         # costs far more than a bigger graph for the auction.
-        check = partial(_check_block, source, lo, row_ok, col_ok, v_blk, wide, u, tol, near, 2 * k)
-        u_bound = np.zeros(n)
-        new_i: list[IntArray] = []
-        new_j: list[IntArray] = []
-        new_s: list[FloatArray] = []
-        for a0, b0, rmax, _viol, bi, bj, bs in parallel_map(check, _runs(np.arange(n), block)):
-            u_bound[a0:b0] = np.maximum(rmax, 0.0)
-            if bi.size:
-                new_i.append(bi)
-                new_j.append(bj)
-                new_s.append(bs)
-        dual = float(u_bound.sum() + (slots.reps * v).sum())
+        found = check_prices(
+            source,
+            lo=lo,
+            row_ok=row_ok,
+            col_ok=col_ok,
+            u_s=u,
+            v=v,
+            offset=0.0,
+            u_floor=np.zeros(n),
+            tol=tol,
+            near=tol - MARGIN,
+            k=2 * k,
+            ranges=row_runs(np.arange(n), block),
+        )
+        dual = float(found.u_bound.sum() + (slots.reps * v).sum())
         gap = max(0.0, dual - primal) / dual if dual > 0 else 0.0
         log.debug(
             "round %d: %d edges, auction %.2f s; check %.2f s, %d pairs found, primal %.6f, "
@@ -214,37 +219,27 @@ def _within(
             ei.size,
             t_solved - t_round,
             time.perf_counter() - t_solved,
-            sum(x.size for x in new_i),
+            found.ni.size,
             primal,
             dual,
             gap,
         )
-        if gap <= tolerance or not new_i:
+        if gap <= tolerance or not found.ni.size:
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-        ni, nj, ns = np.concatenate(new_i), np.concatenate(new_j), np.concatenate(new_s)
-        found = np.searchsorted(code, ni * m + nj, sorter=by_code)
-        found = np.minimum(found, max(code.size - 1, 0))
-        fresh = code[by_code[found]] != ni * m + nj if code.size else np.ones(ni.size, np.bool_)
+        fresh = edges.fresh(found.ni, found.nj)
         if not fresh.any():
             break
-        ei = np.concatenate([ei, ni[fresh]])
-        ej = np.concatenate([ej, nj[fresh]])
-        es = np.concatenate([es, ns[fresh]])
+        ei = np.concatenate([ei, found.ni[fresh]])
+        ej = np.concatenate([ej, found.nj[fresh]])
+        es = np.concatenate([es, found.ns[fresh]])
     order = np.argsort(best[0], kind="stable")
-    result = SparseResult(
-        best[0][order],
-        best[1][order],
-        best[2][order],
-        False,
-        float(gap),
-        cand.any_allowed,
-        cand.any_usable,
-        rounds,
-        int(ei.size),
+    rows, cols, scores = best[0][order], best[1][order], best[2][order]
+    result = Solved(
+        rows, cols, scores, False, float(gap), "auction", cand.any_allowed, cand.any_usable, rounds
     )
-    return result, u, v
+    return result, u
 
 
 def _sample_rows(n: int, want: int, size: int) -> list[tuple[int, int]]:
@@ -291,7 +286,7 @@ def _estimate_prices(
     del parts
     q = s_sub.shape[0]
     # Only prices are wanted here, not a precise matching: a looser tolerance.
-    _, u_sub, _ = _within(
+    _, u_sub = _auction_rounds(
         Source(q, cols.size, scores=s_sub, allowed=use_sub),
         lo=-np.inf,
         row_ok=np.ones(q, dtype=np.bool_),
@@ -299,8 +294,6 @@ def _estimate_prices(
         tolerance=min(0.01, 10 * tolerance),
         k=k,
         time_limit=None,
-        max_rounds=20,
-        margin=0.05,
     )
     del s_sub, use_sub
     offsets = np.concatenate([[0], np.cumsum([b - a for a, b in chunks])])
