@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from api import auth, db, errors, logs
+from api.services.runs.queue import Jobs, build_jobs, settings_from
 from api.views import BLUEPRINTS
 from models import default_database_url, make_engine, make_session_factory
 
@@ -41,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
 class State:
     engine: Engine
     session_factory: sessionmaker[Session]
+    jobs: Jobs
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -54,7 +56,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logs.configure_logging(app.config["LOG_LEVEL"])
     engine = make_engine(app.config["DATABASE_URL"] or default_database_url())
-    app.extensions["mentormatch"] = State(engine, make_session_factory(engine))
+    session_factory = make_session_factory(engine)
+    jobs = build_jobs(**settings_from(app.config), session_factory=session_factory)
+    app.extensions["mentormatch"] = State(engine, session_factory, jobs)
 
     logs.init_app(app)
     db.init_app(app)

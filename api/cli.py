@@ -152,7 +152,7 @@ def audit_verify(org_id: Any) -> None:
 )
 def worker(workers: int, worker_type: str) -> None:
     from api.logs import configure_logging
-    from api.services.jobs import run_worker
+    from api.services.runs.queue import run_worker
 
     configure_logging(os.environ.get("MENTORMATCH_LOG_LEVEL", "INFO"))
     run_worker(workers=workers, worker_type=worker_type)

@@ -1,9 +1,18 @@
-"""The per-request database session, opened lazily and always closed."""
+"""The app's state for a request: the database session (opened lazily, always closed)
+and the job queue that ``create_app`` built."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
+
+from api.services.runs.queue import Jobs
+
+
+def get_jobs() -> Jobs:
+    """The app's job queue (:class:`api.app.State`)."""
+    jobs: Jobs = current_app.extensions["mentormatch"].jobs
+    return jobs
 
 
 def get_session() -> Session:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields, validate
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from api.schemas.common import PageArgs, StrictBoolean, StrictSchema
+from models.vocabulary import MatchStatus
 
-from api.schemas.common import PageArgs, StrictSchema
-
-STATUSES = ["proposed", "published", "rejected", "ended"]
+STATUSES = list(MatchStatus)
 
 
 class PersonRefSchema(StrictSchema):
@@ -82,20 +81,21 @@ class MatchEditSchema(StrictSchema):
         metadata={"description": "The new mentor by the dashboard's id"},
     )
     status = fields.String(
-        validate=validate.OneOf(["rejected"]), metadata={"description": "Reject the proposal"}
+        validate=validate.OneOf([MatchStatus.REJECTED]),
+        metadata={"description": "Reject the proposal"},
     )
     version = fields.Integer(
         strict=True,
         metadata={"description": "Optional: refuse (409) if the match changed since"},
     )
-
-    @validates_schema
-    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
-        given = [k for k in ("mentor_id", "mentor_external_id", "status") if k in data]
-        if len(given) != 1:
-            raise ValidationError(
-                "give exactly one of mentor_id, mentor_external_id or status", "_schema"
-            )
+    allow_previous_pair = StrictBoolean(
+        load_default=False,
+        metadata={
+            "description": "Propose the new pair even though it was ended or rejected "
+            "before (an audited override of 'a pair is not proposed again'). Exactly one "
+            "of mentor_id, mentor_external_id or status is given (else 422)."
+        },
+    )
 
 
 class PublishSchema(StrictSchema):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from typing import Any
+
+from marshmallow import fields, pre_dump, validate
 
 from api.schemas.common import StrictBoolean, StrictFloat, StrictSchema, page_of
+from api.services.runs import RunOptions
+from models.vocabulary import Objective, RunStatus, Scope
 
-SCOPES = ("all", "unmatched")
-OBJECTIVES = ("total", "coverage", "fair", "stable")
+SCOPES = list(Scope)
+OBJECTIVES = list(Objective)
 
 
 class RunCreateSchema(StrictSchema):
@@ -52,10 +56,17 @@ class RunCreateSchema(StrictSchema):
         },
     )
 
-    @validates_schema
-    def _overrides_need_dry_run(self, data: dict, **_kw: object) -> None:
-        if data.get("config_overrides") is not None and not data.get("dry_run"):
-            raise ValidationError("configuration overrides need dry_run: true", field_name="config")
+
+class RunOptionsSchema(StrictSchema):
+    """A run's options, under the names the trigger's body gives them."""
+
+    pins = fields.List(fields.List(fields.String()))
+    config = fields.Dict(allow_none=True, attribute="config_overrides")
+    priority_unmatched = fields.Float()
+
+    @pre_dump
+    def _typed(self, stored: dict[str, Any], **_kw: object) -> dict[str, Any]:
+        return RunOptions.from_json(stored).to_json()
 
 
 class RunWaitArgs(StrictSchema):
@@ -72,11 +83,11 @@ class RunWaitArgs(StrictSchema):
 class RunSchema(StrictSchema):
     id = fields.UUID()
     program_id = fields.UUID()
-    status = fields.String(metadata={"description": "queued | running | succeeded | failed"})
+    status = fields.String(validate=validate.OneOf(list(RunStatus)))
     scope = fields.String()
     objective = fields.String()
     dry_run = fields.Boolean()
-    options = fields.Dict(metadata={"description": "pins, config overrides, priority_unmatched"})
+    options = fields.Nested(RunOptionsSchema)
     triggered_by = fields.UUID(allow_none=True)
     config_version = fields.Integer()
     weights_version = fields.Integer(allow_none=True)

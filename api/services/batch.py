@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.services import csv_format, pipeline
+from api.services import csv_format, eligibility
 from api.services.errors import ValidationFailed
+from api.services.runs.matching import match_cohort
 from scoring import ScoringError, validate_config
 from scoring.synthetic import generate_cohort
 
@@ -64,7 +65,9 @@ def match_files(
     }
     if errors:
         raise ValidationFailed(errors)
-    result = pipeline.match_cohort(mentees, mentors, config)
+    result = match_cohort(
+        mentees, mentors, config, capacity=eligibility.capacities(mentors, config)
+    )
     rows: list[tuple[Any, ...]] = [
         (mentees[int(i)]["external_id"], mentors[int(j)]["external_id"], e.score, e.reasons)
         for i, j, e in zip(result.mentee, result.mentor, result.explanations, strict=True)

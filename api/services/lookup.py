@@ -50,6 +50,27 @@ def get_participant(
     return get_owned(session, Participant, participant_id, actor, program_id=program_id)
 
 
+def live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:
+    """A match of the actor's organization whose program is not deleted."""
+    match = get_owned(session, Match, match_id, actor)
+    program = session.get(Program, match.program_id)
+    if program is None or program.deleted_at is not None:
+        raise NotFound("match", match_id)
+    return match
+
+
+def lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
+    """Take the run's row lock: edits and publications of one run happen one at a time."""
+    if run_id is None:
+        return None
+    return session.scalars(
+        select(Run)
+        .where(Run.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def config_of(session: Session, program: Program, version: int | None = None) -> dict[str, Any]:
     """The program's configuration at ``version`` (default: the current one)."""
     wanted = program.config_version if version is None else version
@@ -61,6 +82,12 @@ def config_of(session: Session, program: Program, version: int | None = None) ->
     if config is None:
         raise NotFound("program configuration version", wanted)
     return config
+
+
+def run_config(session: Session, program: Program, run: Run | None) -> dict[str, Any]:
+    """The configuration a run's proposals are checked and published against: the
+    version the run used (the program's current one for a match without a run)."""
+    return config_of(session, program, run.config_version if run is not None else None)
 
 
 ANONYMOUS = "Anonymous user"

@@ -26,18 +26,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.services import audit
 from api.services.context import Actor
+from api.services.eligibility import capacity_of
 from api.services.errors import Conflict, ValidationFailed
-from api.services.lookup import get_owned, get_program
-from api.services.matches import (
-    capacity_of,
-    label,
-    live_match,
-    lock_run,
-    mentor_label,
-    run_config,
-    views,
-)
+from api.services.lookup import get_owned, get_program, live_match, lock_run, run_config
+from api.services.match_views import label, mentor_label, views
 from models import Match, Participant, Run
+from models.vocabulary import MatchStatus, RunStatus
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ def publish(
     assert run is not None
     if run.dry_run:
         raise Conflict(f"run {run.id} is a dry run: its proposals can never be published")
-    if run.status != "succeeded":
+    if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"run {run.id} is {run.status}: only a succeeded run can be published")
 
     scope = [Match.run_id == run.id]
@@ -80,7 +74,9 @@ def publish(
             raise ValidationFailed(
                 {"match_ids": [f"not matches of run {run.id}: {', '.join(missing)}"]}
             )
-        closed = sorted(str(i) for i, s in found.items() if s in ("rejected", "ended"))
+        closed = sorted(
+            str(i) for i, s in found.items() if s in (MatchStatus.REJECTED, MatchStatus.ENDED)
+        )
         if closed:
             raise Conflict(f"matches rejected or ended cannot be published: {', '.join(closed)}")
         scope.append(Match.id.in_(wanted))
@@ -90,9 +86,9 @@ def publish(
     try:
         rows = session.execute(
             update(Match)
-            .where(*scope, Match.status == "proposed")
+            .where(*scope, Match.status == MatchStatus.PROPOSED)
             .values(
-                status="published",
+                status=MatchStatus.PUBLISHED,
                 published_by=actor.admin_id,
                 published_at=now,
                 updated_at=now,
@@ -120,7 +116,9 @@ def publish(
             target_ids=sorted(str(row.id) for row in rows),
             details={"run_id": str(run.id), "count": len(rows)},
         )
-    published = list(session.scalars(select(Match.id).where(*scope, Match.status == "published")))
+    published = list(
+        session.scalars(select(Match.id).where(*scope, Match.status == MatchStatus.PUBLISHED))
+    )
     session.commit()
     return Publication(run.id, len(rows), sorted(published, key=str))
 
@@ -132,7 +130,11 @@ def _check_mentees_free(session: Session, scope: list[Any]) -> None:
         select(Participant)
         .join(Match, Match.mentee_id == Participant.id)
         .join(other, other.c.mentee_id == Match.mentee_id)
-        .where(*scope, Match.status == "proposed", other.c.status == "published")
+        .where(
+            *scope,
+            Match.status == MatchStatus.PROPOSED,
+            other.c.status == MatchStatus.PUBLISHED,
+        )
         .order_by(Participant.external_id, Participant.id)
         .limit(20)
     ).all()
@@ -183,10 +185,10 @@ def end_match(
     if not reason:
         raise ValidationFailed({"reason": ["must not be empty"]})
     match = live_match(session, actor, match_id)
-    if match.status != "published":
+    if match.status != MatchStatus.PUBLISHED:
         raise Conflict(f"match {match.id} is {match.status}: only published matches can end")
     now = datetime.now(UTC)
-    match.status = "ended"
+    match.status = MatchStatus.ENDED
     match.ended_by = actor.admin_id
     match.ended_at = now
     match.ended_reason = reason

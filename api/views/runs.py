@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_actor
-from api.db import get_session
+from api.db import get_jobs, get_session
 from api.schemas.common import PageArgs
 from api.schemas.runs import (
     CompareArgs,
@@ -20,20 +20,10 @@ from api.schemas.runs import (
     RunSchema,
     RunWaitArgs,
 )
-from api.services import jobs, runs
+from api.services import runs
+from models.vocabulary import RUN_ACTIVE_STATUSES
 
 blp = Blueprint("runs", __name__, url_prefix="/v1/programs", description="Matching runs")
-
-
-def _jobs() -> jobs.Jobs:
-    """The app's job queue, built on first use from its MENTORMATCH_* settings."""
-    ext = current_app.extensions
-    if "mentormatch.jobs" not in ext:
-        ext["mentormatch.jobs"] = jobs.build_jobs(
-            **jobs.settings_from(current_app.config),
-            session_factory=ext["mentormatch"].session_factory,
-        )
-    return ext["mentormatch.jobs"]
 
 
 @blp.route("/<uuid:program_id>/runs")
@@ -55,11 +45,11 @@ class Runs(MethodView):
             current_actor(),
             program_id,
             **body,
-            enqueue=_jobs().enqueue_run,
+            enqueue=get_jobs().enqueue_run,
             wait=query["wait"],
         )
         location = url_for("runs.RunById", program_id=program_id, run_id=run.id)
-        finished = run.status in ("succeeded", "failed")
+        finished = run.status not in RUN_ACTIVE_STATUSES
         return run, 201 if finished and query["wait"] > 0 else 202, {"Location": location}
 
 

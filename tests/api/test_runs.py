@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api.services import jobs
+from api.services.runs import queue
 from models import Run
 from tests.factories import RUN_CONFIG, Tenant
 
@@ -28,7 +28,7 @@ def person(ext: str, role: str, skills: list[str], capacity: int | None = None) 
 
 @pytest.fixture
 def program(app: Any, client: Any, tenant: Tenant) -> str:
-    app.config["JOBS_IMMEDIATE"] = True
+    app.extensions["mentormatch"].jobs.huey.immediate = True  # tasks run inline
     response = client.post(
         "/v1/programs", json={"name": "Spring", "config": RUN_CONFIG}, headers=tenant.headers
     )
@@ -81,7 +81,7 @@ def test_wait_answers_201_with_the_finished_run(client, tenant, program) -> None
 
 def test_second_run_while_one_is_active_is_409_naming_it(app, client, tenant, program, tmp_path):
     # A queue nobody consumes: the first run stays queued.
-    app.extensions["mentormatch.jobs"] = jobs.build_jobs(path=Path(tmp_path) / "q.sqlite3")
+    app.extensions["mentormatch"].jobs = queue.build_jobs(path=Path(tmp_path) / "q.sqlite3")
     first = client.post(f"/v1/programs/{program}/runs", json={}, headers=tenant.headers)
     assert first.status_code == 202 and first.json["status"] == "queued"
     waited = client.post(f"/v1/programs/{program}/runs?wait=0.3", json={}, headers=tenant.headers)

@@ -11,7 +11,7 @@ Storage follows the deployment (DESIGN section 7):
 
 Nothing is built at import time: :func:`build_jobs` makes a Huey instance and
 registers its tasks on it; :func:`jobs_from_env` caches the one a process uses.
-The task only calls :func:`api.services.execution.execute_run`; the run's state
+The task only calls :func:`api.services.runs.execution.execute_run`; the run's state
 lives in the database, so Huey keeps no results.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy.orm import Session
 
-from api.services.execution import execute_run
+from api.services.runs.execution import execute_run, expire_stale_runs
 from models import DEFAULT_SQLITE_PATH, default_database_url, make_engine, make_session_factory
 
 log = logging.getLogger("mentormatch.jobs")
@@ -69,8 +69,6 @@ class Jobs:
         self._execute(str(run_id))
 
     def expire_stale(self) -> list[uuid.UUID]:
-        from api.services.runs import expire_stale_runs
-
         with self._session_factory()() as session:
             expired = expire_stale_runs(session)
             session.commit()

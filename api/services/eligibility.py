@@ -1,0 +1,292 @@
+"""Who may be matched with whom: the matching rules, in one place.
+
+Every caller that proposes, checks or recommends a pair (a run's cohort, the pins
+checked at trigger time, an admin's edit, publication, recommendations) asks this
+module; none keeps its own copy of a rule.
+
+1. **Capacity.** A mentor takes up to their own ``capacity`` mentees, else the
+   program configuration's ``default_capacity`` (:func:`capacity_of`,
+   :func:`capacities` for a whole cohort at once).
+2. **Places taken.** A published match holds its mentor's place
+   (``Participant.published_load``, kept by the database at publication, released
+   when the match ends): :func:`free_places`. A run of scope ``unmatched`` also keeps
+   the latest real run's pending proposals, which hold places too
+   (:func:`pending_proposals`); so do the other proposals of the same run when an
+   admin edits one (:func:`proposed_load`).
+3. **Published mentees are not matched again**: no run, pin or recommendation
+   gives a mentee with a published match a second mentor (:func:`published_pairs`,
+   :func:`has_published_match`).
+4. **Never again.** A pair that was published (ongoing or ended) or rejected
+   (:data:`NEVER_AGAIN`) is never proposed again: runs exclude it, recommendations
+   skip it, and an admin's edit refuses it (:func:`previous_pairs`,
+   :func:`previous_partners`, :func:`previous_pair`). Only an admin may override
+   it, explicitly and audited: a pin at trigger time (the ``run.triggered`` entry
+   counts the pins), or an edit with ``allow_previous_pair`` (the ``match.edited``
+   entry says so). A pair published and still ongoing cannot be overridden: its
+   mentee is already matched (rule 3).
+5. **Only active participants** are matched or recommended (:func:`active_people`).
+6. **Hard constraints of a pair** (required criteria, exclusions) are the scoring
+   engine's: :func:`explain_pairs` scores a few pairs the way a run would.
+7. **Weights.** A run scores with the program's active weights version, else the
+   configuration's own weights (:func:`active_weights`); checks of a run's
+   proposals use the weights that run used (:func:`weights_of_run`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session
+
+import scoring
+from api.services.errors import Conflict
+from api.services.lookup import profile
+from models import Match, Participant, Run, WeightsVersion
+from models.vocabulary import MatchStatus, Role, RunStatus
+
+IntArray = npt.NDArray[np.int64]
+Pair = tuple[uuid.UUID, uuid.UUID]
+
+#: Statuses of a pair that is never proposed again (rule 4).
+NEVER_AGAIN = (MatchStatus.PUBLISHED, MatchStatus.ENDED, MatchStatus.REJECTED)
+
+
+# ----------------------------------------------------------------- 1, 2: capacity
+
+
+def capacity_of(mentor: Participant | Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """A mentor's own capacity, else the configuration's ``default_capacity`` (default 1)."""
+    own = mentor.get("capacity") if isinstance(mentor, Mapping) else mentor.capacity
+    return int(config.get("default_capacity", 1)) if own is None else int(own)
+
+
+def capacities(mentors: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> IntArray:
+    """:func:`capacity_of` for every mentor profile, as an int64 array."""
+    default = int(config.get("default_capacity", 1))
+    own = [m.get("capacity") for m in mentors]
+    return np.array([default if c is None else int(c) for c in own], dtype=np.int64)
+
+
+def free_places(mentor: Participant, config: Mapping[str, Any]) -> int:
+    """Places a mentor has left besides their published matches."""
+    return max(capacity_of(mentor, config) - mentor.published_load, 0)
+
+
+def proposed_load(
+    session: Session,
+    run_id: uuid.UUID | None,
+    mentor_id: uuid.UUID,
+    *,
+    except_match: uuid.UUID | None = None,
+) -> int:
+    """How many pending proposals of one run name this mentor (``except_match`` aside)."""
+    if run_id is None:
+        return 0
+    stmt = (
+        select(func.count())
+        .select_from(Match)
+        .where(
+            Match.run_id == run_id,
+            Match.mentor_id == mentor_id,
+            Match.status == MatchStatus.PROPOSED,
+        )
+    )
+    if except_match is not None:
+        stmt = stmt.where(Match.id != except_match)
+    return int(session.scalar(stmt) or 0)
+
+
+def pending_proposals(
+    session: Session, program_id: uuid.UUID, *, except_run: uuid.UUID | None = None
+) -> list[Pair]:
+    """(mentee, mentor) of the proposals still pending from the latest real run."""
+    stmt = select(Run.id).where(
+        Run.program_id == program_id,
+        Run.status == RunStatus.SUCCEEDED,
+        Run.dry_run.is_(False),
+    )
+    if except_run is not None:
+        stmt = stmt.where(Run.id != except_run)
+    latest = session.scalars(stmt.order_by(Run.finished_at.desc(), Run.id).limit(1)).first()
+    if latest is None:
+        return []
+    rows = session.execute(
+        select(Match.mentee_id, Match.mentor_id).where(
+            Match.run_id == latest, Match.status == MatchStatus.PROPOSED
+        )
+    ).all()
+    return [(mentee, mentor) for mentee, mentor in rows]
+
+
+# ----------------------------------------------------------------- 3: published
+
+
+def published_pairs(session: Session, program_id: uuid.UUID) -> list[Pair]:
+    """(mentee, mentor) of the program's published matches."""
+    rows = session.execute(
+        select(Match.mentee_id, Match.mentor_id).where(
+            Match.program_id == program_id, Match.status == MatchStatus.PUBLISHED
+        )
+    ).all()
+    return [(mentee, mentor) for mentee, mentor in rows]
+
+
+def published_mentees(
+    session: Session, program_id: uuid.UUID, *, among: Collection[uuid.UUID] | None = None
+) -> set[uuid.UUID]:
+    """The mentees of the program with a published match (only ``among`` those, if given)."""
+    stmt = select(Match.mentee_id).where(
+        Match.program_id == program_id, Match.status == MatchStatus.PUBLISHED
+    )
+    if among is not None:
+        if not among:
+            return set()
+        stmt = stmt.where(Match.mentee_id.in_(list(among)))
+    return set(session.scalars(stmt))
+
+
+def has_published_match(session: Session, mentee_id: uuid.UUID) -> bool:
+    found = session.scalar(
+        select(Match.id)
+        .where(Match.mentee_id == mentee_id, Match.status == MatchStatus.PUBLISHED)
+        .limit(1)
+    )
+    return found is not None
+
+
+# ----------------------------------------------------------------- 4: never again
+
+
+def previous_pairs(session: Session, program_id: uuid.UUID) -> set[Pair]:
+    """Every (mentee, mentor) pair of the program that is never proposed again."""
+    rows = session.execute(
+        select(Match.mentee_id, Match.mentor_id)
+        .where(Match.program_id == program_id, Match.status.in_(NEVER_AGAIN))
+        .distinct()
+    ).all()
+    return {(mentee, mentor) for mentee, mentor in rows}
+
+
+def previous_partners(session: Session, participant: Participant) -> set[uuid.UUID]:
+    """Those never to be proposed to ``participant`` again (the other side of rule 4)."""
+    mine, theirs = (
+        (Match.mentee_id, Match.mentor_id)
+        if participant.role == Role.MENTEE
+        else (Match.mentor_id, Match.mentee_id)
+    )
+    return set(
+        session.scalars(select(theirs).where(mine == participant.id, Match.status.in_(NEVER_AGAIN)))
+    )
+
+
+def previous_pair(
+    session: Session,
+    program_id: uuid.UUID,
+    mentee_id: uuid.UUID,
+    mentor_id: uuid.UUID,
+    *,
+    except_match: uuid.UUID | None = None,
+) -> Row[tuple[str, datetime | None, datetime | None, datetime]] | None:
+    """The earlier match of this pair that rule 4 refuses, if any: its ``status`` and
+    dates (``published_at``, ``ended_at``, ``updated_at``), the ongoing one first."""
+    stmt = select(Match.status, Match.published_at, Match.ended_at, Match.updated_at).where(
+        Match.program_id == program_id,
+        Match.mentee_id == mentee_id,
+        Match.mentor_id == mentor_id,
+        Match.status.in_(NEVER_AGAIN),
+    )
+    if except_match is not None:
+        stmt = stmt.where(Match.id != except_match)
+    rank = {MatchStatus.PUBLISHED: 0, MatchStatus.ENDED: 1, MatchStatus.REJECTED: 2}
+    rows = session.execute(stmt).all()
+    return min(rows, key=lambda r: rank[MatchStatus(r.status)], default=None)
+
+
+# ----------------------------------------------------------------- 5, 6: who, which pairs
+
+
+def active_people(session: Session, program_id: uuid.UUID, role: str) -> list[Participant]:
+    """The program's active participants of one role, in a stable order."""
+    return list(
+        session.scalars(
+            select(Participant)
+            .where(
+                Participant.program_id == program_id,
+                Participant.role == role,
+                Participant.active.is_(True),
+            )
+            .order_by(Participant.id)
+        )
+    )
+
+
+def explain_pairs(
+    session: Session,
+    program_id: uuid.UUID,
+    pairs: Sequence[tuple[Participant, Participant]],
+    *,
+    config: Mapping[str, Any],
+    weights: Mapping[str, float] | None = None,
+) -> list[scoring.Explanation]:
+    """Score and explain a few (mentee, mentor) pairs: the one check of single pairs
+    against the hard constraints (``allowed``, ``blocked_by``), for edits and pins.
+
+    The whole active cohort is encoded (text similarity depends on it, as in a run)
+    but only the given pairs are scored: no matrix is built. A participant who is not
+    active is appended, so the pair is still explained (and reported not allowed).
+    Raises :class:`Conflict` when the program's data cannot be scored.
+    """
+    if not pairs:
+        return []
+    sides: list[list[Participant]] = []
+    indices: list[list[int]] = []
+    for role, k in ((Role.MENTEE, 0), (Role.MENTOR, 1)):
+        people = active_people(session, program_id, role)
+        where = {p.id: n for n, p in enumerate(people)}
+        for pair in pairs:
+            if pair[k].id not in where:
+                where[pair[k].id] = len(people)
+                people.append(pair[k])
+        sides.append(people)
+        indices.append([where[pair[k].id] for pair in pairs])
+    try:
+        compat = scoring.lazy_compatibility(
+            [profile(p) for p in sides[0]],
+            [profile(p) for p in sides[1]],
+            config,
+            weights=weights,
+        )
+        return list(scoring.explain(compat, indices[0], indices[1]))
+    except scoring.ScoringError as exc:
+        raise Conflict(f"the program's data cannot be scored: {exc}") from exc
+
+
+# ----------------------------------------------------------------- 7: weights
+
+
+def active_weights(session: Session, program_id: uuid.UUID) -> WeightsVersion | None:
+    """The program's active weights version; None means the configuration's weights."""
+    return session.scalars(
+        select(WeightsVersion).where(
+            WeightsVersion.program_id == program_id, WeightsVersion.active.is_(True)
+        )
+    ).first()
+
+
+def weights_of_run(session: Session, run: Run | None) -> dict[str, float] | None:
+    """The weights a run scored with (None: its configuration's own)."""
+    if run is None or run.weights_version is None:
+        return None
+    row = session.scalars(
+        select(WeightsVersion.weights).where(
+            WeightsVersion.program_id == run.program_id,
+            WeightsVersion.version == run.weights_version,
+        )
+    ).first()
+    return dict(row) if row else None

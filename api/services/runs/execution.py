@@ -1,0 +1,306 @@
+"""The worker's side of a run: claim it, load the cohort, match it, persist the result.
+
+Called by the queue's task (:mod:`api.services.runs.queue`), and by tests and
+benchmarks directly. Phases, each timed into ``run.stats["seconds"]``: claim the
+queued run (``running`` with a lease), load the cohort
+(:func:`~api.services.runs.cohort.load_cohort`), score, assign and explain
+(:func:`~api.services.runs.matching.match_cohort`), persist. Progress is written in
+short transactions of their own as the phases end, and a heartbeat thread renews the
+lease meanwhile, so a live worker's run is never taken for a dead one
+(:func:`expire_stale_runs`). Proposals and the unmatched are written together with
+the final status in one transaction at the end: a run that fails at any point leaves
+no proposals, only its status and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import matcher
+from api.services.runs.cohort import Cohort, RunError, load_cohort
+from api.services.runs.matching import (
+    DENSE_PAIR_LIMIT,
+    REAL_ENGINES,
+    CohortResult,
+    Engines,
+    match_cohort,
+)
+from models import Match, Run, UnmatchedMentee
+from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
+from scoring import ScoringError
+
+log = logging.getLogger("mentormatch.runs")
+
+SessionFactory = Callable[[], Session]
+DEFAULT_LEASE_SECONDS = 120.0
+#: Run progress when each phase ends.
+PROGRESS = {"claimed": 0.05, "loaded": 0.15, "scored": 0.45, "assigned": 0.8, "explained": 0.9}
+INSERT_BATCH = 5000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Heartbeat:
+    """Renews the run's lease every quarter lease, from a thread with its own session."""
+
+    def __init__(self, session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> None:
+        self.session_factory, self.run_id, self.lease = session_factory, run_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease / 4):
+            try:
+                self.update()
+            except Exception:  # a missed renewal is survivable; the next one may work
+                log.warning("lease renewal failed", extra={"run_id": str(self.run_id)})
+
+    def update(self, **values: Any) -> None:
+        with self.session_factory() as session:
+            session.execute(
+                update(Run)
+                .where(Run.id == self.run_id, Run.status == RunStatus.RUNNING)
+                .values(lease_expires_at=_now() + timedelta(seconds=self.lease), **values)
+            )
+            session.commit()
+
+
+def _claim(session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> bool:
+    with session_factory() as session:
+        run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
+        if run is None or run.status != RunStatus.QUEUED:
+            return False  # finished, failed, or another worker has it: nothing to do
+        now = _now()
+        run.status, run.started_at, run.progress = RunStatus.RUNNING, now, PROGRESS["claimed"]
+        run.lease_expires_at = now + timedelta(seconds=lease)
+        session.commit()
+        return True
+
+
+_PIN_PROBLEMS = {
+    "not_allowed": "is not allowed by the hard constraints (a required criterion, an "
+    "exclusion, or an inactive participant)",
+    "over_capacity": "has more pins than free places",
+    "duplicate_mentee": "is pinned more than once",
+    "out_of_range": "is not in this run's cohort",
+}
+
+
+def _matcher_refusal(exc: matcher.MatcherError, cohort: Cohort) -> str:
+    """Why the matcher refused the run, naming people by external id.
+
+    The matcher's own message names rows and columns of this run's matrices, which
+    mean nothing outside it; a pin error carries those indices as attributes.
+    """
+
+    def who(people: list[dict[str, Any]], ids: list[uuid.UUID], k: int | None) -> str:
+        if k is None or not 0 <= k < len(people):
+            return "?"
+        return repr(people[k]["external_id"] or str(ids[k]))
+
+    if not isinstance(exc, matcher.InvalidPinError):
+        return str(exc)
+    mentee = who(cohort.mentees, cohort.mentee_ids, exc.mentee)
+    mentor = who(cohort.mentors, cohort.mentor_ids, exc.mentor)
+    problem = _PIN_PROBLEMS.get(exc.problem, exc.problem)
+    if exc.problem == "over_capacity":
+        return f"mentor {mentor} {problem}"
+    if exc.problem == "duplicate_mentee":
+        return f"mentee {mentee} {problem}"
+    return f"pin [{mentee}, {mentor}] {problem}"
+
+
+def _persist(
+    session_factory: SessionFactory,
+    run_id: uuid.UUID,
+    cohort: Cohort,
+    result: CohortResult,
+    seconds: dict[str, float],
+    started: float,
+) -> None:
+    with session_factory() as session:
+        run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).one()
+        if run.status != RunStatus.RUNNING:
+            raise RunError(f"run was marked {run.status} meanwhile ({run.error}); results dropped")
+        t0 = time.perf_counter()
+        now = _now()
+        base = {
+            "organization_id": cohort.organization_id,
+            "program_id": cohort.program_id,
+            "run_id": run_id,
+        }
+        matches = [
+            {
+                **base,
+                "id": uuid.uuid4(),
+                "mentee_id": cohort.mentee_ids[int(i)],
+                "mentor_id": cohort.mentor_ids[int(j)],
+                "status": MatchStatus.PROPOSED,
+                "score": float(e.score),
+                "breakdown": list(e.breakdown),
+                "reasons": list(e.reasons),
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, j, e in zip(result.mentee, result.mentor, result.explanations, strict=True)
+        ]
+        unmatched = [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": cohort.organization_id,
+                "run_id": run_id,
+                "mentee_id": cohort.mentee_ids[int(i)],
+                "reason": reason,
+            }
+            for i, reason in zip(result.unmatched, result.unmatched_reasons, strict=True)
+        ]
+        for table, rows in ((Match.__table__, matches), (UnmatchedMentee.__table__, unmatched)):
+            for k in range(0, len(rows), INSERT_BATCH):
+                session.execute(table.insert(), rows[k : k + INSERT_BATCH])
+        seconds["persist"] = time.perf_counter() - t0
+        seconds["total"] = time.perf_counter() - started
+        run.status, run.progress = RunStatus.SUCCEEDED, 1.0
+        run.weights_version = cohort.weights_version
+        run.stats = {
+            **result.stats,
+            **cohort.info,
+            "weights_version": cohort.weights_version,
+            "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        }
+        run.finished_at, run.lease_expires_at = _now(), None
+        session.commit()
+
+
+def _mark_failed(session_factory: SessionFactory, run_id: uuid.UUID, reason: str) -> None:
+    with session_factory() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status.in_(RUN_ACTIVE_STATUSES))
+            .values(
+                status=RunStatus.FAILED,
+                error=reason[:2000],
+                finished_at=_now(),
+                lease_expires_at=None,
+            )
+        )
+        session.commit()
+
+
+def execute_run(
+    session_factory: SessionFactory,
+    run_id: uuid.UUID,
+    *,
+    engines: Engines = REAL_ENGINES,
+    lease: float = DEFAULT_LEASE_SECONDS,
+    dense_pair_limit: int = DENSE_PAIR_LIMIT,
+) -> str:
+    """Run the queued run ``run_id`` to its end and return its final status.
+
+    A run that is not ``queued`` any more (done, failed, or claimed by another
+    worker) is left alone. Any exception fails the run with the reason; nothing
+    of its proposals is written then.
+    """
+    started = time.perf_counter()
+    if not _claim(session_factory, run_id, lease):
+        with session_factory() as session:
+            status = session.scalar(select(Run.status).where(Run.id == run_id))
+        return status or "missing"
+    seconds: dict[str, float] = {}
+    try:
+        with _Heartbeat(session_factory, run_id, lease) as heartbeat:
+            with session_factory() as session:
+                session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+                cohort = load_cohort(session, run_id)
+            seconds["load"] = time.perf_counter() - started
+            heartbeat.update(progress=PROGRESS["loaded"])
+            try:
+                result = match_cohort(
+                    cohort.mentees,
+                    cohort.mentors,
+                    cohort.config,
+                    weights=cohort.weights,
+                    exclude_pairs=cohort.exclude_pairs,
+                    capacity=cohort.capacity,
+                    pins=cohort.pins,
+                    objective=cohort.objective,
+                    priority_rows=cohort.priority_rows,
+                    priority_bonus=cohort.priority_bonus,
+                    dense_pair_limit=dense_pair_limit,
+                    engines=engines,
+                    on_phase=lambda phase: heartbeat.update(progress=PROGRESS[phase]),
+                )
+            except matcher.MatcherError as exc:
+                reason = _matcher_refusal(exc, cohort)
+                raise RunError(f"the matcher refused the run: {reason}") from exc
+            seconds.update(result.seconds)
+            _persist(session_factory, run_id, cohort, result, seconds, started)
+    except Exception as exc:
+        known = isinstance(exc, RunError | ScoringError)
+        # The run's error is served by the API: an unexpected exception (a database
+        # error with its SQL parameters, say) may carry names or emails, so only its
+        # class is stored; the full text goes to the worker log, tagged with the run id.
+        reason = (
+            str(exc)
+            if known
+            else f"{type(exc).__name__}: unexpected error; see the worker log (run_id {run_id})"
+        )
+        log.log(
+            logging.WARNING if known else logging.ERROR,
+            "run failed: %s",
+            reason,
+            exc_info=not known,
+            extra={"run_id": str(run_id)},
+        )
+        _mark_failed(session_factory, run_id, reason)
+        return RunStatus.FAILED
+    log.info("run succeeded", extra={"run_id": str(run_id)})
+    return RunStatus.SUCCEEDED
+
+
+def expire_stale_runs(session: Session, *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Fail every active run whose lease expired (its worker died, or none ever took it).
+
+    Called by the queue's periodic task, by a worker as it starts, and before each
+    trigger. Runs in the caller's transaction; the caller commits.
+    """
+    now = now or _now()
+    stale = session.execute(
+        select(Run.id, Run.status, Run.lease_expires_at).where(
+            Run.status.in_(RUN_ACTIVE_STATUSES),
+            Run.lease_expires_at.is_not(None),
+            Run.lease_expires_at < now,
+        )
+    ).all()
+    for run_id, status, expired_at in stale:
+        stamp = expired_at.astimezone(UTC).isoformat(timespec="seconds")
+        reason = (
+            f"worker lost: lease expired at {stamp}"
+            if status == RunStatus.RUNNING
+            else f"never picked up by a worker: queued until {stamp}"
+        )
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == status)
+            .values(status=RunStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None)
+        )
+    return [row[0] for row in stale]

@@ -1,0 +1,114 @@
+"""Reading runs: one, a program's list, and two runs compared side by side.
+
+Called by the runs views; compare is the what-if screen's (a dry run against the
+real one, say).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.services.context import Actor
+from api.services.lookup import get_owned, get_program, profile
+from api.services.pagination import Page, paginate
+from models import Match, Participant, Run
+from models.vocabulary import MatchStatus
+
+MAX_COMPARE_PAIRS = 500
+
+
+def get_run(session: Session, actor: Actor, program_id: uuid.UUID, run_id: uuid.UUID) -> Run:
+    """A run of the actor's organization, of this (live) program."""
+    get_program(session, actor, program_id)
+    return get_owned(session, Run, run_id, actor, program_id=program_id)
+
+
+def list_runs(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page[Run]:
+    """The program's runs, oldest first (keyset pagination)."""
+    get_program(session, actor, program_id)
+    stmt = select(Run).where(Run.program_id == program_id)
+    return paginate(session, stmt, Run.created_at, Run.id, limit=limit, cursor=cursor)
+
+
+def _pairs(session: Session, run_id: uuid.UUID) -> dict[tuple[uuid.UUID, uuid.UUID], float]:
+    return {
+        (mentee, mentor): score
+        for mentee, mentor, score in session.execute(
+            select(Match.mentee_id, Match.mentor_id, Match.score).where(
+                Match.run_id == run_id, Match.status != MatchStatus.REJECTED
+            )
+        )
+    }
+
+
+def _summary(run: Run, pairs: Mapping[Any, float]) -> dict[str, Any]:
+    scores = list(pairs.values())
+    n_mentees = int((run.stats or {}).get("n_mentees", 0))
+    return {
+        "id": run.id,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "objective": run.objective,
+        "scope": run.scope,
+        "matched": len(scores),
+        "n_mentees": n_mentees,
+        "coverage": len(scores) / n_mentees if n_mentees else 0.0,
+        "score_total": float(sum(scores)),
+        "score_mean": float(sum(scores) / len(scores)) if scores else None,
+        "score_min": float(min(scores)) if scores else None,
+    }
+
+
+def compare_runs(
+    session: Session, actor: Actor, program_id: uuid.UUID, run_id: uuid.UUID, other_id: uuid.UUID
+) -> dict[str, Any]:
+    """Two runs of one program side by side: totals, coverage, scores, differing pairs."""
+    run_a = get_run(session, actor, program_id, run_id)
+    run_b = get_run(session, actor, program_id, other_id)
+    pairs_a, pairs_b = _pairs(session, run_a.id), _pairs(session, run_b.id)
+    only_a = sorted(set(pairs_a) - set(pairs_b), key=lambda p: -pairs_a[p])
+    only_b = sorted(set(pairs_b) - set(pairs_a), key=lambda p: -pairs_b[p])
+    shown = {x for p in only_a[:MAX_COMPARE_PAIRS] + only_b[:MAX_COMPARE_PAIRS] for x in p}
+    # Through profile(): an erased participant shows no external id.
+    ext = {
+        p.id: profile(p)["external_id"]
+        for p in session.scalars(select(Participant).where(Participant.id.in_(shown)))
+    }
+
+    def listed(pairs: list[Any], scores: Mapping[Any, float]) -> list[dict[str, Any]]:
+        return [
+            {
+                "mentee": {"id": mentee, "external_id": ext.get(mentee)},
+                "mentor": {"id": mentor, "external_id": ext.get(mentor)},
+                "score": scores[(mentee, mentor)],
+            }
+            for mentee, mentor in pairs[:MAX_COMPARE_PAIRS]
+        ]
+
+    a, b = _summary(run_a, pairs_a), _summary(run_b, pairs_b)
+    return {
+        "a": a,
+        "b": b,
+        "difference": {
+            "score_total": b["score_total"] - a["score_total"],
+            "matched": b["matched"] - a["matched"],
+            "coverage": b["coverage"] - a["coverage"],
+        },
+        "common": len(set(pairs_a) & set(pairs_b)),
+        "only_in_a_count": len(only_a),
+        "only_in_b_count": len(only_b),
+        "only_in_a": listed(only_a, pairs_a),
+        "only_in_b": listed(only_b, pairs_b),
+    }

@@ -1,0 +1,318 @@
+"""Pressing "run matching": validate the request, queue the run, optionally wait.
+
+:func:`start_run` (called by the runs view and the tests) checks the scope, the
+objective, the pins and a dry run's config overrides, creates the run ``queued``
+with its :class:`~api.services.runs.options.RunOptions`, audits ``run.triggered``
+and commits once, then hands the run's id to the queue (``enqueue``). One run per
+program may be active (queued or running); the database enforces it with a partial
+unique index, and this module turns a violation into a 409 naming the active run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.services import audit, eligibility
+from api.services.context import Actor
+from api.services.errors import Conflict, NotFound, ValidationFailed
+from api.services.lookup import config_of, get_program
+from api.services.runs.execution import expire_stale_runs
+from api.services.runs.options import Pin, RunOptions
+from models import Participant, Program, Run
+from models.vocabulary import RUN_ACTIVE_STATUSES, Objective, Role, RunStatus, Scope
+from scoring import ConfigError, validate_config
+
+#: A queued run no worker picked up within this time is failed, freeing the program.
+QUEUE_TIMEOUT = timedelta(hours=1)
+MAX_WAIT_SECONDS = 60.0
+
+
+class ActiveRunConflict(Conflict):
+    """A second run while one is active; the problem body names the active run."""
+
+    def __init__(self, active_run_id: uuid.UUID) -> None:
+        super().__init__(
+            f"run {active_run_id} is still active for this program; "
+            "wait for it to finish before starting another"
+        )
+        self.extra = {"active_run_id": str(active_run_id)}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _active_run_id(session: Session, program_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalars(
+        select(Run.id).where(Run.program_id == program_id, Run.status.in_(RUN_ACTIVE_STATUSES))
+    ).first()
+
+
+def _validate_pins(
+    session: Session, program: Program, pins: Iterable[Sequence[str]], config: Mapping[str, Any]
+) -> tuple[Pin, ...]:
+    """Check the admin's pins before the run is queued, naming each by external ids.
+
+    Each pin must name an active mentee without a published match and an active mentor
+    (rules 3 and 5 of :mod:`api.services.eligibility`); it must pass the hard
+    constraints of ``config``, checked as an edit checks them
+    (:func:`~api.services.eligibility.explain_pairs`); and no mentor may be pinned more
+    often than they have free places. A pin overrides only rule 4: a pair published
+    and ended, or rejected, before may be pinned.
+    """
+    pairs = [list(p) for p in pins]
+    errors: dict[str, list[str]] = {}
+    found = _pinned_people(session, program.id, pairs)
+    published = eligibility.published_mentees(
+        session, program.id, among=[p.id for p in found.values() if p.role == Role.MENTEE]
+    )
+    seen: set[str] = set()
+    valid: list[tuple[int, Participant, Participant]] = []
+    for k, pair in enumerate(pairs):
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            errors[f"pins.{k}"] = ["expected [mentee external_id, mentor external_id]"]
+            continue
+        problems = [
+            problem
+            for ext, role in zip(pair, (Role.MENTEE, Role.MENTOR), strict=True)
+            if (problem := _pin_problem(found.get(ext), ext, role))
+        ]
+        mentee = pair[0]
+        if mentee in seen:
+            problems.append(f"mentee {mentee!r} is pinned more than once")
+        seen.add(mentee)
+        if mentee in found and found[mentee].id in published:
+            problems.append(
+                f"mentee {mentee!r} already has a published match; runs never re-match it"
+            )
+        if problems:
+            errors[f"pins.{k}"] = problems
+        else:
+            valid.append((k, found[pair[0]], found[pair[1]]))
+    if valid:
+        _check_pinned_pairs(session, program, valid, pairs, config, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return tuple((a, b) for a, b in pairs)
+
+
+def _pinned_people(
+    session: Session, program_id: uuid.UUID, pairs: list[list[Any]]
+) -> dict[str, Participant]:
+    wanted = {x for p in pairs for x in p if isinstance(x, str)}
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Participant).where(
+            Participant.program_id == program_id,
+            Participant.external_id.in_(wanted),
+            Participant.erased_at.is_(None),
+        )
+    )
+    return {p.external_id: p for p in rows}
+
+
+def _pin_problem(person: Participant | None, ext: str, role: Role) -> str | None:
+    if person is None:
+        return f"no participant with external_id {ext!r} in this program"
+    if person.role != role:
+        return f"{ext!r} is a {person.role}, expected a {role}"
+    if not person.active:
+        return f"{ext!r} is not active"
+    return None
+
+
+def _check_pinned_pairs(
+    session: Session,
+    program: Program,
+    valid: list[tuple[int, Participant, Participant]],
+    pairs: list[list[Any]],
+    config: Mapping[str, Any],
+    errors: dict[str, list[str]],
+) -> None:
+    """Hard constraints and free places of the well-formed pins, into ``errors``."""
+    weights = eligibility.active_weights(session, program.id)
+    explained = eligibility.explain_pairs(
+        session,
+        program.id,
+        [(mentee, mentor) for _, mentee, mentor in valid],
+        config=config,
+        weights=dict(weights.weights) if weights else None,
+    )
+    for (k, _, _), explanation in zip(valid, explained, strict=True):
+        if not explanation.allowed:
+            errors[f"pins.{k}"] = [
+                f"pin {pairs[k]!r} is not allowed: {why}" for why in explanation.blocked_by
+            ]
+    pinned: dict[uuid.UUID, list[int]] = {}
+    for k, _, mentor in valid:
+        pinned.setdefault(mentor.id, []).append(k)
+    for k, _, mentor in valid:
+        free = eligibility.free_places(mentor, config)
+        if k == pinned[mentor.id][-1] and len(pinned[mentor.id]) > free:
+            errors.setdefault(f"pins.{k}", []).append(
+                f"mentor {mentor.external_id!r} is pinned {len(pinned[mentor.id])} "
+                f"times but has {free} free place(s)"
+            )
+
+
+def _validate_overrides(
+    current: Mapping[str, Any], overrides: Mapping[str, Any] | None, dry_run: bool
+) -> dict[str, Any] | None:
+    if overrides is None:
+        return None
+    if not dry_run:
+        raise ValidationFailed(
+            {
+                "config": [
+                    "configuration overrides need dry_run: true; "
+                    "change the program's configuration to use them for real"
+                ]
+            }
+        )
+    try:
+        validate_config({**current, **overrides})
+    except ConfigError as exc:
+        errors = {f"config.{k}" if k else "config": v for k, v in exc.errors.items()}
+        raise ValidationFailed(errors) from None
+    return dict(overrides)
+
+
+def start_run(
+    session: Session,
+    actor: Actor,
+    program_id: uuid.UUID,
+    *,
+    scope: str = Scope.ALL,
+    pins: Iterable[Sequence[str]] = (),
+    objective: str | None = None,
+    dry_run: bool = False,
+    config_overrides: Mapping[str, Any] | None = None,
+    priority_unmatched: float = 0.0,
+    enqueue: Callable[[uuid.UUID], None] | None = None,
+    wait: float = 0.0,
+) -> Run:
+    """Validate and queue a run (audited as ``run.triggered``), then hand it to ``enqueue``.
+
+    ``pins``, ``config_overrides`` (a dry run's replacement configuration keys) and
+    ``priority_unmatched`` are stored as the run's :class:`RunOptions`.
+
+    With ``wait`` > 0, poll up to that many seconds (at most 60) for the run to finish
+    and return it as it stands then.
+    """
+    program = get_program(session, actor, program_id)
+    errors: dict[str, list[str]] = {}
+    if scope not in tuple(Scope):
+        errors["scope"] = [f"expected one of {', '.join(Scope)}, got {scope!r}"]
+    if objective is not None and objective not in tuple(Objective):
+        errors["objective"] = [f"expected one of {', '.join(Objective)}, got {objective!r}"]
+    if not 0.0 <= priority_unmatched <= 1.0:
+        errors["priority_unmatched"] = [f"expected a number in [0, 1], got {priority_unmatched}"]
+    if errors:
+        raise ValidationFailed(errors)
+    current = config_of(session, program)
+    overrides = _validate_overrides(current, config_overrides, dry_run)
+    effective = {**current, **(overrides or {})}
+    options = RunOptions(
+        pins=_validate_pins(session, program, pins, validate_config(effective)),
+        config_overrides=overrides,
+        priority_unmatched=priority_unmatched,
+    )
+
+    now = _now()
+    expire_stale_runs(session, now=now)
+    active = _active_run_id(session, program.id)
+    if active is not None:
+        raise ActiveRunConflict(active)
+    run = Run(
+        id=uuid.uuid4(),
+        organization_id=actor.organization_id,
+        program_id=program.id,
+        status=RunStatus.QUEUED,
+        scope=scope,
+        objective=objective or effective.get("objective") or Objective.TOTAL,
+        dry_run=dry_run,
+        options=options.to_json(),
+        triggered_by=actor.admin_id,
+        config_version=program.config_version,
+        weights_version=None,
+        progress=0.0,
+        stats={},
+        created_at=now,
+        lease_expires_at=now + QUEUE_TIMEOUT,
+    )
+    session.add(run)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another trigger won the race; the partial unique index said no.
+        session.rollback()
+        active = _active_run_id(session, program.id)
+        raise ActiveRunConflict(active or uuid.UUID(int=0)) from None
+    audit.record(
+        session,
+        actor,
+        "run.triggered",
+        program_id=program.id,
+        target_type="run",
+        target_ids=[run.id],
+        details={
+            "scope": scope,
+            "objective": run.objective,
+            "dry_run": dry_run,
+            "pins": len(options.pins),
+            "config_version": program.config_version,
+        },
+    )
+    session.commit()
+    if enqueue is not None:
+        try:
+            enqueue(run.id)
+        except Exception as exc:
+            # The message may hold the queue's address and credentials: the class only.
+            _fail(
+                session,
+                run.id,
+                f"could not queue the run: {type(exc).__name__}; "
+                f"see the server log (run_id {run.id})",
+            )
+            raise
+    if wait > 0:
+        return wait_for_run(session, run.id, timeout=min(wait, MAX_WAIT_SECONDS))
+    return run
+
+
+def _fail(session: Session, run_id: uuid.UUID, reason: str) -> None:
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(RUN_ACTIVE_STATUSES))
+        .values(
+            status=RunStatus.FAILED, error=reason[:2000], finished_at=_now(), lease_expires_at=None
+        )
+    )
+    session.commit()
+
+
+def wait_for_run(
+    session: Session, run_id: uuid.UUID, *, timeout: float, interval: float = 0.1
+) -> Run:
+    """Poll until the run finished or ``timeout`` seconds passed; return it as it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session.rollback()  # end the previous read: a fresh snapshot, no lock held while asleep
+        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        run = session.get(Run, run_id, populate_existing=True)
+        if run is None:
+            raise NotFound("run", run_id)
+        if run.status not in RUN_ACTIVE_STATUSES or time.monotonic() >= deadline:
+            return run
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, 1.0)
