@@ -3,7 +3,7 @@
 Rows are mentees, columns are mentors, everywhere. See :func:`assign`.
 """
 
-from matcher._assign import assign, blocking_pairs, find_blocking_pairs
+from matcher._assign import assign
 from matcher._errors import (
     InvalidCapacityError,
     InvalidMaskError,
@@ -15,6 +15,7 @@ from matcher._errors import (
 )
 from matcher._input import OBJECTIVES, LazyScores
 from matcher._result import REASONS, Assignment
+from matcher._stable import blocking_pairs, find_blocking_pairs
 
 __all__ = [
     "OBJECTIVES",

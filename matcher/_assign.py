@@ -1,8 +1,9 @@
-"""Public entry points: :func:`assign` and :func:`blocking_pairs`."""
+"""The public entry point :func:`assign`: validate, then one solver per objective."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -11,20 +12,17 @@ from numpy.typing import NDArray
 from matcher._errors import InvalidToleranceError, MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
-from matcher._parallel import parallel_map
 from matcher._result import Assignment, Solved
 from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, solve
-from matcher._stable import blocking_pairs_rows, deferred_acceptance
+from matcher._stable import deferred_acceptance
 
-__all__ = ["assign", "blocking_pairs", "find_blocking_pairs"]
+__all__ = ["assign"]
 
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 # fair and stable work on the whole matrix in memory.
 _MAX_MATERIALIZED = 200_000_000
-# Pairs per row block when looking for blocking pairs.
-_BLOCKING_BLOCK = 1 << 22
 
 
 def assign(
@@ -124,81 +122,19 @@ def assign(
         pins=pins,
         objective=objective,
     )
-    tolerance = _check_tolerance(tolerance, objective)
-    limit = DEFAULT_DENSE_LIMIT if dense_limit is None else int(dense_limit)
-    n_slots = int(np.minimum(prob.capacity, prob.source.n_mentees).sum())
-    if dense_limit is None and n_slots >= 1.25 * prob.source.n_mentees:
-        # With spare mentor places the dense solver finds short augmenting paths and
-        # stays fast longer; a tight problem (4,000 mentees for 4,000 places) does not.
-        limit = DENSE_LIMIT_REPLICATED
-    n, m = prob.source.n_mentees, prob.source.n_mentors
-    row_ok = np.ones(n, dtype=np.bool_)
-    row_ok[prob.pin_mentee] = False
-    cap = prob.capacity - np.bincount(prob.pin_mentor, minlength=m)
-    lo = -np.inf if prob.min_score is None else prob.min_score
-    if objective == "total":
-        lo = max(lo, 0.0)
-    if objective in ("stable", "fair"):
-        if n * m > _MAX_MATERIALIZED:
-            raise MatcherError(
-                f"objective {objective!r} holds the whole matrix in memory, expected at most "
-                f"{_MAX_MATERIALIZED} pairs, got shape ({n}, {m})"
-            )
-        s, a = prob.source.dense()
-        above = above_mask(s, a, lo)
-        use = above & row_ok[:, None] & (cap > 0)[None, :]
-        if objective == "stable":
-            r, c = deferred_acceptance(s, use, cap)
-            solved = Solved(
-                r,
-                c,
-                s[r, c].astype(np.float64),
-                True,
-                0.0,
-                "deferred_acceptance",
-                np.asarray(a.any(axis=1), dtype=np.bool_),
-                np.asarray(above.any(axis=1), dtype=np.bool_),
-            )
-            return _build(prob, solved, lo)
-        lo = max(lo, best_bottleneck(s, use, cap))
-        prob = Problem(
-            Source(n, m, scores=s, allowed=a),
-            prob.capacity,
-            prob.min_score,
-            prob.pin_mentee,
-            prob.pin_mentor,
-            objective,
-        )
-    offset = 0.0
-    if objective in ("coverage", "fair"):
-        offset = _coverage_offset(prob.source, lo, cap, row_ok)
-    solved = solve(
-        prob.source,
-        lo=lo,
-        offset=offset,
-        row_ok=row_ok,
-        cap=cap,
-        dense_limit=limit,
-        k=candidates,
-        time_limit=time_limit,
-        tolerance=tolerance,
-    )
-    if objective == "fair":
-        # Reasons refer to min_score, not to the bottleneck found here.
-        s, a = prob.source.dense()
-        base = -np.inf if prob.min_score is None else prob.min_score
-        above = above_mask(s, a, base)
-        solved = Solved(
-            solved.rows,
-            solved.cols,
-            solved.scores,
-            solved.optimal,
-            solved.gap,
-            solved.method,
-            solved.any_allowed,
-            np.asarray(above.any(axis=1), dtype=np.bool_),
-        )
-    return _build(prob, solved, lo)
+    tol = _check_tolerance(tolerance, objective)
+    knobs = _Knobs(_dense_limit(prob, dense_limit), candidates, time_limit, tol)
+    return _BY_OBJECTIVE[objective](prob, knobs)
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """How the solvers work (everything :func:`assign` takes besides the problem)."""
+
+    dense_limit: int
+    k: int
+    time_limit: float | None
+    tolerance: float
 
 
 def _check_tolerance(tolerance: object, objective: str) -> float:
@@ -217,6 +153,117 @@ def _check_tolerance(tolerance: object, objective: str) -> float:
     return value
 
 
+def _dense_limit(prob: Problem, dense_limit: int | None) -> int:
+    if dense_limit is not None:
+        return int(dense_limit)
+    n_slots = int(np.minimum(prob.capacity, prob.source.n_mentees).sum())
+    if n_slots >= 1.25 * prob.source.n_mentees:
+        # With spare mentor places the dense solver finds short augmenting paths and
+        # stays fast longer; a tight problem (4,000 mentees for 4,000 places) does not.
+        return DENSE_LIMIT_REPLICATED
+    return DEFAULT_DENSE_LIMIT
+
+
+def _left_after_pins(prob: Problem) -> tuple[BoolArray, IntArray]:
+    """Which mentees are still to match, and each mentor's places left after the pins."""
+    row_ok = np.ones(prob.source.n_mentees, dtype=np.bool_)
+    row_ok[prob.pin_mentee] = False
+    cap = prob.capacity - np.bincount(prob.pin_mentor, minlength=prob.source.n_mentors)
+    return row_ok, cap
+
+
+def _min_score(prob: Problem) -> float:
+    return -np.inf if prob.min_score is None else prob.min_score
+
+
+def _materialize(prob: Problem) -> tuple[NDArray[Any], BoolArray]:
+    """The whole matrices, for the objectives that work on them in memory."""
+    n, m = prob.source.n_mentees, prob.source.n_mentors
+    if n * m > _MAX_MATERIALIZED:
+        raise MatcherError(
+            f"objective {prob.objective!r} holds the whole matrix in memory, expected at most "
+            f"{_MAX_MATERIALIZED} pairs, got shape ({n}, {m})"
+        )
+    return prob.source.dense()
+
+
+def _solve(
+    prob: Problem, knobs: _Knobs, *, lo: float, offset: float, row_ok: BoolArray, cap: IntArray
+) -> Solved:
+    return solve(
+        prob.source,
+        lo=lo,
+        offset=offset,
+        row_ok=row_ok,
+        cap=cap,
+        dense_limit=knobs.dense_limit,
+        k=knobs.k,
+        time_limit=knobs.time_limit,
+        tolerance=knobs.tolerance,
+    )
+
+
+def _assign_total(prob: Problem, knobs: _Knobs) -> Assignment:
+    """The largest total score; a pair scoring below 0 never helps, so it is left out."""
+    row_ok, cap = _left_after_pins(prob)
+    lo = max(_min_score(prob), 0.0)
+    return _build(prob, _solve(prob, knobs, lo=lo, offset=0.0, row_ok=row_ok, cap=cap))
+
+
+def _assign_coverage(prob: Problem, knobs: _Knobs) -> Assignment:
+    """The most matched mentees, then the largest total."""
+    row_ok, cap = _left_after_pins(prob)
+    lo = _min_score(prob)
+    offset = _coverage_offset(prob.source, lo, cap, row_ok)
+    return _build(prob, _solve(prob, knobs, lo=lo, offset=offset, row_ok=row_ok, cap=cap))
+
+
+def _assign_fair(prob: Problem, knobs: _Knobs) -> Assignment:
+    """The most matched mentees, then the highest lowest score, then the largest total."""
+    s, a = _materialize(prob)
+    row_ok, cap = _left_after_pins(prob)
+    above = above_mask(s, a, _min_score(prob))
+    use = above & row_ok[:, None] & (cap > 0)[None, :]
+    # Coverage on the pairs at or above the best bottleneck: the same coverage, and
+    # no matched pair below it.
+    lo = max(_min_score(prob), best_bottleneck(s, use, cap))
+    dense = replace(
+        prob, source=Source(prob.source.n_mentees, prob.source.n_mentors, scores=s, allowed=a)
+    )
+    offset = _coverage_offset(dense.source, lo, cap, row_ok)
+    solved = _solve(dense, knobs, lo=lo, offset=offset, row_ok=row_ok, cap=cap)
+    # Reasons refer to min_score, not to the bottleneck found here.
+    return _build(dense, replace(solved, any_usable=np.asarray(above.any(axis=1), dtype=np.bool_)))
+
+
+def _assign_stable(prob: Problem, _: _Knobs) -> Assignment:
+    """Mentee-proposing deferred acceptance (no solver knobs apply)."""
+    s, a = _materialize(prob)
+    row_ok, cap = _left_after_pins(prob)
+    above = above_mask(s, a, _min_score(prob))
+    use = above & row_ok[:, None] & (cap > 0)[None, :]
+    r, c = deferred_acceptance(s, use, cap)
+    solved = Solved(
+        r,
+        c,
+        s[r, c].astype(np.float64),
+        True,
+        0.0,
+        "deferred_acceptance",
+        np.asarray(a.any(axis=1), dtype=np.bool_),
+        np.asarray(above.any(axis=1), dtype=np.bool_),
+    )
+    return _build(prob, solved)
+
+
+_BY_OBJECTIVE: dict[str, Callable[[Problem, _Knobs], Assignment]] = {
+    "total": _assign_total,
+    "coverage": _assign_coverage,
+    "fair": _assign_fair,
+    "stable": _assign_stable,
+}
+
+
 def _coverage_offset(source: Source, lo: float, cap: IntArray, row_ok: BoolArray) -> float:
     """A weight M added to every pair so that one more pair beats any score gain."""
     smax, smin = -np.inf, np.inf
@@ -233,7 +280,8 @@ def _coverage_offset(source: Source, lo: float, cap: IntArray, row_ok: BoolArray
     return 1.0 + k * (smax - smin) + abs(smin)
 
 
-def _build(prob: Problem, solved: Solved, lo: float) -> Assignment:
+def _build(prob: Problem, solved: Solved) -> Assignment:
+    """Pins and solved pairs together, sorted by mentee, with a reason per unmatched one."""
     n = prob.source.n_mentees
     pin_s, _ = prob.source.pair_values(prob.pin_mentee, prob.pin_mentor)
     mentee = np.concatenate([prob.pin_mentee, solved.rows]).astype(np.int64)
@@ -266,107 +314,3 @@ def _build(prob: Problem, solved: Solved, lo: float) -> Assignment:
         method=method,
         pinned=pinned,
     )
-
-
-def find_blocking_pairs(
-    scores: Any,
-    assignment: Assignment,
-    *,
-    capacity: int | NDArray[np.integer[Any]] | Sequence[int] | None = None,
-    allowed: NDArray[np.bool_] | None = None,
-    min_score: float | None = None,
-) -> tuple[IntArray, IntArray]:
-    """All blocking pairs of an assignment.
-
-    A blocking pair is a usable pair (allowed, at or above ``min_score``)
-    ``(i, j)`` not matched together where mentee i prefers j to its mentor (or
-    is unmatched) and mentor j has free capacity or prefers i to its least
-    preferred mentee. Preferences follow the scores with ties broken by index
-    (lower index preferred), as in ``objective="stable"``.
-
-    Parameters
-    ----------
-    scores, capacity, allowed, min_score
-        As in :func:`assign`.
-    assignment : Assignment
-        The matching to check (any objective).
-
-    Returns
-    -------
-    mentee, mentor : ndarray of int64
-        The blocking pairs, sorted by mentee then mentor.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from matcher import assign, find_blocking_pairs
-    >>> scores = np.array([[0.9, 0.5], [0.8, 0.1]])
-    >>> a = assign(scores)
-    >>> a.mentor.tolist()
-    [1, 0]
-    >>> [x.tolist() for x in find_blocking_pairs(scores, a)]
-    [[0], [0]]
-    """
-    prob = validate(
-        scores,
-        capacity=capacity,
-        allowed=allowed,
-        min_score=min_score,
-        pins=None,
-        objective="stable",
-    )
-    src = prob.source
-    n, m = src.n_mentees, src.n_mentors
-    cur_j = np.full(n, -1, dtype=np.int64)
-    cur_s = np.full(n, -np.inf)
-    cur_j[assignment.mentee] = assignment.mentor
-    cur_s[assignment.mentee] = assignment.score
-    load = np.bincount(assignment.mentor, minlength=m)
-    free_cap = load < prob.capacity
-    # Least preferred current mentee of each mentor: lowest score, then highest index.
-    worst_s = np.full(m, np.inf)
-    worst_i = np.full(m, -1, dtype=np.int64)
-    if assignment.mentee.size:
-        o = np.lexsort((-assignment.mentee, assignment.score, assignment.mentor))
-        mj = assignment.mentor[o]
-        first = np.flatnonzero(np.r_[True, mj[1:] != mj[:-1]])
-        worst_s[mj[first]] = assignment.score[o][first]
-        worst_i[mj[first]] = assignment.mentee[o][first]
-    lo = -np.inf if prob.min_score is None else prob.min_score
-
-    def check(a0: int, b0: int) -> tuple[IntArray, IntArray]:
-        s, a = src.block(a0, b0)
-        return blocking_pairs_rows(s, a, lo, a0, cur_j, cur_s, free_cap, worst_s, worst_i)
-
-    # Row blocks on every core; each is one comparison pass plus the exact test of
-    # its few candidates (see blocking_pairs_rows).
-    step = max(1, _BLOCKING_BLOCK // max(m, 1))
-    found = list(parallel_map(check, ((a0, min(n, a0 + step)) for a0 in range(0, n, step))))
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate([i for i, _ in found]), np.concatenate([j for _, j in found])
-
-
-def blocking_pairs(
-    scores: Any,
-    assignment: Assignment,
-    *,
-    capacity: int | NDArray[np.integer[Any]] | Sequence[int] | None = None,
-    allowed: NDArray[np.bool_] | None = None,
-    min_score: float | None = None,
-) -> int:
-    """Count the blocking pairs of an assignment (see :func:`find_blocking_pairs`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from matcher import assign, blocking_pairs
-    >>> scores = np.array([[0.9, 0.5], [0.8, 0.1]])
-    >>> blocking_pairs(scores, assign(scores)), blocking_pairs(
-    ...     scores, assign(scores, objective="stable"))
-    (1, 0)
-    """
-    i, _ = find_blocking_pairs(
-        scores, assignment, capacity=capacity, allowed=allowed, min_score=min_score
-    )
-    return int(i.size)

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import matcher
-import matcher._assign as assign_mod
 import matcher._stable as stable_mod
 from matcher import Assignment
 from tests.matcher.conftest import LazyArray, brute_blocking_pairs
@@ -28,12 +27,12 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 @contextmanager
 def _blocks(share: float, block: int) -> Iterator[None]:
-    saved = stable_mod.DENSE_SHARE, assign_mod._BLOCKING_BLOCK
-    stable_mod.DENSE_SHARE, assign_mod._BLOCKING_BLOCK = share, block
+    saved = stable_mod.DENSE_SHARE, stable_mod._BLOCKING_BLOCK
+    stable_mod.DENSE_SHARE, stable_mod._BLOCKING_BLOCK = share, block
     try:
         yield
     finally:
-        stable_mod.DENSE_SHARE, assign_mod._BLOCKING_BLOCK = saved
+        stable_mod.DENSE_SHARE, stable_mod._BLOCKING_BLOCK = saved
 
 
 def _matching(s: np.ndarray, pairs: list[tuple[int, int]]) -> Assignment:
