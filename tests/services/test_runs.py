@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import publication, runs
-from api.services.runs.matching import REAL_ENGINES, ScoringAndMatching
 from api.services.errors import NotFound, ValidationFailed
+from api.services.runs.matching import REAL_ENGINES, ScoringAndMatching
 from models import AuditEvent, Match, Participant, Run, UnmatchedMentee, WeightsVersion
 from tests.factories import RUN_CONFIG, add, make_org, make_program, pairs, reload, set_status
 
@@ -47,6 +47,9 @@ def run_once(session: Session, factory: sessionmaker[Session], actor: Any, progr
     return status, reload(session, run.id)
 
 
+LANGUAGE = "Shared languages: en"
+
+
 def test_run_proposes_explains_and_records_everything(session, session_factory, world) -> None:
     actor, program = world
     run = runs.start_run(session, actor, program.id)
@@ -70,7 +73,12 @@ def test_run_proposes_explains_and_records_everything(session, session_factory, 
     assert {m.status for m in stored} == {"proposed"}
     for match in stored:
         assert sum(b["contribution"] for b in match.breakdown) == pytest.approx(match.score)
-    assert sorted(m.reasons for m in stored) == ["XX"]
+    reasons = {session.get(Participant, m.mentee_id).external_id: m.reasons for m in stored}
+    assert reasons == {
+        "e1": ["Mentor offers 2 of the 2 skills the mentee wants: python, sql", LANGUAGE],
+        "e2": ["Mentor offers 1 of the 1 skill the mentee wants: go", LANGUAGE],
+        "e3": ["Mentor offers 1 of the 1 skill the mentee wants: rust", LANGUAGE],
+    }
     # A finished run is left alone when its job is delivered twice.
     assert execute(session, session_factory, run.id) == "succeeded"
     assert session.scalar(select(func.count()).select_from(Match)) == 3
@@ -193,7 +201,7 @@ def test_scope_all_rematches_pending_proposals_from_scratch(
     _, second = run_once(session, session_factory, actor, program, scope="all")
     assert second.stats["n_mentees"] == 4 and second.stats["proposals_kept"] == 0
     assert pairs(session, second.id) == {"e4": "m1", "e2": "m2", "e3": "m2"}
-    assert second.stats["unmatched_by_reason"] == {"XX": 1}
+    assert second.stats["unmatched_by_reason"] == {"capacity_exhausted": 1}  # e1
 
 
 @pytest.mark.parametrize("scope", ["all", "unmatched"])
@@ -235,11 +243,16 @@ def test_ended_match_frees_the_mentee_but_the_pair_is_never_proposed_again(
 ) -> None:
     actor, program = world
     _, first = run_once(session, session_factory, actor, program)
-    set_status(session, first.id, "e1", "ended")
-    set_status(session, first.id, "e2", "rejected")
+    set_status(session, first.id, "e1", "ended")  # m1's place is free again
+    set_status(session, first.id, "e2", "rejected")  # m2 keeps e3, has one place left
+    add(session, program, "mentor", "m3", ["python"], capacity=1)  # 0.5 for e1
     _, second = run_once(session, session_factory, actor, program, scope="unmatched")
-    assert pairs(session, second.id) == {"XX": "XX"}
+    # Both mentees are back in the cohort, and neither gets their old mentor although
+    # m1 and m2 have room and would score 1.0: e1 gets m3 (0.5), e2 gets m1 (0, allowed:
+    # the program sets no min_score).
     assert second.stats["n_mentees"] == 2 and second.stats["excluded_pairs"] == 2
+    assert pairs(session, second.id) == {"e1": "m3", "e2": "m1"}
+    assert second.stats["unmatched_by_reason"] == {}
 
 
 def test_pins_are_honored(session, session_factory, world) -> None:
@@ -262,7 +275,10 @@ def test_pins_breaking_hard_constraints_are_refused_when_the_run_is_triggered(
         runs.start_run(session, actor, program.id, pins=[["e1", "x1"], ["e2", "fr"], ["e3", "m1"]])
     errors = caught.value.errors
     assert set(errors) == {"pins.0", "pins.1"}  # e3 -> m1 breaks no rule
-    assert errors["pins.0"] == ["XX"]
+    assert errors["pins.0"] == [
+        "pin ['e1', 'x1'] is not allowed: pair is excluded (same person, exclusion list or "
+        "existing match)"
+    ]
     assert errors["pins.1"] == [
         "pin ['e2', 'fr'] is not allowed: required criterion 'shared_language' is not met"
     ]
@@ -493,7 +509,9 @@ def test_a_scoring_error_fails_the_run_with_a_readable_reason(session, session_f
     bad.attributes = {"languages": 7}  # not a list: scoring refuses it
     session.commit()
     status, run = run_once(session, session_factory, actor, program)
-    assert status == "failed" and run.error == "XX"
+    assert status == "failed" and run.error == (
+        "mentees[0] (external_id 'e1'): attributes.languages: expected a list of strings, got 7"
+    )
 
 
 def test_expired_leases_fail_runs_and_free_the_program(session, world) -> None:
