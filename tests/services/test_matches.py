@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import scoring
-from api.services import audit, matches, publication
+from api.services import audit, match_views, matches, publication
 from api.services.errors import Conflict, NotFound, ValidationFailed
 from models import AuditEvent, Match, Participant, ProgramConfig
 from tests.factories import (
@@ -46,7 +46,7 @@ def test_run_matches_lists_proposals_and_unmatched(session: Session) -> None:
     assert set(first["mentee"]) == {"id", "external_id", "name"}
     assert first["status"] == "proposed" and first["reasons"] == ["seeded by a test"]
     assert page.unmatched == [
-        {"mentee": matches.ref(s.unmatched[0]), "reason": "no_allowed_mentor"}
+        {"mentee": match_views.ref(s.unmatched[0]), "reason": "no_allowed_mentor"}
     ]
     assert page.unmatched_count == 1
 
@@ -428,7 +428,7 @@ def test_erased_people_show_no_name_or_external_id(session: Session) -> None:
     session.commit()
     view = matches.get_match(session, s.actor, s.matches[0].id)
     assert view["mentee"] == {"id": erased.id, "external_id": None, "name": "Anonymous user"}
-    assert matches.ref(erased)["name"] == "Anonymous user"
+    assert match_views.ref(erased)["name"] == "Anonymous user"
     with pytest.raises(Conflict) as info:
         publication.publish(session, s.actor, s.program.id, run2.id)
     assert info.value.detail == f"mentees already have a published match: {erased.id}"
