@@ -34,6 +34,8 @@ FloatArray = NDArray[np.float64]
 _NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
 #: Bid rounds of at most this many bidders run bidder by bidder.
 _SEQUENTIAL = 6
+#: A guard on the rounds of one call (forward and reverse); never reached in practice.
+_MAX_ROUNDS = 5_000_000
 
 
 @dataclass
@@ -213,7 +215,6 @@ def auction(
     *,
     eps_final: float,
     factor: float = 6.0,
-    max_rounds: int = 5_000_000,
     reverse_rounds: int | None = None,
     prices: FloatArray | None = None,
     eps_start: float | None = None,
@@ -248,7 +249,8 @@ def auction(
         ``reverse_rounds`` ran out), so the prices and the rows' profits are a
         dual solution within eps per row.
     finished : bool
-        False when ``max_rounds`` ran out (the state is then not eps-optimal).
+        False when the guard on the number of rounds stopped it (the state is
+        then not eps-optimal).
     """
     n = indptr.size - 1
     state = AuctionState(
@@ -279,7 +281,7 @@ def auction(
         state.owner[state.mate[release]] = -1
         state.mate[release] = -1
         mate_edge[release] = -1
-        while bidders.size and rounds < max_rounds:
+        while bidders.size and rounds < _MAX_ROUNDS:
             if bidders.size <= _SEQUENTIAL:
                 # A few bidders: one after the other (Gauss-Seidel), each seeing the
                 # prices the previous one set; cheaper than a round of array calls.
@@ -288,7 +290,7 @@ def auction(
             else:
                 bidders = _bid(indptr, obj, w, state, bidders, eps, mate_edge)
             rounds += 1
-        if rounds >= max_rounds:
+        if rounds >= _MAX_ROUNDS:
             return state, False
         if eps <= eps_final:
             break
@@ -305,8 +307,8 @@ def auction(
     objects = np.flatnonzero((state.owner < 0) & (state.price > 0))
     reverse = 0
     cap = np.inf if reverse_rounds is None else reverse_rounds
-    while objects.size and rounds < max_rounds and reverse < cap:
+    while objects.size and rounds < _MAX_ROUNDS and reverse < cap:
         objects = _reverse(csc, w, state, objects, eps, mate_edge)
         rounds += 1
         reverse += 1
-    return state, rounds < max_rounds
+    return state, rounds < _MAX_ROUNDS

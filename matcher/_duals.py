@@ -20,6 +20,9 @@ __all__ = ["mentor_prices"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+#: Sweeps before giving up (one per hop of the longest improving chain).
+_MAX_SWEEPS = 100_000
+
 
 def mentor_prices(
     ei: IntArray,
@@ -29,8 +32,6 @@ def mentor_prices(
     n_cols: int,
     mate: IntArray,
     mate_w: FloatArray,
-    *,
-    max_sweeps: int = 100_000,
 ) -> tuple[FloatArray, FloatArray, bool]:
     """Least feasible prices for a matching on the candidate edges.
 
@@ -60,7 +61,7 @@ def mentor_prices(
     active_rows = np.ones(n_rows, dtype=np.bool_)
     converged = False
     u = np.where(matched, mate_w, 0.0)
-    for _ in range(max_sweeps):
+    for _ in range(_MAX_SWEEPS):
         u = np.where(matched, mate_w - v[safe_mate], 0.0)
         act = active_rows[ei]
         if 5 * int(np.count_nonzero(act)) > act.size:

@@ -108,10 +108,6 @@ class Source:
             )
         return s, a
 
-    def pair_scores(self, mentee: NDArray[np.int64], mentor: NDArray[np.int64]) -> FloatArray:
-        """Scores of given pairs (fetching only their rows from a lazy source)."""
-        return self.pair_values(mentee, mentor)[0]
-
     def pair_values(
         self, mentee: NDArray[np.int64], mentor: NDArray[np.int64]
     ) -> tuple[NDArray[np.float64], BoolArray]:
