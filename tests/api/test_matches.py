@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from api.services.context import Actor
-from tests.factories import Scenario, Tenant, make_participant, proposals
+from tests.factories import Scenario, Tenant, make_match, make_participant, make_run, proposals
 
 
 def _scenario(app: Any, tenant: Tenant, **kw: Any) -> Scenario:
@@ -158,3 +158,31 @@ def test_edit_version_must_be_a_json_integer(app: Any, client: Any, tenant: Tena
         assert response.status_code == 422, (version, response.json)
         assert "version" in response.json["errors"]
     assert client.get(match, headers=tenant.headers).json["status"] == "proposed"
+
+
+def test_a_rejected_pair_comes_back_only_with_allow_previous_pair(
+    app: Any, client: Any, tenant: Tenant
+) -> None:
+    s = _scenario(app, tenant, pairs=1, spare_mentors=1, unmatched=0)
+    h = tenant.headers
+    first = f"/v1/matches/{s.matches[0].id}"
+    assert client.patch(first, json={"status": "rejected"}, headers=h).status_code == 200
+    with app.extensions["mentormatch"].session_factory() as session:
+        run2 = make_run(session, s.actor, session.merge(s.program))
+        again = make_match(session, run2, session.merge(s.mentees[0]), session.merge(s.mentors[1]))
+        session.commit()
+        again_id = again.id
+    back = {"mentor_external_id": "m0"}
+    refused = client.patch(f"/v1/matches/{again_id}", json=back, headers=h)
+    assert refused.status_code == 422
+    assert "rejected before" in refused.json["errors"]["mentor_external_id"][0]
+    typo = client.patch(
+        f"/v1/matches/{again_id}", json={**back, "allow_previous_pair": "yes"}, headers=h
+    )
+    assert typo.status_code == 422 and "allow_previous_pair" in typo.json["errors"]
+    allowed = client.patch(
+        f"/v1/matches/{again_id}", json={**back, "allow_previous_pair": True}, headers=h
+    )
+    assert allowed.status_code == 200 and allowed.json["mentor"]["external_id"] == "m0"
+    (event,) = client.get("/v1/audit?action=match.edited", headers=h).json["items"]
+    assert event["details"]["overrode_previous_pair"] == "rejected"
