@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import scoring
@@ -185,6 +186,16 @@ def previous_partners(session: Session, participant: Participant) -> set[uuid.UU
     )
 
 
+@dataclass(frozen=True)
+class PreviousPair:
+    """An earlier match of a pair that rule 4 refuses, with the dates a message needs."""
+
+    status: MatchStatus
+    published_at: datetime | None
+    ended_at: datetime | None
+    updated_at: datetime
+
+
 def previous_pair(
     session: Session,
     program_id: uuid.UUID,
@@ -192,9 +203,9 @@ def previous_pair(
     mentor_id: uuid.UUID,
     *,
     except_match: uuid.UUID | None = None,
-) -> Row[tuple[str, datetime | None, datetime | None, datetime]] | None:
-    """The earlier match of this pair that rule 4 refuses, if any: its ``status`` and
-    dates (``published_at``, ``ended_at``, ``updated_at``), the ongoing one first."""
+) -> PreviousPair | None:
+    """The earlier match of this pair that rule 4 refuses, if any; the ongoing
+    (published) one first, then an ended one, then a rejected one."""
     stmt = select(Match.status, Match.published_at, Match.ended_at, Match.updated_at).where(
         Match.program_id == program_id,
         Match.mentee_id == mentee_id,
@@ -203,9 +214,11 @@ def previous_pair(
     )
     if except_match is not None:
         stmt = stmt.where(Match.id != except_match)
-    rank = {MatchStatus.PUBLISHED: 0, MatchStatus.ENDED: 1, MatchStatus.REJECTED: 2}
-    rows = session.execute(stmt).all()
-    return min(rows, key=lambda r: rank[MatchStatus(r.status)], default=None)
+    found = [
+        PreviousPair(MatchStatus(row.status), row.published_at, row.ended_at, row.updated_at)
+        for row in session.execute(stmt)
+    ]
+    return min(found, key=lambda p: NEVER_AGAIN.index(p.status), default=None)
 
 
 # ----------------------------------------------------------------- 5, 6: who, which pairs

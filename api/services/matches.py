@@ -23,7 +23,7 @@ from api.services.errors import Conflict, ValidationFailed
 from api.services.lookup import get_owned, get_program, live_match, lock_run, run_config
 from api.services.match_views import mentor_label, ref, views
 from api.services.pagination import Page, paginate
-from models import Match, Participant, Run, UnmatchedMentee
+from models import Match, Participant, Program, Run, UnmatchedMentee
 from models.vocabulary import MatchStatus, Role
 
 STATUSES = tuple(MatchStatus)
@@ -191,28 +191,7 @@ def edit_match(
         mentor, field = _find_mentor(session, actor, program.id, mentor_id, mentor_external_id)
         if mentor.id == match.mentor_id:
             return views(session, [match])[0]  # already this mentor: nothing to change
-        overridden = _check_not_matched_before(session, match, mentor, field, allow_previous_pair)
-        config = run_config(session, program, run)
-        _check_edit_capacity(session, config, match, mentor, field)
-        mentee = session.get(Participant, match.mentee_id)
-        assert mentee is not None  # a foreign key
-        explanation = eligibility.explain_pairs(
-            session,
-            program.id,
-            [(mentee, mentor)],
-            config=config,
-            weights=eligibility.weights_of_run(session, run),
-        )[0]
-        if not explanation.allowed:
-            who = mentor_label(mentor)
-            raise ValidationFailed({field: [f"{who}: {why}" for why in explanation.blocked_by]})
-        details = {"from_mentor_id": str(match.mentor_id), "to_mentor_id": str(mentor.id)}
-        if overridden is not None:
-            details["overrode_previous_pair"] = overridden
-        match.mentor_id = mentor.id
-        match.score = explanation.score
-        match.breakdown = explanation.breakdown
-        match.reasons = explanation.reasons
+        details = _change_mentor(session, program, run, match, mentor, field, allow_previous_pair)
         action = "match.edited"
     match.edited_by = actor.admin_id
     try:
@@ -231,6 +210,44 @@ def edit_match(
     )
     session.commit()
     return views(session, [match])[0]
+
+
+def _change_mentor(
+    session: Session,
+    program: Program,
+    run: Run | None,
+    match: Match,
+    mentor: Participant,
+    field: str,
+    allow_previous_pair: bool,
+) -> dict[str, Any]:
+    """Check the new pair by every rule, re-explain it, and return the audit details."""
+    overridden = _check_not_matched_before(session, match, mentor, field, allow_previous_pair)
+    config = run_config(session, program, run)
+    _check_edit_capacity(session, config, match, mentor, field)
+    mentee = session.get(Participant, match.mentee_id)
+    assert mentee is not None  # a foreign key
+    explanation = eligibility.explain_pairs(
+        session,
+        program.id,
+        [(mentee, mentor)],
+        config=config,
+        weights=eligibility.weights_of_run(session, run),
+    )[0]
+    if not explanation.allowed:
+        who = mentor_label(mentor)
+        raise ValidationFailed({field: [f"{who}: {why}" for why in explanation.blocked_by]})
+    details: dict[str, Any] = {
+        "from_mentor_id": str(match.mentor_id),
+        "to_mentor_id": str(mentor.id),
+    }
+    if overridden is not None:
+        details["overrode_previous_pair"] = overridden
+    match.mentor_id = mentor.id
+    match.score = explanation.score
+    match.breakdown = explanation.breakdown
+    match.reasons = explanation.reasons
+    return details
 
 
 def _check_not_matched_before(

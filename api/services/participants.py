@@ -191,6 +191,24 @@ def _existing(
     return found
 
 
+def _first_seen(
+    rows: list[tuple[str, dict[str, Any]]], *, log: ErrorLog, path: Callable[[str, str], str]
+) -> dict[str, str]:
+    """Each external id of an upload with the row it first appears in; repeats go to ``log``."""
+    first_seen: dict[str, str] = {}
+    for prefix, data in rows:
+        ext = data.get("external_id")
+        key = ext.strip() if isinstance(ext, str) else None
+        if not key or control_char_problem(key) is not None:
+            continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
+        if key in first_seen:
+            where = first_seen[key].rstrip(".")
+            log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")
+        else:
+            first_seen[key] = prefix
+    return first_seen
+
+
 def _upsert(
     session: Session,
     actor: Actor,
@@ -203,18 +221,7 @@ def _upsert(
     source: str,
     merge_attributes: bool,
 ) -> ImportResult:
-    first_seen: dict[str, str] = {}
-    for prefix, data in rows:
-        ext = data.get("external_id")
-        key = ext.strip() if isinstance(ext, str) else None
-        if not key or control_char_problem(key) is not None:
-            continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
-        if key in first_seen:
-            where = first_seen[key].rstrip(".")
-            log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")
-        else:
-            first_seen[key] = prefix
-    existing = _existing(session, program.id, first_seen)
+    existing = _existing(session, program.id, _first_seen(rows, log=log, path=path))
 
     now = datetime.now(UTC)
     inserts: list[dict[str, Any]] = []

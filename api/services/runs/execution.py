@@ -20,9 +20,9 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 import matcher
@@ -174,9 +174,10 @@ def _persist(
             }
             for i, reason in zip(result.unmatched, result.unmatched_reasons, strict=True)
         ]
-        for table, rows in ((Match.__table__, matches), (UnmatchedMentee.__table__, unmatched)):
+        # Core inserts of plain dicts: no ORM objects for thousands of proposals.
+        for model, rows in ((Match, matches), (UnmatchedMentee, unmatched)):
             for k in range(0, len(rows), INSERT_BATCH):
-                session.execute(table.insert(), rows[k : k + INSERT_BATCH])
+                session.execute(insert(cast(Table, model.__table__)), rows[k : k + INSERT_BATCH])
         seconds["persist"] = time.perf_counter() - t0
         seconds["total"] = time.perf_counter() - started
         run.status, run.progress = RunStatus.SUCCEEDED, 1.0
@@ -292,6 +293,7 @@ def expire_stale_runs(session: Session, *, now: datetime | None = None) -> list[
         )
     ).all()
     for run_id, status, expired_at in stale:
+        assert expired_at is not None  # selected by lease_expires_at < now
         stamp = expired_at.astimezone(UTC).isoformat(timespec="seconds")
         reason = (
             f"worker lost: lease expired at {stamp}"

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 import matcher
 import scoring
+from models.vocabulary import Objective
 
 IntArray = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
@@ -206,11 +207,42 @@ class _Boosted:
         return _boosted_allowed(allowed, self.base.rows(start, stop), bonus, self.min_score)
 
 
-def _true_allowed_any(compat: Compat, rows: IntArray) -> BoolArray:
-    """Whether each of ``rows`` has an allowed mentor by the un-boosted mask."""
+def _solver_view(
+    compat: Compat, bonus: F32, min_score: float | None
+) -> tuple[Scores, BoolArray | None]:
+    """What the matcher is given: the scores with the bonus, and the mask (None when
+    the scores are lazy and carry their own ``allowed_rows``)."""
+    boosted = bool(bonus.any())
+    if isinstance(compat, scoring.LazyCompatibility):
+        return (_Boosted(compat, bonus, min_score) if boosted else compat), None
+    if not boosted:
+        return compat.scores, compat.allowed
+    allowed = _boosted_allowed(compat.allowed, compat.scores, bonus, min_score)
+    return _boosted_scores(compat.scores, bonus), allowed
+
+
+def _true_reasons(
+    compat: Compat,
+    unmatched: IntArray,
+    reasons: Sequence[str],
+    bonus: F32,
+    min_score: float | None,
+) -> list[str]:
+    """The matcher's reasons, except that a boosted row which lost its sub-threshold
+    pairs to the mask is ``below_min_score``, as it would have been without the bonus."""
+    out = [str(r) for r in reasons]
+    lost_at = np.flatnonzero(bonus[unmatched] > 0)
+    if min_score is None or not len(lost_at):
+        return out
+    rows = unmatched[lost_at]
     if isinstance(compat, scoring.Compatibility):
-        return np.asarray(compat.allowed[rows].any(axis=1))
-    return np.array([compat.allowed_rows(int(i), int(i) + 1).any() for i in rows], dtype=bool)
+        feasible = np.asarray(compat.allowed[rows].any(axis=1))
+    else:  # one row block per unmatched boosted mentee: rows, never pairs, in Python
+        feasible = np.array([compat.allowed_rows(int(i), int(i) + 1).any() for i in rows])
+    for k in lost_at[feasible]:
+        if out[k] == "no_allowed_mentor":
+            out[k] = "below_min_score"
+    return out
 
 
 # ----------------------------------------------------------------- one cohort
@@ -243,7 +275,7 @@ def match_cohort(
     notify = on_phase or (lambda _phase: None)
     n_mentees, n_mentors = len(mentees), len(mentors)
     min_score = config.get("min_score")
-    objective = objective or config.get("objective") or "total"
+    objective = objective or config.get("objective") or Objective.TOTAL
     excluded = [(int(i), int(j)) for i, j in exclude_pairs]
     lazy = n_mentees * n_mentors > dense_pair_limit
     extra: dict[str, Any] = {"excluded_pairs": len(excluded), "pins": len(pins)}
@@ -256,28 +288,12 @@ def match_cohort(
         return CohortResult(none, none, [], np.arange(n_mentees, dtype=np.int64), reasons, stats)
 
     started = time.perf_counter()
-    compat: Compat
-    if lazy:
-        compat = engines.lazy_compatibility(
-            mentees, mentors, config, weights=weights, exclude_pairs=excluded or None
-        )
-    else:
-        compat = engines.compatibility(
-            mentees, mentors, config, weights=weights, exclude_pairs=excluded or None
-        )
+    build = engines.lazy_compatibility if lazy else engines.compatibility
+    compat = build(mentees, mentors, config, weights=weights, exclude_pairs=excluded or None)
     bonus = np.zeros(n_mentees, dtype=np.float32)
     if priority_rows is not None and len(priority_rows) and priority_bonus > 0:
         bonus[priority_rows] = np.float32(priority_bonus)
-    boosted = bool(bonus.any())
-    scores: Scores
-    allowed: BoolArray | None
-    if isinstance(compat, scoring.LazyCompatibility):
-        scores, allowed = (_Boosted(compat, bonus, min_score) if boosted else compat), None
-    elif boosted:
-        allowed = _boosted_allowed(compat.allowed, compat.scores, bonus, min_score)
-        scores = _boosted_scores(compat.scores, bonus)
-    else:
-        scores, allowed = compat.scores, compat.allowed
+    scores, allowed = _solver_view(compat, bonus, min_score)
     seconds["score"] = time.perf_counter() - started
     notify("scored")
 
@@ -302,15 +318,7 @@ def match_cohort(
     mentor_idx = np.asarray(assignment.mentor, dtype=np.int64)
     explanations = engines.explain(compat, mentee_idx, mentor_idx) if len(mentee_idx) else []
     unmatched = np.asarray(assignment.unmatched, dtype=np.int64)
-    reasons = [str(r) for r in assignment.reasons]
-    if boosted and min_score is not None and len(unmatched):
-        # A boosted row lost its sub-threshold pairs to the mask: say so, as the
-        # matcher would have without the bonus.
-        lost = unmatched[bonus[unmatched] > 0]
-        lost_at = np.flatnonzero(bonus[unmatched] > 0)
-        for k in lost_at[_true_allowed_any(compat, lost)]:
-            if reasons[k] == "no_allowed_mentor":
-                reasons[k] = "below_min_score"
+    reasons = _true_reasons(compat, unmatched, assignment.reasons, bonus, min_score)
     seconds["explain"] = time.perf_counter() - started
     notify("explained")
 

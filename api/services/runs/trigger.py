@@ -117,7 +117,7 @@ def _pinned_people(
             Participant.erased_at.is_(None),
         )
     )
-    return {p.external_id: p for p in rows}
+    return {p.external_id: p for p in rows if p.external_id is not None}
 
 
 def _pin_problem(person: Participant | None, ext: str, role: Role) -> str | None:
@@ -209,15 +209,7 @@ def start_run(
     and return it as it stands then.
     """
     program = get_program(session, actor, program_id)
-    errors: dict[str, list[str]] = {}
-    if scope not in tuple(Scope):
-        errors["scope"] = [f"expected one of {', '.join(Scope)}, got {scope!r}"]
-    if objective is not None and objective not in tuple(Objective):
-        errors["objective"] = [f"expected one of {', '.join(Objective)}, got {objective!r}"]
-    if not 0.0 <= priority_unmatched <= 1.0:
-        errors["priority_unmatched"] = [f"expected a number in [0, 1], got {priority_unmatched}"]
-    if errors:
-        raise ValidationFailed(errors)
+    _check_choices(scope, objective, priority_unmatched)
     current = config_of(session, program)
     overrides = _validate_overrides(current, config_overrides, dry_run)
     effective = {**current, **(overrides or {})}
@@ -274,20 +266,36 @@ def start_run(
     )
     session.commit()
     if enqueue is not None:
-        try:
-            enqueue(run.id)
-        except Exception as exc:
-            # The message may hold the queue's address and credentials: the class only.
-            _fail(
-                session,
-                run.id,
-                f"could not queue the run: {type(exc).__name__}; "
-                f"see the server log (run_id {run.id})",
-            )
-            raise
+        _enqueue(session, run.id, enqueue)
     if wait > 0:
         return wait_for_run(session, run.id, timeout=min(wait, MAX_WAIT_SECONDS))
     return run
+
+
+def _check_choices(scope: str, objective: str | None, priority_unmatched: float) -> None:
+    errors: dict[str, list[str]] = {}
+    if scope not in tuple(Scope):
+        errors["scope"] = [f"expected one of {', '.join(Scope)}, got {scope!r}"]
+    if objective is not None and objective not in tuple(Objective):
+        errors["objective"] = [f"expected one of {', '.join(Objective)}, got {objective!r}"]
+    if not 0.0 <= priority_unmatched <= 1.0:
+        errors["priority_unmatched"] = [f"expected a number in [0, 1], got {priority_unmatched}"]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _enqueue(session: Session, run_id: uuid.UUID, enqueue: Callable[[uuid.UUID], None]) -> None:
+    """Hand the committed run to the queue; if that fails, fail the run and re-raise."""
+    try:
+        enqueue(run_id)
+    except Exception as exc:
+        # The message may hold the queue's address and credentials: the class only.
+        _fail(
+            session,
+            run_id,
+            f"could not queue the run: {type(exc).__name__}; see the server log (run_id {run_id})",
+        )
+        raise
 
 
 def _fail(session: Session, run_id: uuid.UUID, reason: str) -> None:
