@@ -86,7 +86,7 @@ def test_no_reason_without_evidence() -> None:
     c = scoring.compatibility([mentee], [mentor], cfg)
     (e,) = scoring.explain(c, 0, 0)
     assert e.reasons == []
-    assert not e.allowed
+    assert e.allowed is False
     assert e.blocked_by == [
         "required criterion 'other_department' is not met",
         "required criterion 'shared_language' is not met",

@@ -47,8 +47,12 @@ def test_mentee_gets_mentors_with_room_best_first(
     assert _ext(result) == ["both", "half", "none"]
     scores = [item["score"] for item in result.items]
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0)
-    assert result.items[0]["reasons"] and len(result.items[0]["breakdown"]) == 2
-    assert calls and calls[0]["k"] == 10  # the one-row path, never the whole matrix
+    assert result.items[0]["reasons"] == [
+        "Mentor offers 2 of the 2 skills the mentee wants: python, sql",
+        "Shared languages: en",
+    ]
+    assert [b["criterion"] for b in result.items[0]["breakdown"]] == ["skills", "shared_language"]
+    assert [call["k"] for call in calls] == [10]  # the one-row path, never the whole matrix
 
     assert _ext(recommendations.recommend(session, actor, program.id, me.id, limit=1)) == ["both"]
 
@@ -91,9 +95,10 @@ def test_a_matched_mentee_and_a_full_mentor_get_no_one_and_are_told_why(
     run = make_run(session, actor, program)
     make_match(session, run, mentee, mentor)
     session.commit()
-    for person in (mentee, mentor):
+    # Before publication both have a partner each (equal scores: in no particular order).
+    for person, partners in ((mentee, {"full", "free"}), (mentor, {"matched", "waiting"})):
         before = recommendations.recommend(session, actor, program.id, person.id)
-        assert before.items and before.note is None
+        assert before.note is None and sorted(_ext(before)) == sorted(partners)
     publication.publish(session, actor, program.id, run.id)
 
     taken = recommendations.recommend(session, actor, program.id, mentee.id)
