@@ -62,7 +62,7 @@ def test_run_answers_202_with_location_then_reads_back(client, tenant, program) 
     assert body["status"] == "succeeded" and body["progress"] == 1.0
     assert body["stats"]["matched"] == 3 and "persist" in body["stats"]["seconds"]
     assert body["weights_version"] is None and body["error"] is None
-    assert body["started_at"] and body["finished_at"]
+    assert body["started_at"] <= body["finished_at"]  # ISO 8601 in UTC: ordered as text
 
     listed = client.get(f"/v1/programs/{program}/runs?limit=10", headers=tenant.headers)
     assert [r["id"] for r in listed.json["items"]] == [run["id"]]
@@ -106,8 +106,13 @@ def test_dry_run_and_compare(client, tenant, program) -> None:
     assert compared.status_code == 200
     body = compared.json
     assert body["a"]["id"] == real.json["id"] and body["b"]["dry_run"] is True
-    assert body["a"]["matched"] == 3
-    assert body["only_in_b_count"] >= 1 and body["only_in_b"][0]["mentee"]["external_id"]
+    assert body["a"]["matched"] == 3 and body["b"]["matched"] == 2
+    assert body["only_in_b_count"] == len(body["only_in_b"]) == 1
+    assert [
+        (p["mentee"]["external_id"], p["mentor"]["external_id"]) for p in body["only_in_b"]
+    ] == [
+        ("e2", "m1")  # pinned; e1 scores 0 with m2, under the dry run's min_score
+    ]
 
 
 @pytest.mark.parametrize(
