@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from matcher._auction import AuctionState, auction
 from matcher._blocks import block_rows, row_runs
 from matcher._candidates import EdgeIndex, find_candidates
-from matcher._certify import MARGIN, check_prices
+from matcher._certify import MARGIN, PriceCheck, check_prices
 from matcher._input import Source
 from matcher._parallel import parallel_map
 from matcher._result import Solved
@@ -143,6 +143,50 @@ def _match(
     return new_state
 
 
+def _final_eps(ei: IntArray, es: FloatArray, n: int, tolerance: float) -> float:
+    """The auction's last eps for a proven gap of ``tolerance`` on this graph.
+
+    eps-complementary slackness loses at most eps per matched mentee; spend a
+    sixteenth of the tolerance on it (against a lower estimate of the optimum),
+    so that the rest is left for the pairs still missing from the graph: at 100k,
+    a quarter needed a third pass over all pairs where a sixteenth did not.
+    """
+    row_best = np.zeros(n)
+    np.maximum.at(row_best, ei, es)
+    return max(1e-9, tolerance * float(row_best.sum()) / max(n, 1) / 16.0)
+
+
+def _check_all(
+    source: Source,
+    lo: float,
+    row_ok: BoolArray,
+    col_ok: BoolArray,
+    u: FloatArray,
+    v: FloatArray,
+    tol: float,
+    k: int,
+    block: int,
+) -> PriceCheck:
+    """Every row against the auction's prices (its profits ``u`` are on the score scale)."""
+    n = source.n_mentees
+    # Twice the candidates' k near-violating pairs per row: a pass over all pairs
+    # costs far more than a bigger graph for the auction.
+    return check_prices(
+        source,
+        lo=lo,
+        row_ok=row_ok,
+        col_ok=col_ok,
+        u_s=u,
+        v=v,
+        offset=0.0,
+        u_floor=np.zeros(n),
+        tol=tol,
+        near=tol - MARGIN,
+        k=2 * k,
+        ranges=row_runs(np.arange(n), block),
+    )
+
+
 def _auction_rounds(
     source: Source,
     *,
@@ -165,13 +209,7 @@ def _auction_rounds(
     ei, ej, es = cand.ei, cand.ej, cand.es
     log.debug("candidates: %d edges, %.2f s since the start", ei.size, time.perf_counter() - t0)
     slots = _SlotGraph(n, cap)
-    # eps-complementary slackness loses at most eps per matched mentee; spend a
-    # sixteenth of the tolerance on it (against a lower estimate of the optimum),
-    # so that the rest is left for the pairs still missing from the graph: at 100k,
-    # a quarter needed a third pass over all pairs where a sixteenth did not.
-    row_best = np.zeros(n)
-    np.maximum.at(row_best, ei, es)
-    eps = max(1e-9, tolerance * float(row_best.sum()) / max(n, 1) / 16.0)
+    eps = _final_eps(ei, es, n, tolerance)
     tol = 1e-6 * max(1.0, float(np.abs(es).max(initial=0.0)))
     empty = np.zeros(0, np.int64)
     best: tuple[IntArray, IntArray, FloatArray] = (empty, empty, np.zeros(0))
@@ -194,22 +232,7 @@ def _auction_rounds(
         v = slots.mentor_prices(state)
         u = np.zeros(n)
         u[rows] = es[at] - v[cols]
-        # Twice the candidates' k near-violating pairs per row: a pass over all pairs
-        # costs far more than a bigger graph for the auction.
-        found = check_prices(
-            source,
-            lo=lo,
-            row_ok=row_ok,
-            col_ok=col_ok,
-            u_s=u,
-            v=v,
-            offset=0.0,
-            u_floor=np.zeros(n),
-            tol=tol,
-            near=tol - MARGIN,
-            k=2 * k,
-            ranges=row_runs(np.arange(n), block),
-        )
+        found = _check_all(source, lo, row_ok, col_ok, u, v, tol, k, block)
         dual = float(found.u_bound.sum() + (slots.reps * v).sum())
         gap = max(0.0, dual - primal) / dual if dual > 0 else 0.0
         log.debug(

@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from matcher._blocks import block_rows, row_runs
 from matcher._candidates import CandidateGraph, EdgeIndex, find_candidates
-from matcher._certify import MARGIN, check_prices
+from matcher._certify import MARGIN, PriceCheck, check_prices
 from matcher._duals import mentor_prices
 from matcher._input import Source
 from matcher._result import Solved
@@ -180,6 +180,42 @@ def _suspect_rows(
     return suspect
 
 
+def _check_suspects(
+    source: Source,
+    cand: CandidateGraph,
+    lo: float,
+    row_ok: BoolArray,
+    col_ok: BoolArray,
+    u: FloatArray,
+    v: FloatArray,
+    converged: bool,
+    offset: float,
+    tol: float,
+    k: int,
+) -> tuple[IntArray, PriceCheck]:
+    """The rows checked against the prices (all when they did not converge), and the check."""
+    # Row dual on the score scale (u - offset), used against raw scores.
+    u_s = u - offset
+    near = tol - MARGIN
+    suspect = _suspect_rows(cand, u_s, v, row_ok, near) if converged else row_ok.copy()
+    sus = np.flatnonzero(suspect)
+    found = check_prices(
+        source,
+        lo=lo,
+        row_ok=row_ok,
+        col_ok=col_ok,
+        u_s=u_s,
+        v=v,
+        offset=offset,
+        u_floor=np.maximum(u, 0.0),
+        tol=tol,
+        near=near,
+        k=k,
+        ranges=row_runs(sus, block_rows(source.n_mentees, source.n_mentors)),
+    )
+    return sus, found
+
+
 def solve_sparse(
     source: Source,
     *,
@@ -195,7 +231,7 @@ def solve_sparse(
     A pair is usable when allowed, ``s >= lo``, its mentee is in ``row_ok``
     and its mentor has capacity. Weights must be >= 0 on usable pairs.
     """
-    # One loop of solve, price, check and grow, kept whole (about 100 lines): its
+    # One loop of solve, price, check and grow, kept whole (about 90 lines): its four
     # exits (certified, proven bound, rounding noise, time) share the round's state.
     t0 = time.perf_counter()
     n, m = source.n_mentees, source.n_mentors
@@ -227,24 +263,8 @@ def solve_sparse(
         best = (rows, cols, es[at])
         u, v, converged, primal = _prices(ei, ej, ew, n, m, rows, cols, at)
         dummy_rows, resolve = _unmatched_option(dummy_rows, forced, converged, u, rows, tol)
-        # Row dual on the score scale (u - offset), used against raw scores.
-        u_s = u - offset
-        near = tol - MARGIN
-        suspect = _suspect_rows(cand, u_s, v, row_ok, near) if converged else row_ok.copy()
-        sus = np.flatnonzero(suspect)
-        found = check_prices(
-            source,
-            lo=lo,
-            row_ok=row_ok,
-            col_ok=col_ok,
-            u_s=u_s,
-            v=v,
-            offset=offset,
-            u_floor=np.maximum(u, 0.0),
-            tol=tol,
-            near=near,
-            k=k,
-            ranges=row_runs(sus, block),
+        sus, found = _check_suspects(
+            source, cand, lo, row_ok, col_ok, u, v, converged, offset, tol, k
         )
         dual = float(found.u_bound.sum() + (cap * v).sum())
         gap = max(0.0, dual - primal) / max(dual, 1e-300) if dual > 0 else 0.0
@@ -286,14 +306,4 @@ def solve_sparse(
             es = np.concatenate([es, found.ns[fresh]])
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-    return Solved(
-        best[0],
-        best[1],
-        best[2],
-        optimal,
-        float(gap),
-        "sparse",
-        cand.any_allowed,
-        cand.any_usable,
-        rounds,
-    )
+    return Solved(*best, optimal, float(gap), "sparse", cand.any_allowed, cand.any_usable, rounds)
