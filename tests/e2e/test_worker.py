@@ -186,7 +186,7 @@ def _review_edit_publish_and_audit(
     # Give a mentee another mentor: the first recommended one the rules accept. Most
     # recommended mentors are full with this run's other proposals (a 422 saying so), so
     # try a few mentees.
-    edited, target, refusals = None, None, []
+    edited, target, chosen, refusals = None, None, None, []
     for target in page["items"][:20]:
         status, recs = client.call(
             "GET", f"/programs/{pid}/participants/{target['mentee']['id']}/recommendations?limit=20"
@@ -199,14 +199,17 @@ def _review_edit_publish_and_audit(
                 "PATCH", f"/matches/{target['id']}", {"mentor_id": rec["partner"]["id"]}
             )
             if status == 200:
-                edited = body
+                edited, chosen = body, rec
                 break
             assert status == 422, body  # a rule said no, and said which
             refusals.append(body["detail"])
         if edited is not None:
             break
-    assert edited is not None and target is not None, refusals[:5]
-    assert edited["mentor"]["id"] != target["mentor"]["id"] and edited["reasons"]
+    assert edited is not None and target is not None and chosen is not None, refusals[:5]
+    # The edit re-explains the new pair exactly as the recommendation did.
+    assert edited["mentor"]["id"] == chosen["partner"]["id"] != target["mentor"]["id"]
+    assert edited["reasons"] == chosen["reasons"]
+    assert abs(edited["score"] - chosen["score"]) < 1e-6
 
     status, published = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
     assert status == 200 and published["newly_published"] == run["stats"]["matched"]
