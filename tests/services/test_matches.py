@@ -165,7 +165,7 @@ def test_edit_to_full_mentor_is_422(session: Session) -> None:
         ]
     }
     session.rollback()
-    # Published matches count too: publish e1 -> m1, then a new run proposes e0 -> m0.
+    # Published matches count too: with e1 -> m1 published, m1 is just as full.
     publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[s.matches[1].id])
     with pytest.raises(ValidationFailed) as info:
         matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=s.mentors[1].id)
