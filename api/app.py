@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from api import auth, db, errors, logs
-from api.services.runs.queue import Jobs, build_jobs, settings_from
+from api.services.runs.queue import Jobs, build_jobs
+from api.settings import OVERRIDE_KEYS, Settings
 from api.views import BLUEPRINTS
-from models import default_database_url, make_engine, make_session_factory
+from models import make_engine, make_session_factory
 
 DEFAULTS: dict[str, Any] = {
     "API_TITLE": "mentormatch",
@@ -31,34 +32,38 @@ DEFAULTS: dict[str, Any] = {
         },
         "security": [{"bearer": []}],
     },
-    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
-    "DATABASE_URL": None,
-    "RETENTION_DAYS": 30,
-    "LOG_LEVEL": "INFO",
 }
 
 
 @dataclass
 class State:
+    settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
     jobs: Jobs
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app; settings come from defaults, ``MENTORMATCH_*`` env, then ``config``."""
+    """Build the app from the ``MENTORMATCH_*`` settings, with ``config`` on top.
+
+    The keys of ``config`` that name a setting (``DATABASE_URL``, ``LOG_LEVEL``, see
+    :mod:`api.settings`) override it; the others are Flask's (``TESTING``).
+    """
+    config = config or {}
+    settings = Settings.from_env().with_overrides(
+        {key: value for key, value in config.items() if key in OVERRIDE_KEYS}
+    )
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("MENTORMATCH")
-    if config:
-        app.config.from_mapping(config)
+    app.config.from_mapping({k: v for k, v in config.items() if k not in OVERRIDE_KEYS})
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    logs.configure_logging(app.config["LOG_LEVEL"])
-    engine = make_engine(app.config["DATABASE_URL"] or default_database_url())
+    logs.configure_logging(settings.log_level)
+    engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
-    jobs = build_jobs(**settings_from(app.config), session_factory=session_factory)
-    app.extensions["mentormatch"] = State(engine, session_factory, jobs)
+    jobs = build_jobs(settings, session_factory)
+    app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
     logs.init_app(app)
     db.init_app(app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +11,23 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+from api.settings import Settings, SettingsError
 from models import make_engine, make_session_factory
 from models.migrate import upgrade
 
 
+def _settings() -> Settings:
+    """This command's settings, read from the environment once; bad values end it."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @contextmanager
-def _session() -> Iterator[Session]:
-    """A session on MENTORMATCH_DATABASE_URL whose engine is disposed afterwards."""
-    engine = make_engine()
+def _session(settings: Settings) -> Iterator[Session]:
+    """A session on the settings' database whose engine is disposed afterwards."""
+    engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
             yield session
@@ -39,7 +47,7 @@ def db() -> None:
 
 @db.command("upgrade", help="Apply every pending migration (MENTORMATCH_DATABASE_URL).")
 def db_upgrade() -> None:
-    upgrade()
+    upgrade(_settings().database_url)
     click.echo("database is up to date")
 
 
@@ -50,7 +58,7 @@ def create_org(name: str, owner_email: str) -> None:
     from api.services.errors import ServiceError
     from api.services.organizations import create_organization
 
-    with _session() as session:
+    with _session(_settings()) as session:
         try:
             created = create_organization(session, name, owner_email)
         except ServiceError as exc:
@@ -66,7 +74,7 @@ def create_org(name: str, owner_email: str) -> None:
 def demo(host: str, port: int) -> None:
     from api.services.demo import ensure_demo_key
 
-    with _session() as session:
+    with _session(_settings()) as session:
         key = ensure_demo_key(session)
     base = f"http://{host}:{port}/v1"
     auth = '-H "Authorization: Bearer $MM_KEY"'
@@ -101,14 +109,16 @@ API docs: {base}/docs
 @click.option("--port", default=8000, type=int, show_default=True)
 @click.option(
     "--workers",
-    default=lambda: int(os.environ.get("MENTORMATCH_WEB_WORKERS", "2")),
-    type=int,
-    show_default="2 or MENTORMATCH_WEB_WORKERS",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="MENTORMATCH_WEB_WORKERS, 2",
 )
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int | None) -> None:
     from api.server import run_server
 
-    sys.exit(run_server(host=host, port=port, workers=workers))
+    settings = _settings()
+    workers = workers or settings.web_workers
+    sys.exit(run_server(settings, host=host, port=port, workers=workers))
 
 
 @main.group(help="The audit log.")
@@ -123,7 +133,7 @@ def audit() -> None:
 def audit_verify(org_id: Any) -> None:
     from api.services import audit as audit_log
 
-    with _session() as session:
+    with _session(_settings()) as session:
         orgs = [org_id] if org_id else audit_log.organization_ids(session)
         reports = {org: audit_log.verify(session, org) for org in orgs}
     for org, report in reports.items():
@@ -139,9 +149,9 @@ def audit_verify(org_id: Any) -> None:
 @main.command("worker", help="Run the jobs worker: executes matching runs from the queue.")
 @click.option(
     "--workers",
-    default=lambda: int(os.environ.get("MENTORMATCH_JOB_WORKERS", "1")),
-    type=int,
-    show_default="1 or MENTORMATCH_JOB_WORKERS",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="MENTORMATCH_JOB_WORKERS, 1",
     help="Runs executed at once.",
 )
 @click.option(
@@ -150,12 +160,14 @@ def audit_verify(org_id: Any) -> None:
     default="thread",
     show_default=True,
 )
-def worker(workers: int, worker_type: str) -> None:
+def worker(workers: int | None, worker_type: str) -> None:
     from api.logs import configure_logging
-    from api.services.runs.queue import run_worker
+    from api.services.runs.queue import build_jobs, run_worker
 
-    configure_logging(os.environ.get("MENTORMATCH_LOG_LEVEL", "INFO"))
-    run_worker(workers=workers, worker_type=worker_type)
+    settings = _settings()
+    configure_logging(settings.log_level)
+    jobs = build_jobs(settings, make_session_factory(make_engine(settings.database_url)))
+    run_worker(jobs, workers=workers or settings.job_workers, worker_type=worker_type)
 
 
 @main.command("generate", help="Write a synthetic cohort: mentees.csv, mentors.csv, program.json.")

@@ -1,22 +1,25 @@
 """``mentormatch serve``: the app under gunicorn, the production WSGI server.
 
 Without ``MENTORMATCH_REDIS_URL`` the jobs queue is the embedded SQLite one, and
-``serve`` also starts its consumer: a companion ``mentormatch worker`` process that
-lives and dies with the server (stopped on exit, and sent SIGTERM by the kernel
-should the server die first), so one command runs the whole service.
+``serve`` also starts its consumer (unless ``MENTORMATCH_NO_WORKER``): a companion
+``mentormatch worker`` process that lives and dies with the server (stopped on exit,
+and sent SIGTERM by the kernel should the server die first), so one command runs the
+whole service. The decision and the worker count come from the :class:`Settings`
+the command passes in.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import signal
 import subprocess
 import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from api.settings import Settings
 
 log = logging.getLogger("mentormatch.server")
 PR_SET_PDEATHSIG = 1
@@ -47,16 +50,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def needs_companion_worker(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return not env.get("MENTORMATCH_REDIS_URL") and env.get("MENTORMATCH_NO_WORKER", "") in (
-        "",
-        "0",
-    )
+def needs_companion_worker(settings: Settings) -> bool:
+    """The SQLite queue has no other consumer unless the operator says they run one."""
+    return not settings.redis_url and not settings.no_worker
 
 
-def start_companion_worker() -> subprocess.Popen[bytes]:
-    workers = os.environ.get("MENTORMATCH_JOB_WORKERS", "1")
+def start_companion_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    workers = str(settings.job_workers)
     command = [sys.executable, "-m", "api.cli", "worker", "--workers", workers]
     return subprocess.Popen(command, preexec_fn=_die_with_parent)
 
@@ -72,8 +72,8 @@ def stop_companion_worker(process: subprocess.Popen[bytes] | None, timeout: floa
         process.wait()
 
 
-def run_server(*, host: str, port: int, workers: int) -> int:
-    companion = start_companion_worker() if needs_companion_worker() else None
+def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    companion = start_companion_worker(settings) if needs_companion_worker(settings) else None
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

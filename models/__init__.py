@@ -5,7 +5,7 @@ No business rules and no HTTP here; the service layer (``api.services``) owns th
 
 from models.audit import AuditEvent
 from models.base import Base
-from models.db import DEFAULT_SQLITE_PATH, default_database_url, make_engine, make_session_factory
+from models.db import DEFAULT_SQLITE_PATH, default_sqlite_url, make_engine, make_session_factory
 from models.matching import (
     RUN_ACTIVE_STATUSES,
     Match,
@@ -33,7 +33,7 @@ __all__ = [
     "Run",
     "UnmatchedMentee",
     "WeightsVersion",
-    "default_database_url",
+    "default_sqlite_url",
     "make_engine",
     "make_session_factory",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,12 @@ DEFAULT_SQLITE_PATH = Path("instance") / "mentormatch.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def default_database_url() -> str:
-    """``MENTORMATCH_DATABASE_URL``, else the embedded SQLite file under ``instance/``."""
-    url = os.environ.get("MENTORMATCH_DATABASE_URL")
-    if url:
-        return normalize_url(url)
+def default_sqlite_url() -> str:
+    """The embedded SQLite file, ``instance/`` under the working directory.
+
+    The default of ``MENTORMATCH_DATABASE_URL``; the environment is read in
+    ``api.settings`` only, never here.
+    """
     return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
 
 
@@ -29,13 +29,13 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
 
     Statement parameters are never put into error messages (``hide_parameters``):
     they hold names and emails, and error messages end up in logs.
     """
-    url = normalize_url(url or default_database_url())
+    url = normalize_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]

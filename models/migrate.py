@@ -7,19 +7,19 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from models.db import default_database_url, make_engine, normalize_url
+from models.db import make_engine, normalize_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str) -> Config:
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", normalize_url(url or default_database_url()))
+    config.set_main_option("sqlalchemy.url", normalize_url(url))
     return config
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest)."""
     engine = make_engine(url)
     try:

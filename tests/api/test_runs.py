@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def test_wait_answers_201_with_the_finished_run(client, tenant, program) -> None
 
 def test_second_run_while_one_is_active_is_409_naming_it(app, client, tenant, program, tmp_path):
     # A queue nobody consumes: the first run stays queued.
-    app.extensions["mentormatch"].jobs = queue.build_jobs(path=Path(tmp_path) / "q.sqlite3")
+    state = app.extensions["mentormatch"]
+    unconsumed = replace(state.settings, jobs_path=Path(tmp_path) / "q.sqlite3")
+    state.jobs = queue.build_jobs(unconsumed, state.session_factory)
     first = client.post(f"/v1/programs/{program}/runs", json={}, headers=tenant.headers)
     assert first.status_code == 202 and first.json["status"] == "queued"
     waited = client.post(f"/v1/programs/{program}/runs?wait=0.3", json={}, headers=tenant.headers)

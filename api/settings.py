@@ -1,0 +1,229 @@
+"""The service's settings: every ``MENTORMATCH_*`` environment variable, read here only.
+
+A process reads its environment once, :meth:`Settings.from_env`, and passes the
+values down: ``create_app`` (then keeps them in :class:`api.app.State`), the
+``mentormatch`` command and ``mentormatch serve``. ``create_app(config)`` applies
+its dict on top with :meth:`Settings.with_overrides`. A bad value fails at start-up
+with a :class:`SettingsError` naming every bad variable and what it expects.
+
+No Flask here: the CLI and the worker use this module too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from models.db import DEFAULT_SQLITE_PATH, default_sqlite_url, normalize_url
+
+PREFIX = "MENTORMATCH_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """Some settings have values they cannot take.
+
+    ``errors`` maps each bad variable (``MENTORMATCH_RUN_LEASE_SECONDS``, or the
+    override key) to what was expected and what it got.
+    """
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(
+            "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; the field ``x_y`` is the variable ``MENTORMATCH_X_Y``.
+
+    Build it with :meth:`from_env`, which validates; the defaults here are the
+    documented ones (README, "Configuration").
+    """
+
+    database_url: str = field(default_factory=default_sqlite_url)
+    redis_url: str | None = None
+    jobs_path: Path | None = None
+    queue_name: str = "mentormatch"
+    jobs_immediate: bool = False
+    run_lease_seconds: float = 120.0
+    no_worker: bool = False
+    max_content_length: int = 16 * 1024 * 1024
+    web_workers: int = 2
+    job_workers: int = 1
+    log_level: str = "INFO"
+    retention_days: int = 30
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (default: ``os.environ``) gives; unset or empty means default.
+
+        Variables with the prefix that are not settings are ignored (the test suite's
+        ``MENTORMATCH_TEST_*``, for one).
+        """
+        environ = os.environ if environ is None else environ
+        given = {
+            PREFIX + name.upper(): (name, value)
+            for name in _PARSERS
+            if (value := environ.get(PREFIX + name.upper(), "").strip())
+        }
+        return cls()._replaced(given)
+
+    def with_overrides(self, overrides: Mapping[str, object]) -> Settings:
+        """A copy with ``overrides`` applied, keyed like ``create_app``'s config (``"LOG_LEVEL"``).
+
+        A value is a string, parsed as the variable would be, or already typed
+        (``{"MAX_CONTENT_LENGTH": 2000}``); ``None`` clears ``REDIS_URL`` or ``JOBS_PATH``.
+        """
+        unknown = [key for key in overrides if key not in OVERRIDE_KEYS]
+        if unknown:
+            expected = ", ".join(sorted(OVERRIDE_KEYS))
+            raise SettingsError(
+                {key: f"not a setting; expected one of {expected}" for key in unknown}
+            )
+        return self._replaced({key: (key.lower(), value) for key, value in overrides.items()})
+
+    def _replaced(self, values: Mapping[str, tuple[str, object]]) -> Settings:
+        parsed: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for label, (name, value) in values.items():
+            try:
+                parsed[name] = _PARSERS[name](value)
+            except ValueError as exc:
+                errors[label] = f"{exc}, got {value!r}"
+        if errors:
+            raise SettingsError(errors)
+        return dataclasses.replace(self, **parsed)
+
+    @property
+    def jobs_file(self) -> Path:
+        """The SQLite queue's file: ``jobs_path``, else next to the SQLite database.
+
+        With PostgreSQL (or an in-memory database) and no ``jobs_path``, it is
+        ``instance/mentormatch-jobs.sqlite3``.
+        """
+        if self.jobs_path is not None:
+            return self.jobs_path
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            db = Path(url.database)
+            return db.with_name(f"{db.stem}-jobs.sqlite3")
+        return DEFAULT_SQLITE_PATH.resolve().with_name("mentormatch-jobs.sqlite3")
+
+
+Parser = Callable[[object], Any]
+
+
+def _integer(minimum: int, unit: str) -> Parser:
+    def parse(value: object) -> int:
+        number: int | None = None
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                number = None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        if number is None or number < minimum:
+            raise ValueError(f"expected a whole number of {unit} >= {minimum}")
+        return number
+
+    return parse
+
+
+def _seconds(value: object) -> float:
+    number: float | None = None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    if number is None or not 0 < number < float("inf"):
+        raise ValueError("expected a number of seconds > 0")
+    return number
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE or text == "":
+        return False
+    raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty name")
+    return value.strip()
+
+
+def _log_level(value: object) -> str:
+    level = value.strip().upper() if isinstance(value, str) else None
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _database_url(value: object) -> str:
+    expected = "expected a database URL (sqlite:///path or postgresql://user@host/db)"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(expected)
+    url = normalize_url(value.strip())
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ValueError(expected) from None
+    return url
+
+
+def _redis_url(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip().startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return value.strip()
+
+
+def _path(value: object) -> Path | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str):
+        return Path(value.strip())
+    raise ValueError("expected a file path")
+
+
+_PARSERS: dict[str, Parser] = {
+    "database_url": _database_url,
+    "redis_url": _redis_url,
+    "jobs_path": _path,
+    "queue_name": _name,
+    "jobs_immediate": _flag,
+    "run_lease_seconds": _seconds,
+    "no_worker": _flag,
+    "max_content_length": _integer(1, "bytes"),
+    "web_workers": _integer(1, "processes"),
+    "job_workers": _integer(1, "runs"),
+    "log_level": _log_level,
+    "retention_days": _integer(1, "days"),
+}
+#: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
+OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)
