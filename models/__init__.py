@@ -6,16 +6,10 @@ No business rules and no HTTP here; the service layer (``api.services``) owns th
 from models.audit import AuditEvent
 from models.base import Base
 from models.db import DEFAULT_SQLITE_PATH, default_sqlite_url, make_engine, make_session_factory
-from models.matching import (
-    RUN_ACTIVE_STATUSES,
-    Match,
-    Outcome,
-    Run,
-    UnmatchedMentee,
-    WeightsVersion,
-)
+from models.matching import Match, Outcome, Run, UnmatchedMentee, WeightsVersion
 from models.program import Participant, Program, ProgramConfig
 from models.tenancy import Admin, ApiKey, Organization
+from models.vocabulary import RUN_ACTIVE_STATUSES
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,3 +63,13 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 
 def created_at() -> Mapped[datetime]:
     return mapped_column(default=utcnow)
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    """``status IN ('queued', 'running')``: SQL text for CHECK constraints and partial indexes.
+
+    Text rather than an expression so that the DDL reads the same as the migrations
+    on every backend; the values are our own enum members, never user input.
+    """
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"

@@ -6,12 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, utcnow, uuid_pk
-
-RUN_ACTIVE_STATUSES = ("queued", "running")
+from models.base import Base, created_at, sql_in, utcnow, uuid_pk
+from models.vocabulary import (
+    RUN_ACTIVE_STATUSES,
+    MatchStatus,
+    Objective,
+    RunStatus,
+    Scope,
+    WeightsSource,
+)
 
 
 class Run(Base):
@@ -22,10 +28,14 @@ class Run(Base):
             "uq_runs_one_active_per_program",
             "program_id",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'running')"),
-            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text(sql_in("status", RUN_ACTIVE_STATUSES)),
+            postgresql_where=text(sql_in("status", RUN_ACTIVE_STATUSES)),
         ),
         Index("ix_runs_program_created", "program_id", "created_at"),
+        # The closed vocabularies, kept by the database too (migration 0002).
+        CheckConstraint(sql_in("status", RunStatus), name="status"),
+        CheckConstraint(sql_in("scope", Scope), name="scope"),
+        CheckConstraint(sql_in("objective", Objective), name="objective"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -33,9 +43,9 @@ class Run(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    scope: Mapped[str] = mapped_column(String(16), default="all")
-    objective: Mapped[str] = mapped_column(String(16), default="total")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
+    scope: Mapped[str] = mapped_column(String(16), default=Scope.ALL)
+    objective: Mapped[str] = mapped_column(String(16), default=Objective.TOTAL)
     dry_run: Mapped[bool] = mapped_column(default=False)
     # Pins, config overrides of a dry run, and other options as given.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -67,9 +77,10 @@ class Match(Base):
             "uq_matches_one_published_per_mentee",
             "mentee_id",
             unique=True,
-            sqlite_where=text("status = 'published'"),
-            postgresql_where=text("status = 'published'"),
+            sqlite_where=text(f"status = '{MatchStatus.PUBLISHED}'"),
+            postgresql_where=text(f"status = '{MatchStatus.PUBLISHED}'"),
         ),
+        CheckConstraint(sql_in("status", MatchStatus), name="status"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -80,7 +91,7 @@ class Match(Base):
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     mentee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     mentor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    status: Mapped[str] = mapped_column(String(16), default=MatchStatus.PROPOSED)
     score: Mapped[float]
     breakdown: Mapped[list[Any]] = mapped_column(default=list)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
@@ -148,7 +159,10 @@ class WeightsVersion(Base):
     """Criterion weights of a program: the admin's prior or learned from outcomes."""
 
     __tablename__ = "weights_versions"
-    __table_args__ = (UniqueConstraint("program_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("program_id", "version"),
+        CheckConstraint(sql_in("source", WeightsSource), name="source"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = mapped_column(
@@ -157,7 +171,7 @@ class WeightsVersion(Base):
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
     version: Mapped[int]
     weights: Mapped[dict[str, Any]]
-    source: Mapped[str] = mapped_column(String(16))  # "prior" | "learned"
+    source: Mapped[str] = mapped_column(String(16))  # a WeightsSource
     active: Mapped[bool] = mapped_column(default=False)
     evaluation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     samples: Mapped[int] = mapped_column(default=0)

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, created_at, utcnow, uuid_pk
+from models.base import Base, created_at, sql_in, utcnow, uuid_pk
+from models.vocabulary import Role
 
 
 class Program(Base):
@@ -66,6 +67,7 @@ class Participant(Base):
         UniqueConstraint("program_id", "external_id"),
         Index("ix_participants_program_role", "program_id", "role", "active"),
         CheckConstraint("published_load >= 0", name="published_load_nonnegative"),
+        CheckConstraint(sql_in("role", Role), name="role"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -74,7 +76,7 @@ class Participant(Base):
     )
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
     external_id: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(8))  # "mentor" | "mentee"
+    role: Mapped[str] = mapped_column(String(8))  # a Role
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     position: Mapped[str | None] = mapped_column(String(200))

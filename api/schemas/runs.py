@@ -16,7 +16,7 @@ OBJECTIVES = list(Objective)
 
 class RunCreateSchema(StrictSchema):
     scope = fields.String(
-        load_default="all",
+        load_default=Scope.ALL,
         validate=validate.OneOf(SCOPES),
         metadata={
             "description": "Mentees with a published match are never re-matched and "

@@ -10,6 +10,7 @@ from typing import Any
 from api.services import csv_format, eligibility
 from api.services.errors import ValidationFailed
 from api.services.runs.matching import match_cohort
+from models.vocabulary import Role
 from scoring import ScoringError, validate_config
 from scoring.synthetic import generate_cohort
 
@@ -20,8 +21,8 @@ def generate(n_mentees: int, n_mentors: int, *, seed: int, out: Path) -> list[Pa
     keys = [f["key"] for f in config.get("fields", [])]
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "mentees.csv", out / "mentors.csv", out / "program.json"]
-    paths[0].write_text(csv_format.participants_csv(mentees, "mentee", keys), encoding="utf-8")
-    paths[1].write_text(csv_format.participants_csv(mentors, "mentor", keys), encoding="utf-8")
+    paths[0].write_text(csv_format.participants_csv(mentees, Role.MENTEE, keys), encoding="utf-8")
+    paths[1].write_text(csv_format.participants_csv(mentors, Role.MENTOR, keys), encoding="utf-8")
     program = {"name": f"Synthetic cohort {n_mentees}x{n_mentors} (seed {seed})", "config": config}
     paths[2].write_text(json.dumps(program, indent=2) + "\n", encoding="utf-8")
     return paths
@@ -55,11 +56,11 @@ def match_files(
     )
     # Each file holds one side: a swapped or mixed file is a mistake, not a merge.
     wrong = {
-        str(mentees_path): (stray_mentors, "mentor", "mentee"),
-        str(mentors_path): (stray_mentees, "mentee", "mentor"),
+        str(mentees_path): (stray_mentors, Role.MENTOR, Role.MENTEE),
+        str(mentors_path): (stray_mentees, Role.MENTEE, Role.MENTOR),
     }
     errors = {
-        name: [f"{len(rows)} row(s) have role {found!r}; this file must hold only {want!r} rows"]
+        name: [f"{len(rows)} row(s) have role '{found}'; this file must hold only '{want}' rows"]
         for name, (rows, found, want) in wrong.items()
         if rows
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, parse_csv
 from api.services.participants_validation import ErrorLog
+from models.vocabulary import Role
 
 MATCH_COLUMNS = ("mentee_external_id", "mentor_external_id", "score", "reasons")
 
@@ -50,8 +51,8 @@ def read_participants(
     log = ErrorLog()
     rows = parse_csv(data, {f["key"]: f for f in fields}, log=log)
     log.raise_if_any()
-    mentees = [r.data for r in rows if r.data.get("role") == "mentee"]
-    mentors = [r.data for r in rows if r.data.get("role") == "mentor"]
+    mentees = [r.data for r in rows if r.data.get("role") == Role.MENTEE]
+    mentors = [r.data for r in rows if r.data.get("role") == Role.MENTOR]
     return mentees, mentors
 
 

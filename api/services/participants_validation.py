@@ -22,9 +22,10 @@ from typing import Any
 
 from api.services.errors import ValidationFailed
 from api.services.text import control_char_problem
+from models.vocabulary import Role
 from scoring.limits import MAX_CAPACITY, MAX_LEVEL, finite_number
 
-ROLES = ("mentor", "mentee")
+ROLES = tuple(Role)
 #: Every key a participant may carry, in the API's order.
 KEYS = (
     "external_id",
@@ -237,7 +238,7 @@ def check_participant(
         out.append(("email", f"not an email address: {clean['email']!r}"))
     _bounded_int(out, "level", clean["level"])
     capacity = clean["capacity"]
-    if _bounded_int(out, "capacity", capacity) and capacity is not None and role == "mentee":
+    if _bounded_int(out, "capacity", capacity) and capacity is not None and role == Role.MENTEE:
         out.append(("capacity", "only mentors have a capacity; leave it empty for mentees"))
     if not isinstance(clean["active"], bool):
         out.append(("active", f"expected true or false, got {_fmt(clean['active'])}"))

@@ -5,6 +5,7 @@ from sqlalchemy import Connection
 
 from models.base import Base
 from models.db import make_engine
+from models.migrate import check_foreign_keys, sqlite_foreign_keys_off
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,6 +20,7 @@ def run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        check_foreign_keys(connection)
 
 
 connection = config.attributes.get("connection")
@@ -26,6 +28,6 @@ if connection is not None:
     run(connection)
 else:
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as conn:
+    with engine.connect() as conn, sqlite_foreign_keys_off(conn):
         run(conn)
     engine.dispose()
