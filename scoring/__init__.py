@@ -14,9 +14,17 @@ from scoring.compat import (
 )
 from scoring.config import validate_config
 from scoring.encode import validate_participant
-from scoring.errors import ConfigError, EmptyCohortError, ParticipantError, ScoringError
+from scoring.errors import (
+    ConfigError,
+    EmptyCohortError,
+    NotEnoughOutcomesError,
+    OutcomeError,
+    ParticipantError,
+    ScoringError,
+)
 from scoring.explain import Explanation
 from scoring.recommend import recommend
+from scoring.success import outcome_success, realized_success, success_parts, validate_success
 
 __all__ = [
     "Compatibility",
@@ -24,12 +32,18 @@ __all__ = [
     "EmptyCohortError",
     "Explanation",
     "LazyCompatibility",
+    "NotEnoughOutcomesError",
+    "OutcomeError",
     "ParticipantError",
     "ScoringError",
     "compatibility",
     "explain",
     "lazy_compatibility",
+    "outcome_success",
+    "realized_success",
     "recommend",
+    "success_parts",
     "validate_config",
     "validate_participant",
+    "validate_success",
 ]

@@ -29,12 +29,13 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 from scoring.errors import ConfigError
 from scoring.limits import MAX_CAPACITY, finite_number
 from scoring.sensitive import sensitive_reason
+from scoring.success import check_success
+from scoring.validation import Errors, fmt
 
 __all__ = [
     "CRITERION_KINDS",
@@ -59,33 +60,19 @@ CRITERION_KINDS: dict[str, str | None] = {
 }
 FIELD_KINDS = tuple(k for k, t in CRITERION_KINDS.items() if t is not None)
 
-_TOP_KEYS = ("fields", "position_levels", "criteria", "default_capacity", "min_score", "objective")
+_TOP_KEYS = (
+    "fields",
+    "position_levels",
+    "criteria",
+    "default_capacity",
+    "min_score",
+    "objective",
+    "success",
+)
 _FIELD_KEYS = ("key", "type", "values")
 _CRITERION_KEYS = ("name", "kind", "field", "weight", "required", "params")
 _SENIORITY_DEFAULTS = {"min_gap": 1.0, "ideal_gap": 2.0, "max_gap": 4.0}
 _PROXIMITY_DEFAULTS = {"scale": 1.0}
-
-
-def _fmt(x: object) -> str:
-    try:
-        text = repr(x)
-    except ValueError:  # an int past Python's digit limit for str()
-        text = f"<{type(x).__name__} too large to show>"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def add(self, path: str, msg: str) -> None:
-        self.errors.setdefault(path, []).append(msg)
-
-    def unknown_keys(self, path: str, obj: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        for key in obj:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
-                self.add(where, f"unknown key {_fmt(key)}; expected one of: {', '.join(allowed)}")
 
 
 def _norm_value(v: str) -> str:
@@ -93,18 +80,18 @@ def _norm_value(v: str) -> str:
 
 
 def _check_str_list(
-    err: _Errors, path: str, raw: object, what: str, *, sensitive: bool
+    err: Errors, path: str, raw: object, what: str, *, sensitive: bool
 ) -> list[str] | None:
     """Check a list of unique non-empty strings (uniqueness after normalization)."""
     if not isinstance(raw, list):
-        err.add(path, f"expected a list of {what}, got {_fmt(raw)}")
+        err.add(path, f"expected a list of {what}, got {fmt(raw)}")
         return None
     out: list[str] = []
     seen: dict[str, int] = {}
     ok = True
     for i, v in enumerate(raw):
         if not isinstance(v, str) or not v.strip():
-            err.add(f"{path}.{i}", f"expected a non-empty string, got {_fmt(v)}")
+            err.add(f"{path}.{i}", f"expected a non-empty string, got {fmt(v)}")
             ok = False
             continue
         norm = _norm_value(v)
@@ -123,22 +110,22 @@ def _check_str_list(
     return out if ok else None
 
 
-def _validate_fields(err: _Errors, raw: object) -> dict[str, dict[str, Any]]:
+def _validate_fields(err: Errors, raw: object) -> dict[str, dict[str, Any]]:
     """Validate ``fields``; return the valid ones by key (invalid ones are left out)."""
     if not isinstance(raw, list):
-        err.add("fields", f"expected a list of field objects, got {_fmt(raw)}")
+        err.add("fields", f"expected a list of field objects, got {fmt(raw)}")
         return {}
     fields: dict[str, dict[str, Any]] = {}
     for i, f in enumerate(raw):
         path = f"fields.{i}"
         if not isinstance(f, dict):
-            err.add(path, f"expected an object with 'key' and 'type', got {_fmt(f)}")
+            err.add(path, f"expected an object with 'key' and 'type', got {fmt(f)}")
             continue
         err.unknown_keys(path, f, _FIELD_KEYS)
         key, ftype = f.get("key"), f.get("type")
         ok = True
         if not isinstance(key, str) or not key.strip():
-            err.add(f"{path}.key", f"expected a non-empty string, got {_fmt(key)}")
+            err.add(f"{path}.key", f"expected a non-empty string, got {fmt(key)}")
             ok = False
         elif key != key.strip():
             err.add(f"{path}.key", f"field key {key!r} has surrounding spaces")
@@ -155,7 +142,7 @@ def _validate_fields(err: _Errors, raw: object) -> dict[str, dict[str, Any]]:
         if ftype not in FIELD_TYPES:
             err.add(
                 f"{path}.type",
-                f"unknown field type {_fmt(ftype)}; expected one of: {', '.join(FIELD_TYPES)}",
+                f"unknown field type {fmt(ftype)}; expected one of: {', '.join(FIELD_TYPES)}",
             )
             ok = False
         out: dict[str, Any] = {"key": key, "type": ftype}
@@ -185,7 +172,7 @@ def _validate_fields(err: _Errors, raw: object) -> dict[str, dict[str, Any]]:
     return fields
 
 
-def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[str, float] | None:
+def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str, float] | None:
     defaults: dict[str, float]
     if kind == "seniority_gap":
         defaults = _SENIORITY_DEFAULTS
@@ -196,10 +183,10 @@ def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[st
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        err.add(path, f"expected an object, got {_fmt(raw)}")
+        err.add(path, f"expected an object, got {fmt(raw)}")
         return None
     if not defaults and raw:
-        err.add(path, f"criterion kind {kind!r} takes no params, got {_fmt(raw)}")
+        err.add(path, f"criterion kind {kind!r} takes no params, got {fmt(raw)}")
         return None
     err.unknown_keys(path, raw, tuple(defaults))
     params = dict(defaults)
@@ -208,7 +195,7 @@ def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[st
         if name in raw:
             v = finite_number(raw[name])
             if v is None:
-                err.add(f"{path}.{name}", f"expected a finite number, got {_fmt(raw[name])}")
+                err.add(f"{path}.{name}", f"expected a finite number, got {fmt(raw[name])}")
                 ok = False
             else:
                 params[name] = v
@@ -236,23 +223,23 @@ def _validate_params(err: _Errors, path: str, kind: str, raw: object) -> dict[st
 
 
 def _validate_criteria(
-    err: _Errors, raw: object, fields: dict[str, dict[str, Any]], declared: set[str]
+    err: Errors, raw: object, fields: dict[str, dict[str, Any]], declared: set[str]
 ) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not raw:
-        err.add("criteria", f"expected a non-empty list of criterion objects, got {_fmt(raw)}")
+        err.add("criteria", f"expected a non-empty list of criterion objects, got {fmt(raw)}")
         return []
     out: list[dict[str, Any]] = []
     names: set[str] = set()
     for i, c in enumerate(raw):
         path = f"criteria.{i}"
         if not isinstance(c, dict):
-            err.add(path, f"expected an object with 'name' and 'kind', got {_fmt(c)}")
+            err.add(path, f"expected an object with 'name' and 'kind', got {fmt(c)}")
             continue
         err.unknown_keys(path, c, _CRITERION_KEYS)
         name, kind = c.get("name"), c.get("kind")
         crit: dict[str, Any] = {"name": name, "kind": kind}
         if not isinstance(name, str) or not name.strip():
-            err.add(f"{path}.name", f"expected a non-empty string, got {_fmt(name)}")
+            err.add(f"{path}.name", f"expected a non-empty string, got {fmt(name)}")
         elif name in names:
             err.add(f"{path}.name", f"duplicate criterion name {name!r}")
         elif (why := sensitive_reason(name)) is not None:
@@ -266,7 +253,7 @@ def _validate_criteria(
         if kind not in CRITERION_KINDS:
             err.add(
                 f"{path}.kind",
-                f"unknown criterion kind {_fmt(kind)}; expected one of: "
+                f"unknown criterion kind {fmt(kind)}; expected one of: "
                 + ", ".join(CRITERION_KINDS),
             )
         else:
@@ -278,12 +265,12 @@ def _validate_criteria(
                     err.add(
                         f"{path}.field",
                         f"criterion kind {kind!r} uses the participants' {src} and takes "
-                        f"no field, got {_fmt(field)}",
+                        f"no field, got {fmt(field)}",
                     )
             elif field is None:
                 err.add(f"{path}.field", f"criterion kind {kind!r} needs a {need} field")
             elif not isinstance(field, str):
-                err.add(f"{path}.field", f"expected a field key (string), got {_fmt(field)}")
+                err.add(f"{path}.field", f"expected a field key (string), got {fmt(field)}")
             elif field not in fields:
                 if field not in declared:
                     known = ", ".join(sorted(declared)) or "none declared"
@@ -308,11 +295,11 @@ def _validate_criteria(
         weight = c.get("weight", 1.0)
         number = finite_number(weight)
         if number is None or number < 0:
-            err.add(f"{path}.weight", f"expected a finite number >= 0, got {_fmt(weight)}")
+            err.add(f"{path}.weight", f"expected a finite number >= 0, got {fmt(weight)}")
         crit["weight"] = weight if number is None else number
         required = c.get("required", False)
         if not isinstance(required, bool):
-            err.add(f"{path}.required", f"expected true or false, got {_fmt(required)}")
+            err.add(f"{path}.required", f"expected true or false, got {fmt(required)}")
         crit["required"] = required
         order = ("name", "kind", "field", "weight", "required", "params")
         out.append({k: crit[k] for k in order if k in crit})
@@ -328,7 +315,8 @@ def validate_config(config: object) -> dict[str, Any]:
     ----------
     config : dict
         The program config (DESIGN section 4): ``fields``, ``position_levels``,
-        ``criteria``, ``default_capacity``, ``min_score``, ``objective``.
+        ``criteria``, ``default_capacity``, ``min_score``, ``objective``,
+        ``success`` (how outcomes become success, :mod:`scoring.success`).
 
     Returns
     -------
@@ -337,7 +325,9 @@ def validate_config(config: object) -> dict[str, Any]:
         ``required``, ``params`` (defaults filled) and, for field kinds,
         ``field``; ``fields`` and ``position_levels`` default to ``[]``,
         ``default_capacity`` to 1, ``min_score`` to ``None``, ``objective`` to
-        ``"total"``. The input is not modified.
+        ``"total"``, ``success`` to :data:`scoring.success.DEFAULT_SUCCESS`
+        (see :func:`scoring.success.validate_success`). The input is not
+        modified.
 
     Raises
     ------
@@ -358,9 +348,9 @@ def validate_config(config: object) -> dict[str, Any]:
     scoring.errors.ConfigError: invalid config: fields.0.key: field 'religion' collects a \
 sensitive category ('religion'); such data is not accepted
     """
-    err = _Errors()
+    err = Errors()
     if not isinstance(config, dict):
-        raise ConfigError({"": [f"expected a config object, got {_fmt(config)}"]})
+        raise ConfigError({"": [f"expected a config object, got {fmt(config)}"]})
     err.unknown_keys("", config, _TOP_KEYS)
 
     raw_fields = config.get("fields", [])
@@ -384,18 +374,19 @@ sensitive category ('religion'); such data is not accepted
         err.add(
             "default_capacity",
             f"default_capacity must be a whole number from 0 to {MAX_CAPACITY}, "
-            f"got {_fmt(capacity)}",
+            f"got {fmt(capacity)}",
         )
     min_score = config.get("min_score")
     score = finite_number(min_score)
     if min_score is not None and (score is None or not 0 <= score <= 1):
-        err.add("min_score", f"expected a number in [0, 1] or null, got {_fmt(min_score)}")
+        err.add("min_score", f"expected a number in [0, 1] or null, got {fmt(min_score)}")
     objective = config.get("objective", "total")
     if objective not in OBJECTIVES:
         err.add(
             "objective",
-            f"unknown objective {_fmt(objective)}; expected one of: {', '.join(OBJECTIVES)}",
+            f"unknown objective {fmt(objective)}; expected one of: {', '.join(OBJECTIVES)}",
         )
+    success = check_success(err, config.get("success"))
     if err.errors:
         raise ConfigError(err.errors)
     return {
@@ -405,4 +396,5 @@ sensitive category ('religion'); such data is not accepted
         "default_capacity": capacity,
         "min_score": score,
         "objective": objective,
+        "success": success,
     }

@@ -32,11 +32,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from scoring.config import _fmt, validate_config
+from scoring.config import validate_config
 from scoring.criteria import Criterion, build_criterion
 from scoring.encode import encode_side
 from scoring.errors import ConfigError, ScoringError
 from scoring.limits import finite_number
+from scoring.validation import fmt
 
 __all__ = ["Engine"]
 
@@ -117,7 +118,7 @@ def _resolve_weights(cfg: Mapping[str, Any], weights: Mapping[str, float] | None
                 f"unknown criterion {name!r}; expected one of: {', '.join(names)}"
             ]
         elif (number := finite_number(w)) is None or number < 0:
-            errors[f"weights.{name}"] = [f"expected a finite number >= 0, got {_fmt(w)}"]
+            errors[f"weights.{name}"] = [f"expected a finite number >= 0, got {fmt(w)}"]
         else:
             raw[names.index(name)] = number
     if errors:

@@ -6,7 +6,14 @@ about "bad input" can catch one type; the HTTP layer maps them to a 422.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EmptyCohortError", "ParticipantError", "ScoringError"]
+__all__ = [
+    "ConfigError",
+    "EmptyCohortError",
+    "NotEnoughOutcomesError",
+    "OutcomeError",
+    "ParticipantError",
+    "ScoringError",
+]
 
 
 class ScoringError(ValueError):
@@ -94,3 +101,61 @@ class EmptyCohortError(ScoringError):
     def __init__(self, side: str) -> None:
         self.side = side
         super().__init__(f"no {side} to score: the {side} list is empty")
+
+
+class OutcomeError(ScoringError):
+    """An outcome record cannot be turned into a success value.
+
+    Parameters
+    ----------
+    index : int
+        Position of the outcome in the batch.
+    field : str
+        The offending key (``"mentor_rating"``).
+    message : str
+        What was wrong and what was expected.
+
+    Examples
+    --------
+    >>> err = OutcomeError(2, "mentor_rating", "expected a rating from 1 to 5, got 7.0")
+    >>> str(err)
+    'outcomes[2]: mentor_rating: expected a rating from 1 to 5, got 7.0'
+    >>> err.errors
+    {'outcomes.2.mentor_rating': ['expected a rating from 1 to 5, got 7.0']}
+    """
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        self.index = index
+        self.field = field
+        self.message = message
+        super().__init__(f"outcomes[{index}]: {field}: {message}")
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        """The error in the ``{path: [messages]}`` shape of :class:`ConfigError`."""
+        return {f"outcomes.{self.index}.{self.field}": [self.message]}
+
+
+class NotEnoughOutcomesError(ScoringError):
+    """Too few realized outcomes to learn or calibrate from.
+
+    Parameters
+    ----------
+    have : int
+        How many usable outcomes there are.
+    need : int
+        How many are needed (see :data:`scoring.learn.MIN_SAMPLES`).
+
+    Examples
+    --------
+    >>> err = NotEnoughOutcomesError(12, 30)
+    >>> err.have, err.need
+    (12, 30)
+    >>> str(err)
+    'not enough outcomes to learn from: have 12, need at least 30'
+    """
+
+    def __init__(self, have: int, need: int) -> None:
+        self.have = have
+        self.need = need
+        super().__init__(f"not enough outcomes to learn from: have {have}, need at least {need}")

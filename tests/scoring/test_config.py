@@ -10,6 +10,7 @@ import pytest
 
 from scoring import ConfigError, validate_config
 from scoring.limits import MAX_CAPACITY, finite_number
+from scoring.success import DEFAULT_SUCCESS
 from scoring.synthetic import program_config
 
 HUGE = 10**400
@@ -64,6 +65,7 @@ def test_defaults_are_filled() -> None:
         "default_capacity": 1,
         "min_score": None,
         "objective": "total",
+        "success": DEFAULT_SUCCESS,
     }
     prox = validate_config(cfg({"name": "t", "kind": "proximity", "field": "utc_offset"}))
     assert prox["criteria"][0]["params"] == {"scale": 1.0}
