@@ -2,7 +2,8 @@
 
 Rows are mentees, columns are mentors, everywhere. See DESIGN section 4 and
 the module docstrings of :mod:`scoring.criteria` (formulas, missing values),
-:mod:`scoring.engine` (weights, constraints) and :mod:`scoring.explain`.
+:mod:`scoring.engine` (weights, constraints), :mod:`scoring.explain`, and for
+learning from outcomes :mod:`scoring.success` and :mod:`scoring.learn`.
 """
 
 from scoring.compat import (
@@ -23,10 +24,12 @@ from scoring.errors import (
     ScoringError,
 )
 from scoring.explain import Explanation
+from scoring.learn import MIN_SAMPLES, SuccessCalibrator, WeightLearner, evaluate, summarize
 from scoring.recommend import recommend
 from scoring.success import outcome_success, realized_success, success_parts, validate_success
 
 __all__ = [
+    "MIN_SAMPLES",
     "Compatibility",
     "ConfigError",
     "EmptyCohortError",
@@ -36,13 +39,17 @@ __all__ = [
     "OutcomeError",
     "ParticipantError",
     "ScoringError",
+    "SuccessCalibrator",
+    "WeightLearner",
     "compatibility",
+    "evaluate",
     "explain",
     "lazy_compatibility",
     "outcome_success",
     "realized_success",
     "recommend",
     "success_parts",
+    "summarize",
     "validate_config",
     "validate_participant",
     "validate_success",
