@@ -5,7 +5,8 @@ mentors with a free place; for a mentor, active mentees without a published matc
 never a pair that was published or rejected before (rule 4). A mentee who already
 has a published match, and a mentor with no free place, get none (``note`` says
 why). Only the participant's row (or column) is scored (``scoring.recommend``);
-the full matrix is never built.
+the full matrix is never built, though the whole active cohort is encoded so that
+a recommended pair scores exactly what a run or an edit gives it.
 """
 
 from __future__ import annotations
@@ -60,15 +61,17 @@ def recommend(
         return Recommendations(ref(me), me.role, [], ALREADY_MATCHED)
     if not is_mentee and eligibility.free_places(me, config) == 0:
         return Recommendations(ref(me), me.role, [], NO_FREE_PLACE)
-    others = [
-        p
-        for p in eligibility.active_people(
-            session, program.id, Role.MENTOR if is_mentee else Role.MENTEE
-        )
-        if p.id != me.id
-    ]
+    # The whole active cohort is encoded, as in a run and an edit (text similarity
+    # depends on it), so a recommended pair scores what a run or an edit would give it.
+    mine = eligibility.active_people(session, program.id, me.role)
+    others = eligibility.active_people(
+        session, program.id, Role.MENTOR if is_mentee else Role.MENTEE
+    )
     if not others:
         return Recommendations(ref(me), me.role, [])
+    where = next((k for k, p in enumerate(mine) if p.id == me.id), None)
+    if where is None:  # an inactive participant still sees whom they would fit
+        where, mine = len(mine), [*mine, me]
     if is_mentee:
         free = np.array([eligibility.free_places(p, config) > 0 for p in others], bool)
     else:
@@ -78,7 +81,7 @@ def recommend(
     free &= np.array([p.id not in never for p in others], bool)
 
     weights = eligibility.active_weights(session, program.id)
-    own, theirs = [profile(me)], [profile(p) for p in others]
+    own, theirs = [profile(p) for p in mine], [profile(p) for p in others]
     mentees, mentors = (own, theirs) if is_mentee else (theirs, own)
     try:
         found = scoring.recommend(
@@ -87,8 +90,8 @@ def recommend(
             config,
             k=limit,
             weights=weights.weights if weights else None,
-            mentee=0 if is_mentee else None,
-            mentor=None if is_mentee else 0,
+            mentee=where if is_mentee else None,
+            mentor=None if is_mentee else where,
             candidate_mask=free,
         )
     except scoring.ScoringError as exc:

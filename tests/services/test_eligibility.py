@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import scoring
 from api.services import eligibility, matches, publication, recommendations
 from api.services.errors import ValidationFailed
 from api.services.runs.cohort import RunError, build_cohort
@@ -224,3 +225,37 @@ def test_build_refuses_a_pin_of_someone_left_out() -> None:
     e0, m0 = _person("mentee", "e0"), _person("mentor", "m0")
     with pytest.raises(RunError, match=r"pin \['e0', 'm0'\]: no longer an active mentee"):
         _build([e0, m0], published=[(e0.id, m0.id)], pins=[("e0", "m0")])
+
+
+def test_a_recommended_pair_scores_what_an_edit_gives_it_with_text_similarity(
+    session: Session,
+) -> None:
+    # TF-IDF weights depend on the encoded cohort: recommendations encode the whole
+    # active cohort, as runs and edits do, so the scores agree exactly.
+    config = {
+        "fields": [{"key": "languages", "type": "multi"}, {"key": "goals", "type": "text"}],
+        "criteria": [
+            {"name": "skills", "kind": "skill_overlap", "weight": 1},
+            {"name": "goals", "kind": "text_similarity", "field": "goals", "weight": 2},
+        ],
+    }
+    actor = make_org(session)
+    program = make_program(session, actor, config)
+    goals = ["lead a data team", "learn rust and go", "public speaking", "data engineering"]
+    people = [
+        make_participant(session, program, role, f"{role}{i}", skills=["python", "go"][: i % 2 + 1])
+        for role in ("mentee", "mentor")
+        for i in range(4)
+    ]
+    for person, text in zip(people, goals * 2, strict=True):
+        person.attributes = {"languages": ["en"], "goals": text}
+    session.commit()
+    me = people[0]
+    found = recommendations.recommend(session, actor, program.id, me.id, limit=4)
+    mentors = {p.id: p for p in people[4:]}
+    chosen = [mentors[item["partner"]["id"]] for item in found.items]
+    explained = eligibility.explain_pairs(
+        session, program.id, [(me, m) for m in chosen], config=scoring.validate_config(config)
+    )
+    assert [item["score"] for item in found.items] == [e.score for e in explained]
+    assert len(chosen) == 4
