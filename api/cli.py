@@ -200,7 +200,8 @@ def match(config_path: str, mentees_path: str, mentors_path: str, out_path: str)
             Path(config_path), Path(mentees_path), Path(mentors_path), Path(out_path)
         )
     except (ServiceError, ValueError, OSError) as exc:
-        raise click.ClickException(getattr(exc, "detail", None) or str(exc)) from exc
+        detail = exc.detail if isinstance(exc, ServiceError) else str(exc)
+        raise click.ClickException(detail) from exc
     stats = result.stats
     click.echo(
         f"matched {stats['matched']} of {stats['n_mentees']} mentees "

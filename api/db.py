@@ -16,13 +16,14 @@ def get_jobs() -> Jobs:
 
 
 def get_session() -> Session:
-    if "db" not in g:
-        session: Session = current_app.extensions["mentormatch"].session_factory()
+    session: Session | None = g.get("db")
+    if session is None:
+        session = current_app.extensions["mentormatch"].session_factory()
         if request and request.method in ("GET", "HEAD", "OPTIONS"):
             # Reads need no write lock on SQLite (see models.db._sqlite_begin).
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
         g.db = session
-    return g.db
+    return session
 
 
 def init_app(app: Flask) -> None:

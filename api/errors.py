@@ -90,8 +90,7 @@ def register_error_handlers(app: Flask) -> None:
     def _service_error(exc: ServiceError) -> Response:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
-        extra = getattr(exc, "extra", None) or {}
-        return problem(status, exc.title, exc.detail, errors=errors, **extra)
+        return problem(status, exc.title, exc.detail, errors=errors, **exc.extra)
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> Response:

@@ -47,8 +47,13 @@ class ParticipantInSchema(StrictSchema):
         keys=fields.String(),
         metadata={"description": "Values of the program's fields, by field key"},
     )
-    exclude = fields.List(
-        fields.String(), metadata={"description": "External ids never to be paired with"}
+    # ``exclude`` is also marshmallow's own Schema option (the fields to leave out), so
+    # the field takes another attribute name and keeps "exclude" as the key on the wire.
+    exclude_ = fields.List(
+        fields.String(),
+        data_key="exclude",
+        attribute="exclude",
+        metadata={"description": "External ids never to be paired with"},
     )
     active = StrictBoolean()
 
@@ -81,7 +86,7 @@ class ParticipantUploadSchema(StrictSchema):
         validate=validate.Length(min=1, max=MAX_ITEMS),
     )
 
-    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(data, Mapping) and isinstance(data.get("csv"), bytes) and len(data) == 1:
             return {"csv": data["csv"]}
         if isinstance(data, Mapping) and "items" in data:
@@ -100,7 +105,7 @@ class ParticipantSchema(Schema):
     skills = fields.List(fields.String())
     capacity = fields.Integer(allow_none=True)
     attributes = fields.Dict()
-    exclude = fields.List(fields.String())
+    exclude_ = fields.List(fields.String(), data_key="exclude", attribute="exclude")  # see above
     active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -121,7 +126,7 @@ class ImportResultSchema(Schema):
 class UploadResultSchema(ParticipantSchema):
     """The created participant; for a bulk or CSV upload, an :class:`ImportResultSchema`."""
 
-    def dump(self, obj: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def dump(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, participants.ImportResult):
             return ImportResultSchema().dump(obj, *args, **kwargs)
         return super().dump(obj, *args, **kwargs)

@@ -212,8 +212,8 @@ def list_events(
     if cursor:
         after = _decode_cursor(cursor)
         stmt = stmt.where(AuditEvent.seq < after if newest_first else AuditEvent.seq > after)
-    order = AuditEvent.seq.desc() if newest_first else AuditEvent.seq
-    rows = list(session.scalars(stmt.order_by(order).limit(limit + 1)))
+    by_seq = AuditEvent.seq.desc() if newest_first else AuditEvent.seq.asc()
+    rows = list(session.scalars(stmt.order_by(by_seq).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -11,7 +11,7 @@ from api.services import csv_format, eligibility
 from api.services.errors import ValidationFailed
 from api.services.runs.matching import match_cohort
 from models.vocabulary import Role
-from scoring import ScoringError, validate_config
+from scoring import ConfigError, validate_config
 from scoring.synthetic import generate_cohort
 
 
@@ -46,8 +46,8 @@ def match_files(
     raw = document.get("config", document) if isinstance(document, dict) else document
     try:
         config = validate_config(raw)
-    except ScoringError as exc:
-        raise ValidationFailed(getattr(exc, "errors", {"config": [str(exc)]})) from None
+    except ConfigError as exc:
+        raise ValidationFailed(exc.errors) from None
     mentees, stray_mentors = csv_format.read_participants(
         mentees_path.read_bytes(), config["fields"]
     )

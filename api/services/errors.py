@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """Base of every error a use case raises on purpose."""
@@ -11,6 +13,8 @@ class ServiceError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        #: More members of the problem body (e.g. the id of the run in the way).
+        self.extra: dict[str, Any] = {}
 
 
 class NotFound(ServiceError):

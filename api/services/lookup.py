@@ -74,7 +74,7 @@ def lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
 def config_of(session: Session, program: Program, version: int | None = None) -> dict[str, Any]:
     """The program's configuration at ``version`` (default: the current one)."""
     wanted = program.config_version if version is None else version
-    config = session.scalars(
+    config: dict[str, Any] | None = session.scalars(
         select(ProgramConfig.config).where(
             ProgramConfig.program_id == program.id, ProgramConfig.version == wanted
         )

@@ -17,9 +17,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -161,12 +161,15 @@ def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.
         groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
     # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
     for (n, cap), ids in groups.items():
-        done = session.execute(
+        bump = (
             update(Participant)
             .where(Participant.id.in_(ids), Participant.published_load + n <= cap)
             .values(published_load=Participant.published_load + n)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        # An UPDATE without RETURNING gives a CursorResult; Session.execute is typed
+        # as the general Result on purpose (sqlalchemy/sqlalchemy#12913).
+        done = cast(CursorResult[Any], session.execute(bump)).rowcount
         if done != len(ids):
             full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
             session.rollback()

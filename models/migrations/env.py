@@ -27,7 +27,10 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database: set sqlalchemy.url (models.migrate.alembic_config does)")
+    engine = make_engine(url)
     with engine.connect() as conn, sqlite_foreign_keys_off(conn):
         run(conn)
     engine.dispose()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.settings import Settings
@@ -36,7 +36,7 @@ class Jobs:
     """A Huey instance with the service's tasks registered on it."""
 
     huey: Huey
-    _execute: Any
+    _execute: Callable[[str], object]
     session_factory: Callable[[], Session]
 
     @property
@@ -72,13 +72,16 @@ def build_jobs(settings: Settings, session_factory: Callable[[], Session]) -> Jo
         huey = SqliteHuey(name, filename=str(file), results=False, immediate=immediate, timeout=30)
     lease = settings.run_lease_seconds
 
-    @huey.task(name="execute_run")
+    # Huey ships no type hints: its decorators are untyped (the tasks' own types hold).
+    @huey.task(name="execute_run")  # type: ignore[untyped-decorator]
     def execute_run_task(run_id: str) -> str:
         return execute_run(session_factory, uuid.UUID(run_id), lease=lease)
 
     jobs = Jobs(huey, execute_run_task, session_factory)
 
-    @huey.periodic_task(crontab(minute="*"), name="expire_stale_runs")
+    every_minute = crontab(minute="*")
+
+    @huey.periodic_task(every_minute, name="expire_stale_runs")  # type: ignore[untyped-decorator]
     def expire_stale_runs_task() -> None:
         jobs.expire_stale()
 
@@ -89,7 +92,8 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     """Consume the queue until stopped (SIGTERM: now; SIGINT: after the running tasks)."""
     jobs.expire_stale()  # runs a dead worker left behind fail now, not a minute from now
     # Forked worker processes must not share the parent's pooled connections.
-    bind = getattr(jobs.session_factory, "kw", {}).get("bind")
+    factory = jobs.session_factory
+    bind = factory.kw.get("bind") if isinstance(factory, sessionmaker) else None
     if bind is not None:
         bind.dispose()
     options: dict[str, Any] = {
