@@ -28,7 +28,7 @@ run: $(VENV)/.installed
 	$(BIN)/mentormatch demo --host $(HOST) --port $(PORT)
 	$(BIN)/mentormatch serve --host $(HOST) --port $(PORT)
 
-## make test: lint, import contracts, types of the pure packages, the whole suite
+## make test: lint, import contracts, types, the whole suite
 test: lint contracts typecheck unit
 
 lint: $(VENV)/.installed-dev
@@ -39,7 +39,7 @@ contracts: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy scoring matcher
+	$(BIN)/mypy scoring matcher models api
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
