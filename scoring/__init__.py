@@ -6,6 +6,7 @@ the module docstrings of :mod:`scoring.criteria` (formulas, missing values),
 learning from outcomes :mod:`scoring.success` and :mod:`scoring.learn`.
 """
 
+from scoring.calibrate import SuccessCalibrator
 from scoring.compat import (
     Compatibility,
     LazyCompatibility,
@@ -24,9 +25,10 @@ from scoring.errors import (
     ScoringError,
 )
 from scoring.explain import Explanation
-from scoring.learn import MIN_SAMPLES, SuccessCalibrator, WeightLearner, evaluate, summarize
+from scoring.learn import MIN_SAMPLES, WeightLearner, evaluate
 from scoring.recommend import recommend
 from scoring.success import outcome_success, realized_success, success_parts, validate_success
+from scoring.summary import summarize
 
 __all__ = [
     "MIN_SAMPLES",

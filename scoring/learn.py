@@ -41,6 +41,9 @@ Guarded traps:
   learned weights rank realized success better than the current ones, and
   the caller activates them only if they do.
 
+The calibration of predicted success is :mod:`scoring.calibrate`; the plain
+words for what was learned, :mod:`scoring.summary`.
+
 Below :data:`MIN_SAMPLES` outcomes, fitting, evaluation and calibration
 raise :class:`~scoring.errors.NotEnoughOutcomesError` (``min_samples``
 lowers it, down to 2, for experiments). Nothing here is random but the
@@ -49,14 +52,12 @@ cross-validation folds, drawn from ``random_state``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
-from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold
 
 from scoring.errors import NotEnoughOutcomesError, ScoringError
@@ -64,11 +65,12 @@ from scoring.errors import NotEnoughOutcomesError, ScoringError
 __all__ = [
     "MIN_SAMPLES",
     "PRIOR_STRENGTH",
-    "SuccessCalibrator",
     "WeightLearner",
+    "check_min_samples",
+    "check_prior",
+    "check_xy",
     "evaluate",
     "rank_correlation",
-    "summarize",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -81,7 +83,19 @@ PRIOR_STRENGTH = 100.0
 _CONSTANT = 1e-12  # a criterion whose similarities span less than this is constant
 
 
-def _check_xy(X: object, y: object, *, need: int) -> tuple[F64, F64]:
+def check_xy(X: object, y: object, *, need: int) -> tuple[F64, F64]:
+    """Check similarities ``X`` (n_pairs, n_criteria) and success ``y`` (n_pairs,).
+
+    Both finite and in [0, 1], at least ``need`` pairs (else
+    :class:`~scoring.errors.NotEnoughOutcomesError`); returned as float64.
+
+    Examples
+    --------
+    >>> check_xy([[0.5, 1.0]], [2.0], need=1)
+    Traceback (most recent call last):
+    ...
+    scoring.errors.ScoringError: expected success y in [0, 1], got values from 2 to 2
+    """
     Xa = np.asarray(X, dtype=np.float64)
     ya = np.asarray(y, dtype=np.float64)
     if Xa.ndim != 2:
@@ -108,7 +122,14 @@ def _check_xy(X: object, y: object, *, need: int) -> tuple[F64, F64]:
     return Xa, ya
 
 
-def _check_prior(prior: object, n_criteria: int) -> F64:
+def check_prior(prior: object, n_criteria: int) -> F64:
+    """Check weights of shape ``(n_criteria,)``, finite and >= 0; all zeros become all ones.
+
+    Examples
+    --------
+    >>> check_prior([0, 0], 2), check_prior([3, 1], 2)
+    (array([1., 1.]), array([3., 1.]))
+    """
     p = np.asarray(prior, dtype=np.float64)
     if p.shape != (n_criteria,):
         raise ScoringError(
@@ -120,7 +141,8 @@ def _check_prior(prior: object, n_criteria: int) -> F64:
     return p if p.sum() > 0 else np.ones(n_criteria)
 
 
-def _check_min_samples(min_samples: int) -> int:
+def check_min_samples(min_samples: int) -> int:
+    """Check a ``min_samples`` argument: a whole number >= 2."""
     if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
         raise ScoringError(f"expected min_samples a whole number >= 2, got {min_samples!r}")
     return min_samples
@@ -217,9 +239,9 @@ class WeightLearner:
         WeightLearner
             ``self``, fitted.
         """
-        Xa, ya = _check_xy(X, y, need=_check_min_samples(self.min_samples))
+        Xa, ya = check_xy(X, y, need=check_min_samples(self.min_samples))
         n, m = Xa.shape
-        prior = _check_prior(self.prior, m)
+        prior = check_prior(self.prior, m)
         required = (
             np.zeros(m, dtype=bool)
             if self.required is None
@@ -326,9 +348,9 @@ def evaluate(
     >>> report["spearman_learned"] > report["spearman_current"]
     True
     """
-    Xa, ya = _check_xy(X, y, need=_check_min_samples(min_samples))
-    prior_w = _check_prior(prior, Xa.shape[1])
-    current_w = prior_w if current is None else _check_prior(current, Xa.shape[1])
+    Xa, ya = check_xy(X, y, need=check_min_samples(min_samples))
+    prior_w = check_prior(prior, Xa.shape[1])
+    current_w = prior_w if current is None else check_prior(current, Xa.shape[1])
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= len(ya):
         raise ScoringError(
             f"expected n_splits a whole number from 2 to {len(ya)}, got {n_splits!r}"
@@ -359,166 +381,3 @@ def evaluate(
         "improvement": learned - now,
         "per_fold": per_fold,
     }
-
-
-def _ratio_words(ratio: float) -> str:
-    if ratio > 1:
-        return (
-            f"{ratio:.1f}x more than you set" if ratio < 10 else f"{ratio:.0f}x more than you set"
-        )
-    for value, words in ((0.5, "half"), (1 / 3, "a third"), (0.25, "a quarter")):
-        if abs(ratio - value) < 0.03:
-            return f"{words} as much as you set"
-    if ratio < 0.05:
-        return "hardly at all"
-    return f"{ratio:.1f}x as much as you set"
-
-
-def summarize(
-    names: Sequence[str],
-    prior: object,
-    learned: object,
-    *,
-    top: int = 3,
-    tolerance: float = 0.15,
-) -> str:
-    """Say in plain words how the learned weights differ from the admin's.
-
-    Each criterion's share of the total weight is compared with its share in
-    the prior; the ``top`` criteria that changed most (by ratio of shares)
-    are named, most changed first. A ratio within ``tolerance`` of 1 (either
-    way) is "about as you set".
-
-    Parameters
-    ----------
-    names : sequence of str
-        Criterion names, in weight order.
-    prior, learned : array_like of float, shape (n_criteria,)
-        The admin's and the learned weights (any scale).
-    top : int, default 3
-    tolerance : float, default 0.15
-
-    Returns
-    -------
-    str
-        Clauses joined by "; ", e.g. "goals mattered 2.1x more than you set".
-
-    Examples
-    --------
-    >>> summarize(["skills", "goals", "location"], [2, 1, 1], [1, 2.1, 0.9])
-    'goals mattered 2.1x more than you set; skills mattered half as much as you set; \
-location mattered about as you set'
-    >>> summarize(["skills", "goals"], [1, 0], [0.8, 0.2])
-    'goals mattered although you set it to 0 (now 20% of the weight); skills mattered \
-0.8x as much as you set'
-    """
-    m = len(names)
-    p = _check_prior(prior, m)
-    w = _check_prior(learned, m)
-    p_share, w_share = p / p.sum(), w / w.sum()
-    clauses: list[tuple[float, str]] = []
-    for name, ps, ws in zip(names, p_share, w_share, strict=True):  # a loop over criteria
-        if ps == 0 and ws == 0:
-            continue
-        if ps == 0:
-            clauses.append(
-                (np.inf, f"{name} mattered although you set it to 0 (now {ws:.0%} of the weight)")
-            )
-            continue
-        ratio = float(ws / ps)
-        if 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
-            words = "about as you set"
-        else:
-            words = _ratio_words(ratio)
-        change = abs(np.log(ratio)) if ratio > 0 else np.inf
-        clauses.append((float(change), f"{name} mattered {words}"))
-    clauses.sort(key=lambda c: -c[0])  # stable: ties keep criterion order
-    if clauses and all("about as you set" in text for _, text in clauses):
-        return "every criterion mattered about as you set"
-    return "; ".join(text for _, text in clauses[:top])
-
-
-class SuccessCalibrator:
-    """Predicted success of a match from its score: isotonic regression, cross-validated.
-
-    Realized success is regressed on the match score with a non-decreasing
-    step function (:class:`sklearn.isotonic.IsotonicRegression`, clipped to
-    [0, 1] and to the scores seen). The check: out-of-fold predictions from
-    ``n_splits`` shuffled folds are compared with the realized success by
-    mean absolute error, against predicting the training folds' mean
-    (``baseline_mae_``), and by Spearman rank correlation.
-
-    Parameters
-    ----------
-    n_splits : int, default 5
-    min_samples : int, default :data:`MIN_SAMPLES`
-    random_state : int, optional
-        Draws the folds.
-
-    Attributes
-    ----------
-    isotonic_ : sklearn.isotonic.IsotonicRegression
-        Fitted on all outcomes.
-    cv_mae_, baseline_mae_ : float
-        Out-of-fold mean absolute error of the calibration and of the mean.
-    cv_spearman_ : float
-        Out-of-fold rank correlation of predicted and realized success.
-    useful_ : bool
-        ``cv_mae_ < baseline_mae_``: the score tells something about success.
-    n_samples_ : int
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> score = rng.random(400)
-    >>> realized = (score**2 + rng.normal(0, 0.05, 400)).clip(0, 1)
-    >>> cal = SuccessCalibrator(random_state=0).fit(score, realized)
-    >>> cal.useful_, cal.predict([0.0, 0.5, 1.0]).round(1)
-    (True, array([0. , 0.2, 1. ]))
-    """
-
-    def __init__(
-        self, *, n_splits: int = 5, min_samples: int = MIN_SAMPLES, random_state: int | None = None
-    ) -> None:
-        self.n_splits = n_splits
-        self.min_samples = min_samples
-        self.random_state = random_state
-
-    @staticmethod
-    def _isotonic() -> Any:
-        return IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-
-    def fit(self, score: object, y: object) -> SuccessCalibrator:
-        """Fit to match scores (n_matches,) in [0, 1] and their realized success."""
-        s = np.asarray(score, dtype=np.float64)
-        if s.ndim != 1:
-            raise ScoringError(f"expected scores as a 1-D array, got shape {s.shape}")
-        X, ya = _check_xy(s[:, None], y, need=_check_min_samples(self.min_samples))
-        s = X[:, 0]
-        n_splits = self.n_splits
-        if (
-            isinstance(n_splits, bool)
-            or not isinstance(n_splits, int)
-            or not 2 <= n_splits <= len(s)
-        ):
-            raise ScoringError(
-                f"expected n_splits a whole number from 2 to {len(s)}, got {n_splits!r}"
-            )
-        oof = np.empty_like(ya)
-        base = np.empty_like(ya)
-        for train, test in KFold(n_splits, shuffle=True, random_state=self.random_state).split(s):
-            oof[test] = self._isotonic().fit(s[train], ya[train]).predict(s[test])
-            base[test] = ya[train].mean()
-        self.isotonic_ = self._isotonic().fit(s, ya)
-        self.cv_mae_ = float(np.abs(oof - ya).mean())
-        self.baseline_mae_ = float(np.abs(base - ya).mean())
-        self.cv_spearman_ = rank_correlation(oof, ya)
-        self.useful_ = self.cv_mae_ < self.baseline_mae_
-        self.n_samples_ = len(ya)
-        return self
-
-    def predict(self, score: object) -> F64:
-        """Predicted success in [0, 1] for match scores (any shape)."""
-        s = np.asarray(score, dtype=np.float64)
-        out = self.isotonic_.predict(s.reshape(-1)).reshape(s.shape)
-        return np.asarray(out, dtype=np.float64)

@@ -3,7 +3,8 @@
 An outcome record carries counts and ratings only (``meetings``, ``messages``,
 ``goals_completed``, ``goals_total``, ``milestones``, ``mentor_rating`` and
 ``mentee_rating`` from 1 to 5, ``ended_early``, ``ended_reason``); any of them
-may be missing or ``None``. The default formula mixes three parts:
+may be missing or ``None``; :mod:`scoring.outcomes` checks them. The default
+formula mixes three parts:
 
 * ``meetings``: ``min(meetings / expected_meetings, 1)`` (default 6 expected);
 * ``goals``: ``goals_completed / goals_total`` (missing when no goal was set,
@@ -36,7 +37,7 @@ named keep their default, a weight of 0 turns a part off),
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,14 +45,12 @@ import numpy.typing as npt
 
 from scoring.errors import ConfigError, OutcomeError
 from scoring.limits import finite_number
+from scoring.outcomes import RATING_FIELDS, norm_reason, outcome_columns
 from scoring.validation import Errors, fmt
 
 __all__ = [
-    "COUNT_FIELDS",
     "DEFAULT_SUCCESS",
-    "OUTCOME_FIELDS",
     "PARTICIPANT_REASONS",
-    "RATING_FIELDS",
     "SUCCESS_PARTS",
     "outcome_success",
     "realized_success",
@@ -62,9 +61,6 @@ __all__ = [
 F64 = npt.NDArray[np.float64]
 
 SUCCESS_PARTS = ("meetings", "goals", "rating")
-COUNT_FIELDS = ("meetings", "messages", "goals_completed", "goals_total", "milestones")
-RATING_FIELDS = ("mentor_rating", "mentee_rating")
-OUTCOME_FIELDS = (*COUNT_FIELDS, *RATING_FIELDS, "ended_early", "ended_reason")
 #: Reasons for an early end that are held against the match (normalized spelling).
 PARTICIPANT_REASONS = (
     "mentee_withdrew",
@@ -82,10 +78,6 @@ DEFAULT_SUCCESS: dict[str, Any] = {
     "participant_reasons": list(PARTICIPANT_REASONS),
 }
 _SUCCESS_KEYS = tuple(DEFAULT_SUCCESS)
-
-
-def _norm_reason(reason: str) -> str:
-    return "_".join(reason.replace("-", " ").split()).casefold()
 
 
 def check_success(err: Errors, raw: object, path: str = "success") -> dict[str, Any]:
@@ -155,8 +147,8 @@ def check_success(err: Errors, raw: object, path: str = "success") -> dict[str, 
                         f"{path}.participant_reasons.{i}",
                         f"expected a non-empty string, got {fmt(r)}",
                     )
-                elif _norm_reason(r) not in normalized:
-                    normalized.append(_norm_reason(r))
+                elif norm_reason(r) not in normalized:
+                    normalized.append(norm_reason(r))
             out["participant_reasons"] = normalized
     return out
 
@@ -201,100 +193,13 @@ number > 0, got 0
     return out
 
 
-def _column(values: object, n: int, field: str) -> F64:
-    """A numeric outcome column as floats, NaN where missing."""
-    if values is None:
-        return np.full(n, np.nan)
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
-        col = values.astype(np.float64).reshape(-1)
-    else:
-        items = np.asarray(values, dtype=object).reshape(-1)
-        col = np.full(items.shape, np.nan)
-        for i, v in enumerate(items):  # one per outcome, never per pair
-            if v is None:
-                continue
-            number = finite_number(v)
-            if number is None and not (isinstance(v, float | np.floating) and np.isnan(v)):
-                raise OutcomeError(i, field, f"expected a finite number or null, got {fmt(v)}")
-            col[i] = np.nan if number is None else number
-    if col.shape != (n,):
-        raise OutcomeError(0, field, f"expected {n} values (one per outcome), got {col.size}")
-    if np.isinf(col).any():
-        i = int(np.flatnonzero(np.isinf(col))[0])
-        raise OutcomeError(i, field, f"expected a finite number or null, got {col[i]}")
-    return col
-
-
-def _columns(outcomes: object) -> tuple[int, dict[str, Any]]:
-    if isinstance(outcomes, Mapping):
-        given = {k: v for k, v in outcomes.items() if k in OUTCOME_FIELDS}
-        lengths = {k: len(np.atleast_1d(np.asarray(v, dtype=object))) for k, v in given.items()}
-        if not lengths:
-            raise OutcomeError(
-                0, "", f"expected outcome columns among: {', '.join(OUTCOME_FIELDS)}, got none"
-            )
-        n = max(lengths.values())
-        for k, length in lengths.items():
-            if length != n:
-                raise OutcomeError(0, k, f"expected {n} values (one per outcome), got {length}")
-        return n, given
-    if isinstance(outcomes, Sequence) and not isinstance(outcomes, str):
-        for i, rec in enumerate(outcomes):
-            if not isinstance(rec, Mapping):
-                raise OutcomeError(i, "", f"expected an outcome object, got {fmt(rec)}")
-        cols = {f: [rec.get(f) for rec in outcomes] for f in OUTCOME_FIELDS}
-        return len(outcomes), cols
-    raise OutcomeError(
-        0, "", f"expected a mapping of columns or a list of outcome objects, got {fmt(outcomes)}"
-    )
-
-
-def _flags(values: object, n: int) -> npt.NDArray[np.bool_]:
-    out = np.zeros(n, dtype=bool)
-    if values is None:
-        return out
-    arr = np.asarray(values, dtype=object).reshape(-1)
-    for i, v in enumerate(arr):  # one per outcome, never per pair
-        if v is None:
-            continue
-        if not isinstance(v, bool | np.bool_):
-            raise OutcomeError(i, "ended_early", f"expected true, false or null, got {fmt(v)}")
-        out[i] = bool(v)
-    return out
-
-
-def _reasons(values: object, n: int) -> list[str | None]:
-    if values is None:
-        return [None] * n
-    arr = np.asarray(values, dtype=object).reshape(-1)
-    out: list[str | None] = []
-    for i, v in enumerate(arr):
-        if v is not None and not isinstance(v, str):
-            raise OutcomeError(i, "ended_reason", f"expected a string or null, got {fmt(v)}")
-        out.append(None if v is None else _norm_reason(v))
-    return out
-
-
 def _parts_and_penalty(
     outcomes: object, params: object
 ) -> tuple[dict[str, F64], npt.NDArray[np.bool_], dict[str, Any]]:
     cfg = validate_success(params)
-    n, cols = _columns(outcomes)
-    num = {f: _column(cols.get(f), n, f) for f in (*COUNT_FIELDS, *RATING_FIELDS)}
-    for f in COUNT_FIELDS:
-        if (bad := np.flatnonzero(num[f] < 0)).size:
-            i = int(bad[0])
-            raise OutcomeError(i, f, f"expected a count >= 0, got {num[f][i]:g}")
-    for f in RATING_FIELDS:
-        if (bad := np.flatnonzero((num[f] < 1) | (num[f] > 5))).size:
-            i = int(bad[0])
-            raise OutcomeError(i, f, f"expected a rating from 1 to 5, got {num[f][i]:g}")
+    rec = outcome_columns(outcomes)
+    num = rec.numbers
     done, total = num["goals_completed"], num["goals_total"]
-    if (bad := np.flatnonzero(done > total)).size:
-        i = int(bad[0])
-        raise OutcomeError(
-            i, "goals_completed", f"expected at most goals_total ({total[i]:g}), got {done[i]:g}"
-        )
     with np.errstate(divide="ignore", invalid="ignore"):
         goals = np.where(total > 0, done / total, np.nan)
         ratings = np.stack([(num[f] - 1.0) / 4.0 for f in RATING_FIELDS])
@@ -307,10 +212,8 @@ def _parts_and_penalty(
         "goals": goals,
         "rating": rating,
     }
-    early = _flags(cols.get("ended_early"), n)
-    reasons = _reasons(cols.get("ended_reason"), n)
-    participant = np.isin(np.array(reasons, dtype=object), cfg["participant_reasons"])
-    return parts, early & participant, cfg
+    participant = np.isin(np.array(rec.ended_reason, dtype=object), cfg["participant_reasons"])
+    return parts, rec.ended_early & participant, cfg
 
 
 def success_parts(outcomes: object, *, params: object = None) -> dict[str, F64]:
@@ -350,7 +253,7 @@ def realized_success(outcomes: object, *, params: object = None) -> F64:
     ----------
     outcomes : mapping of str to array_like, or list of dict
         Columns of length ``n_outcomes`` keyed by outcome field
-        (:data:`OUTCOME_FIELDS`), or one dict per outcome; missing keys and
+        (:data:`scoring.outcomes.OUTCOME_FIELDS`), or one dict per outcome; missing keys and
         ``None`` entries are missing values.
     params : dict, optional
         The program's ``config.success`` (raw or normalized); defaults in

@@ -13,14 +13,9 @@ from scipy.optimize import minimize
 from scipy.stats import spearmanr
 
 from scoring import NotEnoughOutcomesError, ScoringError
-from scoring.learn import (
-    MIN_SAMPLES,
-    SuccessCalibrator,
-    WeightLearner,
-    evaluate,
-    rank_correlation,
-    summarize,
-)
+from scoring.calibrate import SuccessCalibrator
+from scoring.learn import MIN_SAMPLES, WeightLearner, evaluate, rank_correlation
+from scoring.summary import summarize
 
 TRUE = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.5])
 PRIOR = TRUE[::-1] + 0.5  # the admin got the order backwards
