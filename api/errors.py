@@ -93,7 +93,7 @@ def register_error_handlers(app: Flask) -> None:
         return problem(status, exc.title, exc.detail, errors=errors, **exc.extra)
 
     @app.errorhandler(StaleDataError)
-    def _stale(exc: StaleDataError) -> Response:
+    def _stale(_exc: StaleDataError) -> Response:
         return problem(409, "Conflict", "the resource was changed concurrently; retry")
 
     @app.errorhandler(HTTPException)
@@ -107,6 +107,6 @@ def register_error_handlers(app: Flask) -> None:
         return problem(status, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(_exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "an unexpected error occurred")

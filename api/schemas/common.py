@@ -46,7 +46,9 @@ class StrictBoolean(fields.Boolean):
 
     default_error_messages = {"invalid": "Not a valid boolean: expected true or false."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any  # noqa: ARG002 (marshmallow's)
+    ) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
