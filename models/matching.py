@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, sql_in, utcnow, uuid_pk
@@ -95,6 +95,8 @@ class Match(Base):
     score: Mapped[float]
     breakdown: Mapped[list[Any]] = mapped_column(default=list)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # Calibrated from the program's past outcomes when the run had enough (migration 0003).
+    predicted_success: Mapped[float | None]
     # Optimistic concurrency: every state change bumps it (SQLAlchemy version_id_col).
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = created_at()
@@ -162,6 +164,15 @@ class WeightsVersion(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "version"),
         CheckConstraint(sql_in("source", WeightsSource), name="source"),
+        # One active weights version per program, whoever activates concurrently: a
+        # partial unique index (migration 0003).
+        Index(
+            "uq_weights_versions_one_active_per_program",
+            "program_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -175,6 +186,8 @@ class WeightsVersion(Base):
     active: Mapped[bool] = mapped_column(default=False)
     evaluation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     samples: Mapped[int] = mapped_column(default=0)
+    # Plain words for how the weights differ from the admin's (learned versions only).
+    summary: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("admins.id", ondelete="SET NULL")
     )
