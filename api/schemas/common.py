@@ -46,9 +46,8 @@ class StrictBoolean(fields.Boolean):
 
     default_error_messages = {"invalid": "Not a valid boolean: expected true or false."}
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any  # noqa: ARG002 (marshmallow's)
-    ) -> bool:
+    # marshmallow passes these positionally; this field needs only the value.
+    def _deserialize(self, value: Any, _attr: str | None, _data: Any, **_kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value

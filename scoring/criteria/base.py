@@ -103,7 +103,7 @@ class Criterion:
         """Whether :meth:`positive` is a table lookup (whole rows at memory speed)."""
         return self.factors() is not None and self.fold is not None
 
-    def reason(self, i: int, j: int) -> str | None:  # noqa: ARG002 (the subclasses' signature)
+    def reason(self, _i: int, _j: int) -> str | None:
         """A sentence of evidence for pair ``(i, j)``, or ``None`` if there is none.
 
         Only called for pairs whose similarity is positive.

@@ -433,7 +433,7 @@ def test_out_of_range_and_control_characters_are_422_for_one_and_bulk(
 
 
 def test_patch_refuses_out_of_range_and_control_characters(
-    app: Any, client: Any, tenant: Tenant, text_pid: str
+    client: Any, tenant: Tenant, text_pid: str
 ) -> None:
     created = client.post(url(text_pid), json=MENTOR, headers=tenant.headers)
     assert created.status_code == 201
@@ -474,7 +474,7 @@ def test_csv_out_of_range_and_control_characters_are_422(
 
 
 def test_bounds_and_free_text_whitespace_are_accepted(
-    app: Any, client: Any, tenant: Tenant, text_pid: str
+    client: Any, tenant: Tenant, text_pid: str
 ) -> None:
     body = {
         **MENTOR,

@@ -462,7 +462,7 @@ def test_everyone_matched_gives_an_empty_successful_run(session, session_factory
 
 
 class ExplodingExplain(ScoringAndMatching):
-    def explain(self, compat: Any, mentee: Any, mentor: Any) -> list[Any]:
+    def explain(self, _compat: Any, _mentee: Any, _mentor: Any) -> list[Any]:
         raise RuntimeError("explain exploded")
 
 
