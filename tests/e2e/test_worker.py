@@ -206,11 +206,10 @@ def _review_edit_publish_and_audit(
         if edited is not None:
             break
     assert edited is not None and target is not None and chosen is not None, refusals[:5]
-    # The edit re-explains the new pair with the reasons the recommendation gave. Not the
-    # score: the recommendation scores one mentee against the mentors, the edit the whole
-    # cohort, and the text criterion's weighting depends on that corpus (~0.01 apart).
+    # The edit re-explains the new pair exactly as the recommendation did.
     assert edited["mentor"]["id"] == chosen["partner"]["id"] != target["mentor"]["id"]
     assert edited["reasons"] == chosen["reasons"]
+    assert abs(edited["score"] - chosen["score"]) < 1e-6
 
     status, published = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
     assert status == 200 and published["newly_published"] == run["stats"]["matched"]
