@@ -106,7 +106,8 @@ def test_all_constant_or_no_signal_keeps_the_prior() -> None:
     X, _ = synthetic(200, 0, true=np.ones(3))
     falling = 1 - X.mean(axis=1)  # every criterion predicts failure
     learner = WeightLearner([1, 2, 3]).fit(X, falling)
-    assert learner.fallback_ and learner.weights_.tolist() == [1, 2, 3]
+    assert learner.fallback_
+    assert learner.weights_.tolist() == [1, 2, 3]
 
 
 def test_weights_sum_to_the_prior_sum_and_a_zero_prior_means_equal_weights() -> None:
@@ -141,13 +142,14 @@ def test_never_negative_or_nan(X: np.ndarray, data: st.DataObject) -> None:
     prior = data.draw(hnp.arrays(np.float64, m, elements=st.sampled_from([0.0, 0.5, 1, 3])))
     k = data.draw(st.sampled_from([0.0, 1.0, 100.0]))
     w = WeightLearner(prior, prior_strength=k, min_samples=2).fit(X, y).weights_
-    assert np.isfinite(w).all() and (w >= 0).all()
+    assert np.isfinite(w).all()
+    assert (w >= 0).all()
     expected_sum = prior.sum() if prior.sum() > 0 else m
     assert w.sum() == pytest.approx(expected_sum)
 
 
 @pytest.mark.parametrize(
-    "X,y,prior,fragment",
+    ("X", "y", "prior", "fragment"),
     [
         (np.zeros(40), np.zeros(40), [1], "2-D"),
         (np.zeros((40, 2)), np.zeros(39), [1, 1], "shape (40,)"),
@@ -167,7 +169,8 @@ def test_bad_inputs_are_refused_specifically(
 def test_evaluation_prefers_learned_weights_when_the_truth_differs_from_the_prior() -> None:
     X, y = synthetic(600, 5)
     report = evaluate(X, y, PRIOR, random_state=0)
-    assert report["folds"] == 5 and report["samples"] == 600
+    assert report["folds"] == 5
+    assert report["samples"] == 600
     assert len(report["per_fold"]) == 5
     assert sum(f["size"] for f in report["per_fold"]) == 600
     assert report["spearman_learned"] > report["spearman_current"] + 0.2
@@ -219,11 +222,15 @@ def test_calibrator_fits_a_monotone_map_and_checks_it_out_of_fold() -> None:
     score = rng.random(500)
     realized = (0.2 + 0.6 * score**2 + rng.normal(0, 0.05, 500)).clip(0, 1)
     cal = SuccessCalibrator(random_state=0).fit(score, realized)
-    assert cal.useful_ and cal.cv_mae_ < 0.6 * cal.baseline_mae_
-    assert cal.cv_spearman_ > 0.8 and cal.n_samples_ == 500
+    assert cal.useful_
+    assert cal.cv_mae_ < 0.6 * cal.baseline_mae_
+    assert cal.cv_spearman_ > 0.8
+    assert cal.n_samples_ == 500
     grid = np.linspace(-0.5, 1.5, 50)
     pred = cal.predict(grid)
-    assert (np.diff(pred) >= 0).all() and pred.min() >= 0 and pred.max() <= 1
+    assert (np.diff(pred) >= 0).all()
+    assert pred.min() >= 0
+    assert pred.max() <= 1
     np.testing.assert_allclose(cal.predict(np.array([0.25, 0.75])), [0.2375, 0.5375], atol=0.04)
     again = SuccessCalibrator(random_state=0).fit(score, realized)
     assert again.cv_mae_ == cal.cv_mae_

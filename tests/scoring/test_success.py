@@ -93,11 +93,13 @@ def test_no_evidence_is_nan_but_a_participant_side_early_end_is_zero() -> None:
             {"ended_early": True, "ended_reason": "program_ended"},
         ]
     )
-    assert np.isnan(out[0]) and out[1] == 0.0 and np.isnan(out[2])
+    assert np.isnan(out[0])
+    assert out[1] == 0.0
+    assert np.isnan(out[2])
 
 
 @pytest.mark.parametrize(
-    "reason,penalized",
+    ("reason", "penalized"),
     [
         ("mentee_withdrew", True),
         ("Mentor withdrew", True),
@@ -186,7 +188,7 @@ def test_vectorized_matches_the_reference_and_stays_in_bounds(
 
 
 @pytest.mark.parametrize(
-    "outcome,field,fragment",
+    ("outcome", "field", "fragment"),
     [
         ({"meetings": -1}, "meetings", "count >= 0"),
         ({"mentor_rating": 6}, "mentor_rating", "rating from 1 to 5"),
@@ -229,7 +231,7 @@ def test_success_config_defaults_and_normalization() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw,path,fragment",
+    ("raw", "path", "fragment"),
     [
         ("all", "success", "expected an object"),
         ({"weight": {}}, "success.weight", "unknown key 'weight'"),
