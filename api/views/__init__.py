@@ -1,6 +1,16 @@
 """flask-smorest blueprints, one module per resource."""
 
-from api.views import admins, audit, health, matches, participants, programs, runs
+from api.views import (
+    admins,
+    audit,
+    health,
+    matches,
+    outcomes,
+    participants,
+    programs,
+    runs,
+    weights,
+)
 
 BLUEPRINTS = [
     health.blp,
@@ -10,4 +20,6 @@ BLUEPRINTS = [
     programs.blp,
     participants.blp,
     runs.blp,
+    outcomes.blp,
+    weights.blp,
 ]

@@ -72,6 +72,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PATCH", "/v1/matches/<uuid:match_id>"): {"status": "rejected"},
     ("POST", "/v1/matches/<uuid:match_id>/end"): {"reason": "intruder"},
+    ("POST", "/v1/matches/<uuid:match_id>/outcomes"): {"meetings": 1},
     ("POST", "/v1/programs/<uuid:program_id>/runs"): {"scope": "all"},
 }
 

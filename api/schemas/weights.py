@@ -1,0 +1,36 @@
+"""Schemas of weights versions: the admin's prior and the weights learned from outcomes."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from api.schemas.common import StrictSchema, page_of
+from models.vocabulary import WeightsSource
+
+
+class WeightsVersionSchema(StrictSchema):
+    version = fields.Integer(metadata={"description": "1 is the admin's prior"})
+    weights = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "Criterion name -> weight (>= 0)"},
+    )
+    source = fields.String(validate=validate.OneOf(list(WeightsSource)))
+    active = fields.Boolean(metadata={"description": "Runs score with the active version"})
+    evaluation = fields.Dict(
+        metadata={
+            "description": "Learned versions: cross-validation folds, samples, "
+            "spearman_learned and spearman_current (rank correlation of predicted and "
+            "realized success), improvement, margin, activated and the reason"
+        }
+    )
+    samples = fields.Integer(metadata={"description": "Outcomes learned from"})
+    summary = fields.String(
+        allow_none=True,
+        metadata={"description": "In plain words, how the weights differ from the admin's"},
+    )
+    created_by = fields.UUID(allow_none=True)
+    created_at = fields.DateTime()
+
+
+WeightsVersionListSchema = page_of(WeightsVersionSchema, "WeightsVersionList")

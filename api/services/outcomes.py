@@ -1,0 +1,154 @@
+"""Realized outcomes of matches: record a check-in, list a match's records.
+
+A published (ongoing) or ended match may get any number of outcome records over time
+(check-ins); all are kept, and the latest one is the match's realized success when
+the program learns (:mod:`api.services.learning`). Records hold counts and ratings
+only, never the content of communications; the audit entry holds ids only.
+
+The request schema checks each field's type and range; here the rules that need the
+match or more than one field: the match's status, at least one field, and
+``goals_completed`` at most ``goals_total`` within one record.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import scoring
+from api.services import audit
+from api.services.context import Actor
+from api.services.errors import Conflict, ValidationFailed
+from api.services.lookup import config_of, live_match
+from api.services.pagination import Page, paginate
+from models import Match, Outcome, Program
+from models.vocabulary import MatchStatus
+from scoring.outcomes import OUTCOME_FIELDS
+
+#: A match whose pair really met: only these have outcomes.
+RECORDABLE = (MatchStatus.PUBLISHED, MatchStatus.ENDED)
+
+
+def record_outcome(
+    session: Session,
+    actor: Actor,
+    match_id: uuid.UUID,
+    *,
+    meetings: int | None = None,
+    messages: int | None = None,
+    goals_completed: int | None = None,
+    goals_total: int | None = None,
+    milestones: int | None = None,
+    mentor_rating: int | None = None,
+    mentee_rating: int | None = None,
+    ended_early: bool | None = None,
+    ended_reason: str | None = None,
+) -> dict[str, Any]:
+    """Record one outcome of a published or ended match; returns it with its success.
+
+    At least one field is given. Raises :class:`Conflict` for a match only proposed
+    or rejected, and :class:`ValidationFailed` naming the field for an empty record
+    or more goals completed than set.
+    """
+    given = {
+        name: value
+        for name, value in (
+            ("meetings", meetings),
+            ("messages", messages),
+            ("goals_completed", goals_completed),
+            ("goals_total", goals_total),
+            ("milestones", milestones),
+            ("mentor_rating", mentor_rating),
+            ("mentee_rating", mentee_rating),
+            ("ended_early", ended_early),
+            ("ended_reason", ended_reason),
+        )
+        if value is not None
+    }
+    match = live_match(session, actor, match_id)
+    if not given:
+        raise ValidationFailed(
+            {"_schema": [f"give at least one of: {', '.join(OUTCOME_FIELDS)}"]},
+            detail="an outcome record needs at least one field",
+        )
+    if match.status not in RECORDABLE:
+        raise Conflict(
+            f"match {match.id} is {match.status}: outcomes are recorded for published "
+            "or ended matches only"
+        )
+    if goals_completed is not None and goals_total is not None and goals_completed > goals_total:
+        raise ValidationFailed(
+            {
+                "goals_completed": [
+                    f"must be at most goals_total ({goals_total}), got {goals_completed}"
+                ]
+            }
+        )
+    outcome = Outcome(
+        id=uuid.uuid4(),
+        organization_id=match.organization_id,
+        match_id=match.id,
+        recorded_by=actor.admin_id,
+        **given,
+    )
+    session.add(outcome)
+    session.flush()
+    # Ids only: an end reason is free text and may name people.
+    audit.record(
+        session,
+        actor,
+        "outcome.recorded",
+        program_id=match.program_id,
+        target_type="match",
+        target_ids=[match.id],
+        details={"outcome_id": str(outcome.id)},
+    )
+    params = _success_params(session, match)
+    session.commit()
+    return view(outcome, params)
+
+
+def list_outcomes(
+    session: Session,
+    actor: Actor,
+    match_id: uuid.UUID,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page[dict[str, Any]]:
+    """A match's outcome records, oldest first, each with its success."""
+    match = live_match(session, actor, match_id)
+    stmt = select(Outcome).where(Outcome.match_id == match.id)
+    page = paginate(session, stmt, Outcome.recorded_at, Outcome.id, limit=limit, cursor=cursor)
+    params = _success_params(session, match)
+    return Page([view(o, params) for o in page.items], page.next_cursor)
+
+
+def _success_params(session: Session, match: Match) -> dict[str, Any] | None:
+    """The ``config.success`` of the match's program (its current configuration)."""
+    program = session.get(Program, match.program_id)
+    assert program is not None  # live_match checked it
+    success: dict[str, Any] | None = config_of(session, program).get("success")
+    return success
+
+
+def fields_of(outcome: Outcome) -> dict[str, Any]:
+    """The outcome fields of a record, as :mod:`scoring.success` reads them."""
+    return {name: getattr(outcome, name) for name in OUTCOME_FIELDS}
+
+
+def view(outcome: Outcome, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The API's view of an outcome record; ``success`` is null when nothing scores."""
+    success = scoring.outcome_success(fields_of(outcome), params=params)
+    return {
+        "id": outcome.id,
+        "match_id": outcome.match_id,
+        **fields_of(outcome),
+        "success": None if math.isnan(success) else success,
+        "recorded_by": outcome.recorded_by,
+        "recorded_at": outcome.recorded_at,
+    }
