@@ -35,6 +35,13 @@ class MatchSchema(StrictSchema):
         metadata={"description": "Per criterion; the contributions sum to the score"},
     )
     reasons = fields.List(fields.String())
+    predicted_success = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "Realized success in [0, 1] predicted from the score, calibrated "
+            "on the program's past outcomes; null while it has too few"
+        },
+    )
     status = fields.String(validate=validate.OneOf(STATUSES))
     version = fields.Integer(
         metadata={"description": "Bumped by every change; send it back in PATCH to guard edits"}

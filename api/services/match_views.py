@@ -56,6 +56,7 @@ def _view(match: Match, mentee: Participant, mentor: Participant) -> dict[str, A
         "score": match.score,
         "breakdown": match.breakdown,
         "reasons": match.reasons,
+        "predicted_success": match.predicted_success,
         "status": match.status,
         "version": match.version,
         "created_at": match.created_at,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.services import audit, eligibility
+from api.services import audit, eligibility, learning
 from api.services.context import Actor
 from api.services.errors import Conflict, ValidationFailed
 from api.services.lookup import get_owned, get_program, live_match, lock_run, run_config
@@ -243,10 +243,16 @@ def _change_mentor(
     }
     if overridden is not None:
         details["overrode_previous_pair"] = overridden
+    # The new pair's score, calibrated on the same past outcomes a run would use (read
+    # before the match changes: a query's autoflush would bump its version twice).
+    calibration = learning.calibration_data(session, program.id, config)
     match.mentor_id = mentor.id
     match.score = explanation.score
     match.breakdown = explanation.breakdown
     match.reasons = explanation.reasons
+    match.predicted_success = (
+        None if calibration is None else float(calibration.predict([explanation.score])[0])
+    )
     return details
 
 

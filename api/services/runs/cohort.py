@@ -19,8 +19,9 @@ import numpy as np
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from api.services import eligibility
+from api.services import eligibility, learning
 from api.services.eligibility import IntArray, Pair
+from api.services.learning import CalibrationData
 from api.services.lookup import PROFILE_COLUMNS, config_of, profile
 from api.services.runs.options import Pin, RunOptions
 from models import Participant, Program, Run, UnmatchedMentee
@@ -53,6 +54,9 @@ class Cohort:
     priority_rows: IntArray
     priority_bonus: float
     info: dict[str, int] = field(default_factory=dict)
+    #: Past (score, realized success) of the program, when it has enough outcomes to
+    #: calibrate each proposal's predicted success on; None otherwise.
+    calibration: CalibrationData | None = None
 
 
 def load_cohort(session: Session, run_id: uuid.UUID) -> Cohort:
@@ -95,6 +99,7 @@ def load_cohort(session: Session, run_id: uuid.UUID) -> Cohort:
         priority_bonus=options.priority_unmatched,
         weights=dict(weights.weights) if weights else None,
         weights_version=weights.version if weights else None,
+        calibration=learning.calibration_data(session, program.id, config),
     )
 
 
@@ -111,6 +116,7 @@ def build_cohort(
     priority_bonus: float,
     weights: dict[str, float] | None,
     weights_version: int | None,
+    calibration: CalibrationData | None = None,
 ) -> Cohort:
     """The pure step: arrays of the run's cohort from rows and the eligibility facts.
 
@@ -166,6 +172,7 @@ def build_cohort(
             "proposals_kept": len(kept),
             "capacity_used_by_published": sum(used.values()),
         },
+        calibration=calibration,
     )
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -143,6 +145,7 @@ def _persist(
             raise RunError(f"run was marked {run.status} meanwhile ({run.error}); results dropped")
         t0 = time.perf_counter()
         now = _now()
+        predicted = _predicted_success(cohort, result)
         base = {
             "organization_id": cohort.organization_id,
             "program_id": cohort.program_id,
@@ -158,11 +161,14 @@ def _persist(
                 "score": float(e.score),
                 "breakdown": list(e.breakdown),
                 "reasons": list(e.reasons),
+                "predicted_success": None if predicted is None else float(predicted[k]),
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
             }
-            for i, j, e in zip(result.mentee, result.mentor, result.explanations, strict=True)
+            for k, (i, j, e) in enumerate(
+                zip(result.mentee, result.mentor, result.explanations, strict=True)
+            )
         ]
         unmatched = [
             {
@@ -186,10 +192,25 @@ def _persist(
             **result.stats,
             **cohort.info,
             "weights_version": cohort.weights_version,
+            "predicted_success_mean": (
+                float(predicted.mean()) if predicted is not None and predicted.size else None
+            ),
+            "calibration_samples": (
+                len(cohort.calibration.success) if cohort.calibration is not None else 0
+            ),
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
         }
         run.finished_at, run.lease_expires_at = _now(), None
         session.commit()
+
+
+def _predicted_success(cohort: Cohort, result: CohortResult) -> npt.NDArray[np.float64] | None:
+    """Each proposal's predicted success, calibrated on the program's past outcomes
+    (:attr:`Cohort.calibration`); None while the program has too few."""
+    if cohort.calibration is None:
+        return None
+    scores = np.array([float(e.score) for e in result.explanations], dtype=np.float64)
+    return cohort.calibration.predict(scores)
 
 
 def _mark_failed(session_factory: SessionFactory, run_id: uuid.UUID, reason: str) -> None:
