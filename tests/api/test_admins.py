@@ -28,7 +28,8 @@ def test_owner_creates_lists_and_revokes_admins(client: Any, tenant: Tenant) -> 
     created = client.post("/v1/admins", json={"email": "Ann@Acme.example"}, headers=tenant.headers)
     assert created.status_code == 201
     body = created.json
-    assert body["email"] == "ann@acme.example" and body["role"] == "admin"
+    assert body["email"] == "ann@acme.example"
+    assert body["role"] == "admin"
     new_headers = {"Authorization": f"Bearer {body['api_key']}"}
 
     listed = client.get("/v1/admins", headers=new_headers)
@@ -44,7 +45,8 @@ def test_owner_creates_lists_and_revokes_admins(client: Any, tenant: Tenant) -> 
 
     assert client.delete(f"/v1/admins/{body['id']}", headers=tenant.headers).status_code == 204
     revoked = client.get("/v1/admins", headers=new_headers)
-    assert revoked.status_code == 401 and "revoked" in revoked.json["detail"]
+    assert revoked.status_code == 401
+    assert "revoked" in revoked.json["detail"]
 
 
 def test_admin_create_validation(client: Any, tenant: Tenant) -> None:

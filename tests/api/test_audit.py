@@ -23,7 +23,8 @@ def test_audit_list_filters_and_pages(client: Any, tenant: Tenant, other_tenant:
     mine = client.get(f"/v1/audit?actor_id={tenant.owner_id}", headers=h).json["items"]
     assert [e["action"] for e in mine] == ["admin.created", "key.created"]
     created = client.get("/v1/audit?action=admin.created&limit=1", headers=h).json
-    assert len(created["items"]) == 1 and created["next_cursor"]
+    assert len(created["items"]) == 1
+    assert created["next_cursor"]
     rest = client.get(f"/v1/audit?action=admin.created&cursor={created['next_cursor']}", headers=h)
     assert [e["actor_id"] for e in rest.json["items"]] == [str(tenant.owner_id)]
     stamp = items[-1]["created_at"]
@@ -73,9 +74,11 @@ def test_forged_audit_cursor_is_422(client: Any, tenant: Tenant, cursor: str) ->
 
 def test_largest_seq_cursor_is_an_empty_page(client: Any, tenant: Tenant) -> None:
     response = client.get(f"/v1/audit?cursor={_cursor(f'seq:{2**31 - 1}')}", headers=tenant.headers)
-    assert response.status_code == 200 and response.json["items"] == []
+    assert response.status_code == 200
+    assert response.json["items"] == []
 
 
 def test_control_characters_in_query_arguments_are_422(client: Any, tenant: Tenant) -> None:
     response = client.get("/v1/audit", query_string={"action": "admin\x00"}, headers=tenant.headers)
-    assert response.status_code == 422 and "action" in response.json["errors"], response.json
+    assert response.status_code == 422, response.json
+    assert "action" in response.json["errors"], response.json

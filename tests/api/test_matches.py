@@ -23,7 +23,8 @@ def test_review_edit_publish_end_flow(app: Any, client: Any, tenant: Tenant) -> 
     listed = client.get(f"{base}/runs/{s.run.id}/matches", headers=h)
     assert listed.status_code == 200
     body = listed.json
-    assert len(body["items"]) == 2 and body["next_cursor"] is None
+    assert len(body["items"]) == 2
+    assert body["next_cursor"] is None
     item = body["items"][0]
     assert set(item["mentee"]) == {"id", "external_id", "name"}
     assert {"score", "breakdown", "reasons", "status"} <= set(item)
@@ -40,11 +41,13 @@ def test_review_edit_publish_end_flow(app: Any, client: Any, tenant: Tenant) -> 
         f"/v1/matches/{first}", json={"mentor_external_id": "m2", "version": 1}, headers=h
     )
     assert edited.status_code == 200, edited.json
-    assert edited.json["mentor"]["external_id"] == "m2" and edited.json["version"] == 2
+    assert edited.json["mentor"]["external_id"] == "m2"
+    assert edited.json["version"] == 2
     stale = client.patch(
         f"/v1/matches/{first}", json={"status": "rejected", "version": 1}, headers=h
     )
-    assert stale.status_code == 409 and stale.content_type == "application/problem+json"
+    assert stale.status_code == 409
+    assert stale.content_type == "application/problem+json"
 
     published = client.post(
         f"{base}/runs/{s.run.id}/publish", json={"match_ids": [first]}, headers=h
@@ -52,24 +55,29 @@ def test_review_edit_publish_end_flow(app: Any, client: Any, tenant: Tenant) -> 
     assert published.status_code == 200
     assert published.json == {"run_id": str(s.run.id), "newly_published": 1, "published": [first]}
     everything = client.post(f"{base}/runs/{s.run.id}/publish", json={}, headers=h)
-    assert everything.status_code == 200 and everything.json["newly_published"] == 1
+    assert everything.status_code == 200
+    assert everything.json["newly_published"] == 1
     again = client.post(f"{base}/runs/{s.run.id}/publish", headers=h)
-    assert again.status_code == 200 and again.json["newly_published"] == 0
+    assert again.status_code == 200
+    assert again.json["newly_published"] == 0
     assert len(again.json["published"]) == 2
 
     by_status = client.get(f"{base}/matches?status=published&limit=1", headers=h)
-    assert by_status.status_code == 200 and len(by_status.json["items"]) == 1
+    assert by_status.status_code == 200
+    assert len(by_status.json["items"]) == 1
     nxt = client.get(
         f"{base}/matches?status=published&limit=1&cursor={by_status.json['next_cursor']}",
         headers=h,
     )
-    assert len(nxt.json["items"]) == 1 and nxt.json["next_cursor"] is None
+    assert len(nxt.json["items"]) == 1
+    assert nxt.json["next_cursor"] is None
 
     not_editable = client.patch(f"/v1/matches/{first}", json={"status": "rejected"}, headers=h)
     assert not_editable.status_code == 409
 
     ended = client.post(f"/v1/matches/{first}/end", json={"reason": "finished early"}, headers=h)
-    assert ended.status_code == 200 and ended.json["status"] == "ended"
+    assert ended.status_code == 200
+    assert ended.json["status"] == "ended"
     assert ended.json["ended_by"] == str(tenant.owner_id)
     assert client.get(f"/v1/matches/{first}", headers=h).json["ended_reason"] == "finished early"
 
@@ -91,11 +99,13 @@ def test_violations_are_422_naming_the_rule(app: Any, client: Any, tenant: Tenan
     match = f"/v1/matches/{s.matches[0].id}"
 
     rule = client.patch(match, json={"mentor_id": str(french.id)}, headers=h)
-    assert rule.status_code == 422 and rule.content_type == "application/problem+json"
+    assert rule.status_code == 422
+    assert rule.content_type == "application/problem+json"
     assert "required criterion 'shared_language'" in rule.json["errors"]["mentor_id"][0]
 
     full = client.patch(match, json={"mentor_id": str(s.mentors[1].id)}, headers=h)
-    assert full.status_code == 422 and "capacity" in full.json["errors"]["mentor_id"][0]
+    assert full.status_code == 422
+    assert "capacity" in full.json["errors"]["mentor_id"][0]
 
     for body in ({}, {"status": "published"}, {"status": "rejected", "mentor_id": str(french.id)}):
         bad = client.patch(match, json=body, headers=h)
@@ -108,7 +118,8 @@ def test_violations_are_422_naming_the_rule(app: Any, client: Any, tenant: Tenan
         json={"match_ids": [str(uuid.uuid4())]},
         headers=h,
     )
-    assert unknown.status_code == 422 and "match_ids" in unknown.json["errors"]
+    assert unknown.status_code == 422
+    assert "match_ids" in unknown.json["errors"]
     end_early = client.post(f"{match}/end", json={"reason": "x"}, headers=h)
     assert end_early.status_code == 409
     assert client.post(f"{match}/end", json={}, headers=h).status_code == 422
@@ -123,7 +134,8 @@ def test_dry_run_cannot_be_published(app: Any, client: Any, tenant: Tenant) -> N
     response = client.post(
         f"/v1/programs/{s.program.id}/runs/{s.run.id}/publish", json={}, headers=tenant.headers
     )
-    assert response.status_code == 409 and "dry run" in response.json["detail"]
+    assert response.status_code == 409
+    assert "dry run" in response.json["detail"]
 
 
 def test_recommendations_route(app: Any, client: Any, tenant: Tenant) -> None:
@@ -131,7 +143,8 @@ def test_recommendations_route(app: Any, client: Any, tenant: Tenant) -> None:
     url = f"/v1/programs/{s.program.id}/participants/{s.mentees[0].id}/recommendations"
     response = client.get(f"{url}?limit=2", headers=tenant.headers)
     assert response.status_code == 200, response.json
-    assert response.json["role"] == "mentee" and len(response.json["items"]) == 2
+    assert response.json["role"] == "mentee"
+    assert len(response.json["items"]) == 2
     assert response.json["note"] is None
     first = response.json["items"][0]
     assert set(first) == {"partner", "score", "breakdown", "reasons"}
@@ -179,10 +192,12 @@ def test_a_rejected_pair_comes_back_only_with_allow_previous_pair(
     typo = client.patch(
         f"/v1/matches/{again_id}", json={**back, "allow_previous_pair": "yes"}, headers=h
     )
-    assert typo.status_code == 422 and "allow_previous_pair" in typo.json["errors"]
+    assert typo.status_code == 422
+    assert "allow_previous_pair" in typo.json["errors"]
     allowed = client.patch(
         f"/v1/matches/{again_id}", json={**back, "allow_previous_pair": True}, headers=h
     )
-    assert allowed.status_code == 200 and allowed.json["mentor"]["external_id"] == "m0"
+    assert allowed.status_code == 200
+    assert allowed.json["mentor"]["external_id"] == "m0"
     (event,) = client.get("/v1/audit?action=match.edited", headers=h).json["items"]
     assert event["details"]["overrode_previous_pair"] == "rejected"

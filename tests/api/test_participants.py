@@ -80,10 +80,13 @@ def test_create_one_then_read_and_conflict(app: Any, client: Any, tenant: Tenant
     assert created.status_code == 201
     p = created.json
     assert p["attributes"] == {"department": "eng", "languages": ["en"], "utc_offset": 1}
-    assert p["active"] is True and p["erased_at"] is None and p["role"] == "mentor"
+    assert p["active"] is True
+    assert p["erased_at"] is None
+    assert p["role"] == "mentor"
 
     read = client.get(url(pid, f"/{p['id']}"), headers=tenant.headers)
-    assert read.status_code == 200 and read.json == p
+    assert read.status_code == 200
+    assert read.json == p
 
     again = client.post(url(pid), json=MENTOR, headers=tenant.headers)
     assert again.status_code == 409
@@ -93,7 +96,8 @@ def test_create_one_then_read_and_conflict(app: Any, client: Any, tenant: Tenant
             select(AuditEvent).where(AuditEvent.action == "participant.created")
         ).one()
         assert event.target_ids == [p["id"]]
-        assert "Ann" not in str(event.details) and "ann@" not in str(event.details)
+        assert "Ann" not in str(event.details)
+        assert "ann@" not in str(event.details)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +134,8 @@ def test_bulk_upsert_by_external_id(app: Any, client: Any, tenant: Tenant, pid: 
         headers=tenant.headers,
     )
     assert first.status_code == 200
-    assert first.json["created"] == 2 and first.json["updated"] == 0
+    assert first.json["created"] == 2
+    assert first.json["updated"] == 0
     m1, e1 = first.json["ids"]
 
     second = client.post(
@@ -149,7 +154,9 @@ def test_bulk_upsert_by_external_id(app: Any, client: Any, tenant: Tenant, pid: 
     assert second.json["ids"][:2] == [m1, e1]
     ann = client.get(url(pid, f"/{m1}"), headers=tenant.headers).json
     # given values replace, the others stay
-    assert ann["name"] == "Ann B" and ann["skills"] == ["go"] and ann["capacity"] == 2
+    assert ann["name"] == "Ann B"
+    assert ann["skills"] == ["go"]
+    assert ann["capacity"] == 2
     assert count(app) == 3
     assert [d["created"] for d in audit_details(app, "participants.imported")] == [2, 1]
 
@@ -186,9 +193,11 @@ def test_bulk_with_any_bad_row_writes_nothing(
         "items.0.colour",
     }
     empty = client.post(url(pid), json={"items": []}, headers=tenant.headers)
-    assert empty.status_code == 422 and "items" in empty.json["errors"]
+    assert empty.status_code == 422
+    assert "items" in empty.json["errors"]
     not_objects = client.post(url(pid), json={"items": [MENTOR, 3]}, headers=tenant.headers)
-    assert not_objects.status_code == 422 and "items.1" in not_objects.json["errors"]
+    assert not_objects.status_code == 422
+    assert "items.1" in not_objects.json["errors"]
     assert count(app) == 1
 
 
@@ -211,13 +220,17 @@ def test_csv_upload_creates_and_updates(app: Any, client: Any, tenant: Tenant, p
     )
     response = client.post(url(pid), data=body, headers=tenant.headers, content_type=CSV)
     assert response.status_code == 200, response.json
-    assert response.json["created"] == 3 and len(response.json["ids"]) == 3
+    assert response.json["created"] == 3
+    assert len(response.json["ids"]) == 3
     listed = client.get(url(pid), headers=tenant.headers).json["items"]
     assert [p["external_id"] for p in listed] == ["m1", "e1", "e2"]  # upload order
     ann, bo, _ = listed
-    assert ann["skills"] == ["python", "sql"] and ann["level"] == 3 and ann["exclude"] == ["e2"]
+    assert ann["skills"] == ["python", "sql"]
+    assert ann["level"] == 3
+    assert ann["exclude"] == ["e2"]
     assert ann["attributes"] == {"department": "eng", "languages": ["en", "fr"], "utc_offset": 1.5}
-    assert bo["name"] == "Lee, Bo" and bo["role"] == "mentee"
+    assert bo["name"] == "Lee, Bo"
+    assert bo["role"] == "mentee"
     assert bo["attributes"] == {"department": "sales", "utc_offset": -5}
 
     # a CSV with fewer columns updates only those; empty cells clear values
@@ -227,7 +240,8 @@ def test_csv_upload_creates_and_updates(app: Any, client: Any, tenant: Tenant, p
     assert (again.json["created"], again.json["updated"]) == (0, 1)
     ann = client.get(url(pid, f"/{ann['id']}"), headers=tenant.headers).json
     assert ann["attributes"] == {"department": "sales", "languages": ["en", "fr"]}
-    assert ann["skills"] == ["python", "sql"] and ann["capacity"] == 2
+    assert ann["skills"] == ["python", "sql"]
+    assert ann["capacity"] == 2
     assert [d["source"] for d in audit_details(app, "participants.imported")] == ["csv", "csv"]
 
 
@@ -255,7 +269,8 @@ def test_broken_csv_names_row_and_field_and_writes_nothing(
     header = client.post(
         url(pid), data="external_id,role,name,dept\n", headers=tenant.headers, content_type=CSV
     )
-    assert header.status_code == 422 and "header" in header.json["errors"]
+    assert header.status_code == 422
+    assert "header" in header.json["errors"]
 
 
 def test_list_filters_and_pagination(client: Any, tenant: Tenant, pid: str) -> None:
@@ -291,14 +306,18 @@ def test_patch_revalidates_and_audits(app: Any, client: Any, tenant: Tenant, pid
         target, json={"level": 4, "attributes": {"department": "sales"}}, headers=tenant.headers
     )
     assert ok.status_code == 200
-    assert ok.json["level"] == 4 and ok.json["attributes"] == {"department": "sales"}
-    assert ok.json["name"] == "Ann" and ok.json["capacity"] == 2
+    assert ok.json["level"] == 4
+    assert ok.json["attributes"] == {"department": "sales"}
+    assert ok.json["name"] == "Ann"
+    assert ok.json["capacity"] == 2
 
     # becoming a mentee while keeping a capacity breaks a rule of the whole participant
     bad = client.patch(target, json={"role": "mentee"}, headers=tenant.headers)
-    assert bad.status_code == 422 and "capacity" in bad.json["errors"]
+    assert bad.status_code == 422
+    assert "capacity" in bad.json["errors"]
     both = client.patch(target, json={"role": "mentee", "capacity": None}, headers=tenant.headers)
-    assert both.status_code == 200 and both.json["role"] == "mentee"
+    assert both.status_code == 200
+    assert both.json["role"] == "mentee"
 
     for body, field in (
         ({"attributes": {"department": "hr"}}, "attributes.department"),
@@ -306,7 +325,8 @@ def test_patch_revalidates_and_audits(app: Any, client: Any, tenant: Tenant, pid
         ({"name": ""}, "name"),
     ):
         response = client.patch(target, json=body, headers=tenant.headers)
-        assert response.status_code == 422 and field in response.json["errors"], body
+        assert response.status_code == 422, body
+        assert field in response.json["errors"], body
     taken = client.patch(target, json={"external_id": "e1"}, headers=tenant.headers)
     assert taken.status_code == 409
 
@@ -333,10 +353,12 @@ def test_erased_participant_reads_as_anonymous(
         s.commit()
     read = client.get(url(pid, f"/{p['id']}"), headers=tenant.headers).json
     assert read["name"] == "Anonymous user"
-    assert read["email"] is None and read["external_id"] is None
+    assert read["email"] is None
+    assert read["external_id"] is None
     assert datetime.fromisoformat(read["erased_at"]) <= datetime.now(UTC)
     listed = client.get(url(pid), headers=tenant.headers).json["items"]
-    assert "ann@acme.example" not in str(listed) and listed[0]["name"] == "Anonymous user"
+    assert "ann@acme.example" not in str(listed)
+    assert listed[0]["name"] == "Anonymous user"
     response = client.patch(url(pid, f"/{p['id']}"), json={"name": "Ann"}, headers=tenant.headers)
     assert response.status_code == 409
 
@@ -491,7 +513,8 @@ def test_bounds_and_free_text_whitespace_are_accepted(
 def test_query_string_booleans_still_parse(client: Any, tenant: Tenant, pid: str) -> None:
     client.post(url(pid), json=MENTOR, headers=tenant.headers)
     listed = client.get(url(pid, "?active=true"), headers=tenant.headers)
-    assert listed.status_code == 200 and len(listed.json["items"]) == 1
+    assert listed.status_code == 200
+    assert len(listed.json["items"]) == 1
     assert client.get(url(pid, "?active=false"), headers=tenant.headers).json["items"] == []
 
 

@@ -49,14 +49,17 @@ def test_create_and_read_a_program(app: Any, client: Any, tenant: Tenant) -> Non
     created = create(client, tenant, description="First cohort")
     assert created.status_code == 201
     body = created.json
-    assert body["name"] == "Spring" and body["description"] == "First cohort"
+    assert body["name"] == "Spring"
+    assert body["description"] == "First cohort"
     assert body["config_version"] == 1
     # stored normalized: defaults filled in
-    assert body["config"]["objective"] == "total" and body["config"]["default_capacity"] == 1
+    assert body["config"]["objective"] == "total"
+    assert body["config"]["default_capacity"] == 1
     assert body["config"]["criteria"][1]["weight"] == 1.0
 
     read = client.get(f"/v1/programs/{body['id']}", headers=tenant.headers)
-    assert read.status_code == 200 and read.json == body
+    assert read.status_code == 200
+    assert read.json == body
     assert actions(app, tenant.organization_id) == [("program.created", {"config_version": 1})]
 
 
@@ -70,9 +73,11 @@ def test_list_is_cursor_paginated(client: Any, tenant: Tenant) -> None:
     second = client.get(
         f"/v1/programs?limit=2&cursor={first['next_cursor']}", headers=tenant.headers
     ).json
-    assert [p["id"] for p in second["items"]] == ids[2:] and second["next_cursor"] is None
+    assert [p["id"] for p in second["items"]] == ids[2:]
+    assert second["next_cursor"] is None
     bad = client.get("/v1/programs?cursor=garbage", headers=tenant.headers)
-    assert bad.status_code == 422 and "cursor" in bad.json["errors"]
+    assert bad.status_code == 422
+    assert "cursor" in bad.json["errors"]
 
 
 def test_config_change_is_a_new_version_only_when_changed(
@@ -80,14 +85,16 @@ def test_config_change_is_a_new_version_only_when_changed(
 ) -> None:
     pid = create(client, tenant).json["id"]
     same = client.patch(f"/v1/programs/{pid}", json={"config": CONFIG}, headers=tenant.headers)
-    assert same.status_code == 200 and same.json["config_version"] == 1
+    assert same.status_code == 200
+    assert same.json["config_version"] == 1
 
     changed = {**CONFIG, "min_score": 0.3}
     response = client.patch(
         f"/v1/programs/{pid}", json={"config": changed, "name": "Autumn"}, headers=tenant.headers
     )
     assert response.status_code == 200
-    assert response.json["config_version"] == 2 and response.json["config"]["min_score"] == 0.3
+    assert response.json["config_version"] == 2
+    assert response.json["config"]["min_score"] == 0.3
     assert response.json["name"] == "Autumn"
 
     renamed = client.patch(
@@ -140,7 +147,8 @@ def test_bad_config_names_every_path(app: Any, client: Any, tenant: Tenant) -> N
     patched = client.patch(
         f"/v1/programs/{pid}", json={"config": {"criteria": []}}, headers=tenant.headers
     )
-    assert patched.status_code == 422 and "config.criteria" in patched.json["errors"]
+    assert patched.status_code == 422
+    assert "config.criteria" in patched.json["errors"]
     assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["config_version"] == 1
 
 
@@ -159,7 +167,8 @@ def test_bad_bodies_are_422(client: Any, tenant: Tenant) -> None:
         assert field in response.json["errors"], (body, response.json)
     pid = create(client, tenant).json["id"]
     response = client.patch(f"/v1/programs/{pid}", json={"id": pid}, headers=tenant.headers)
-    assert response.status_code == 422 and "id" in response.json["errors"]
+    assert response.status_code == 422
+    assert "id" in response.json["errors"]
 
 
 def test_delete_is_soft_and_then_404(app: Any, client: Any, tenant: Tenant) -> None:
@@ -173,7 +182,8 @@ def test_delete_is_soft_and_then_404(app: Any, client: Any, tenant: Tenant) -> N
     assert participants.status_code == 404
     with app.extensions["mentormatch"].session_factory() as s:
         program = s.get(Program, uuid.UUID(pid))
-        assert program is not None and program.deleted_at is not None
+        assert program is not None
+        assert program.deleted_at is not None
     assert actions(app, tenant.organization_id)[-1] == ("program.deleted", {})
 
 
@@ -263,7 +273,8 @@ def test_control_characters_in_name_or_description_are_422(
 
     pid = create(client, tenant).json["id"]
     patched = client.patch(f"/v1/programs/{pid}", json=body, headers=tenant.headers)
-    assert patched.status_code == 422 and field in patched.json["errors"], patched.json
+    assert patched.status_code == 422, patched.json
+    assert field in patched.json["errors"], patched.json
     assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["name"] == "Spring"
 
 

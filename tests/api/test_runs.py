@@ -54,15 +54,21 @@ def test_run_answers_202_with_location_then_reads_back(client, tenant, program) 
     assert response.status_code == 202
     run = response.json
     assert response.headers["Location"].endswith(f"/v1/programs/{program}/runs/{run['id']}")
-    assert run["scope"] == "all" and run["objective"] == "total" and run["dry_run"] is False
-    assert run["triggered_by"] == str(tenant.owner_id) and run["config_version"] == 1
+    assert run["scope"] == "all"
+    assert run["objective"] == "total"
+    assert run["dry_run"] is False
+    assert run["triggered_by"] == str(tenant.owner_id)
+    assert run["config_version"] == 1
 
     fetched = client.get(response.headers["Location"], headers=tenant.headers)
     assert fetched.status_code == 200
     body = fetched.json
-    assert body["status"] == "succeeded" and body["progress"] == 1.0
-    assert body["stats"]["matched"] == 3 and "persist" in body["stats"]["seconds"]
-    assert body["weights_version"] is None and body["error"] is None
+    assert body["status"] == "succeeded"
+    assert body["progress"] == 1.0
+    assert body["stats"]["matched"] == 3
+    assert "persist" in body["stats"]["seconds"]
+    assert body["weights_version"] is None
+    assert body["error"] is None
     assert body["started_at"] <= body["finished_at"]  # ISO 8601 in UTC: ordered as text
 
     listed = client.get(f"/v1/programs/{program}/runs?limit=10", headers=tenant.headers)
@@ -76,7 +82,8 @@ def test_wait_answers_201_with_the_finished_run(client, tenant, program) -> None
         headers=tenant.headers,
     )
     assert response.status_code == 201
-    assert response.json["status"] == "succeeded" and response.json["objective"] == "coverage"
+    assert response.json["status"] == "succeeded"
+    assert response.json["objective"] == "coverage"
     assert response.json["options"]["pins"] == [["e2", "m1"]]
 
 
@@ -86,7 +93,8 @@ def test_second_run_while_one_is_active_is_409_naming_it(app, client, tenant, pr
     unconsumed = replace(state.settings, jobs_path=Path(tmp_path) / "q.sqlite3")
     state.jobs = queue.build_jobs(unconsumed, state.session_factory)
     first = client.post(f"/v1/programs/{program}/runs", json={}, headers=tenant.headers)
-    assert first.status_code == 202 and first.json["status"] == "queued"
+    assert first.status_code == 202
+    assert first.json["status"] == "queued"
     waited = client.post(f"/v1/programs/{program}/runs?wait=0.3", json={}, headers=tenant.headers)
     assert waited.status_code == 409
     assert waited.content_type == "application/problem+json"
@@ -101,15 +109,18 @@ def test_dry_run_and_compare(client, tenant, program) -> None:
         json={"dry_run": True, "config": {"min_score": 0.9}, "pins": [["e2", "m1"]]},
         headers=tenant.headers,
     )
-    assert what_if.status_code == 201 and what_if.json["dry_run"] is True
+    assert what_if.status_code == 201
+    assert what_if.json["dry_run"] is True
     compared = client.get(
         f"/v1/programs/{program}/runs/{real.json['id']}/compare?with={what_if.json['id']}",
         headers=tenant.headers,
     )
     assert compared.status_code == 200
     body = compared.json
-    assert body["a"]["id"] == real.json["id"] and body["b"]["dry_run"] is True
-    assert body["a"]["matched"] == 3 and body["b"]["matched"] == 2
+    assert body["a"]["id"] == real.json["id"]
+    assert body["b"]["dry_run"] is True
+    assert body["a"]["matched"] == 3
+    assert body["b"]["matched"] == 2
     assert body["only_in_b_count"] == len(body["only_in_b"]) == 1
     assert [
         (p["mentee"]["external_id"], p["mentor"]["external_id"]) for p in body["only_in_b"]
@@ -139,7 +150,8 @@ def test_invalid_run_requests_are_422(client, tenant, program, body, fields) -> 
 
 def test_wait_is_capped(client, tenant, program) -> None:
     response = client.post(f"/v1/programs/{program}/runs?wait=61", json={}, headers=tenant.headers)
-    assert response.status_code == 422 and set(response.json["errors"]) == {"wait"}
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {"wait"}
 
 
 def test_other_organizations_runs_are_404(client, tenant, other_tenant, program) -> None:

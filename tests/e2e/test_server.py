@@ -174,10 +174,12 @@ def test_program_and_a_1000_row_csv_upload(server: Server) -> None:
     print(f"\n1,000-row CSV upload over HTTP (SQLite): {elapsed * 1000:.0f} ms")
 
     status, again = server.call("POST", path, participants_csv(1000), content_type="text/csv")
-    assert status == 200 and again["unchanged"] == 1000
+    assert status == 200
+    assert again["unchanged"] == 1000
 
     status, page = server.call("GET", f"{path}?role=mentor&limit=1000")
-    assert status == 200 and len(page["items"]) == 250
+    assert status == 200
+    assert len(page["items"]) == 250
 
     broken = participants_csv(3).replace("u2,mentee", "u2,boss").replace(",sales,", ",hr,")
     status, problem = server.call("POST", path, broken, content_type="text/csv")
@@ -185,9 +187,11 @@ def test_program_and_a_1000_row_csv_upload(server: Server) -> None:
     assert problem["errors"]["row 4.role"] == ["must be one of: mentor, mentee; got 'boss'"]
     assert "row 3.department" in problem["errors"]
     status, page = server.call("GET", f"{path}?limit=1")
-    assert status == 200 and page["items"][0]["external_id"] == "u0"
+    assert status == 200
+    assert page["items"][0]["external_id"] == "u0"
 
 
 def test_unauthenticated_calls_are_401(server: Server) -> None:
     status, problem = Server(server.base, "mm_nope").call("GET", "/programs")
-    assert status == 401 and problem["status"] == 401
+    assert status == 401
+    assert problem["status"] == 401

@@ -121,7 +121,8 @@ def _match_a_cohort(client: Client, db_url: str, n: int = 1000) -> dict[str, Any
         assert status in (200, 201), result
 
     status, run = client.call("POST", f"/programs/{pid}/runs", {"scope": "all"})
-    assert status == 202 and run["status"] in ("queued", "running", "succeeded"), run
+    assert status == 202, run
+    assert run["status"] in ("queued", "running", "succeeded"), run
     deadline = time.monotonic() + 90
     while run["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, f"run did not finish: {run}"
@@ -129,7 +130,8 @@ def _match_a_cohort(client: Client, db_url: str, n: int = 1000) -> dict[str, Any
         status, run = client.call("GET", f"/programs/{pid}/runs/{run['id']}")
         assert status == 200
     assert run["status"] == "succeeded", run["error"]
-    assert run["stats"]["n_mentees"] == n and run["stats"]["n_mentors"] == n
+    assert run["stats"]["n_mentees"] == n
+    assert run["stats"]["n_mentors"] == n
     assert run["stats"]["matched"] > 0.8 * n
 
     engine = create_engine(db_url)
@@ -176,11 +178,13 @@ def _review_edit_publish_and_audit(
     """The admin's side of the button: review, edit one, publish, then check the audit."""
     pid, rid = run["program_id"], run["id"]
     status, page = client.call("GET", f"/programs/{pid}/runs/{rid}/matches?limit=200")
-    assert status == 200 and len(page["items"]) == 200
+    assert status == 200
+    assert len(page["items"]) == 200
     for proposal in page["items"]:
         contributions = sum(b["contribution"] for b in proposal["breakdown"])
         assert abs(contributions - proposal["score"]) < 1e-5, proposal
-        assert proposal["reasons"] and proposal["status"] == "proposed"
+        assert proposal["reasons"]
+        assert proposal["status"] == "proposed"
     assert page["unmatched_count"] == run["stats"]["n_mentees"] - run["stats"]["matched"]
 
     # Give a mentee another mentor: the first recommended one the rules accept. Most
@@ -205,16 +209,20 @@ def _review_edit_publish_and_audit(
             refusals.append(body["detail"])
         if edited is not None:
             break
-    assert edited is not None and target is not None and chosen is not None, refusals[:5]
+    assert edited is not None, refusals[:5]
+    assert target is not None
+    assert chosen is not None
     # The edit re-explains the new pair exactly as the recommendation did.
     assert edited["mentor"]["id"] == chosen["partner"]["id"] != target["mentor"]["id"]
     assert edited["reasons"] == chosen["reasons"]
     assert abs(edited["score"] - chosen["score"]) < 1e-6
 
     status, published = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
-    assert status == 200 and published["newly_published"] == run["stats"]["matched"]
+    assert status == 200
+    assert published["newly_published"] == run["stats"]["matched"]
     status, again = client.call("POST", f"/programs/{pid}/runs/{rid}/publish", {})
-    assert status == 200 and again["newly_published"] == 0
+    assert status == 200
+    assert again["newly_published"] == 0
 
     status, actions = client.call("GET", "/audit?limit=100")
     assert status == 200
@@ -222,7 +230,8 @@ def _review_edit_publish_and_audit(
         e["action"] for e in actions["items"]
     }
     status, report = client.call("GET", "/audit/verify")
-    assert status == 200 and report["valid"] is True, report
+    assert status == 200, report
+    assert report["valid"] is True, report
 
     # Someone with database access rewrites history: the chain gives them away.
     engine = create_engine(env["MENTORMATCH_DATABASE_URL"])
@@ -230,11 +239,14 @@ def _review_edit_publish_and_audit(
         conn.execute(text("UPDATE audit_events SET action = 'match.rejected' WHERE seq = 2"))
     engine.dispose()
     status, report = client.call("GET", "/audit/verify")
-    assert status == 200 and report["valid"] is False and report["first_bad_seq"] == 2
+    assert status == 200
+    assert report["valid"] is False
+    assert report["first_bad_seq"] == 2
     done = subprocess.run(
         [str(BIN / "mentormatch"), "audit", "verify"], env=env, capture_output=True, text=True
     )
-    assert done.returncode == 1 and "BROKEN" in done.stdout
+    assert done.returncode == 1
+    assert "BROKEN" in done.stdout
 
 
 def test_serve_runs_its_own_worker_and_stops_it(tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ def test_sparse_path_equals_dense(rng: np.random.Generator, kind: str, objective
     sparse = matcher.assign(s, dense_limit=20, candidates=3, **kw)
     assert dense.method == "dense"
     assert sparse.method == ("components" if kind == "blocks" else "sparse")
-    assert sparse.optimal and sparse.gap == 0.0
+    assert sparse.optimal
+    assert sparse.gap == 0.0
     assert sparse.mentee.size == dense.mentee.size
     assert sparse.total == pytest.approx(dense.total, abs=1e-5)
 
@@ -124,7 +125,8 @@ def test_deterministic(rng: np.random.Generator) -> None:
     for limit in (None, 10):
         a = matcher.assign(s, capacity=2, dense_limit=limit)
         b = matcher.assign(s.copy(), capacity=2, dense_limit=limit)
-        assert np.array_equal(a.mentee, b.mentee) and np.array_equal(a.mentor, b.mentor)
+        assert np.array_equal(a.mentee, b.mentee)
+        assert np.array_equal(a.mentor, b.mentor)
     c = matcher.assign(s, objective="stable")
     d = matcher.assign(s.copy(), objective="stable")
     assert np.array_equal(c.mentor, d.mentor)
@@ -145,14 +147,16 @@ def test_min_score_frees_a_mentor_for_two_others() -> None:
     # a low pair out lets the optimum use both mentors well.
     s = np.array([[0.35, 0.1], [0.9, 0.8]])
     a = matcher.assign(s, min_score=0.3)
-    assert a.mentor.tolist() == [0, 1] and a.total == pytest.approx(1.15)
+    assert a.mentor.tolist() == [0, 1]
+    assert a.total == pytest.approx(1.15)
     assert a.unmatched.size == 0
 
 
 def test_pins_are_kept_and_use_capacity() -> None:
     s = np.array([[0.9, 0.1], [0.8, 0.7]])
     a = matcher.assign(s, pins=[(1, 0)])
-    assert a.mentee.tolist() == [0, 1] and a.mentor.tolist() == [1, 0]
+    assert a.mentee.tolist() == [0, 1]
+    assert a.mentor.tolist() == [1, 0]
     assert a.pinned.tolist() == [False, True]
 
 
@@ -170,7 +174,9 @@ def test_stable_differs_from_total_and_blocking_pairs() -> None:
 
 def test_empty_inputs() -> None:
     a = matcher.assign(np.zeros((0, 3)))
-    assert a.mentee.size == 0 and a.total == 0.0 and a.method == "empty"
+    assert a.mentee.size == 0
+    assert a.total == 0.0
+    assert a.method == "empty"
     b = matcher.assign(np.zeros((2, 0)))
     assert b.reasons == ("no_allowed_mentor", "no_allowed_mentor")
 

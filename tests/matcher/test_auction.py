@@ -140,7 +140,8 @@ def test_tolerance_on_a_lazy_matrix_reads_rows_without_holding_them() -> None:
     lazy = LazyArray(s, allowed)
     exact = matcher.assign(s, allowed=allowed, min_score=0.2)
     got = matcher.assign(lazy, min_score=0.2, dense_limit=10, tolerance=0.001)
-    assert got.method == "auction" and got.gap <= 0.001
+    assert got.method == "auction"
+    assert got.gap <= 0.001
     assert got.total >= (1 - got.gap) * exact.total - 1e-6
     assert lazy.rows_served >= 2 * 500  # the candidate pass and at least one check
 
@@ -148,7 +149,9 @@ def test_tolerance_on_a_lazy_matrix_reads_rows_without_holding_them() -> None:
 def test_tolerance_zero_keeps_the_certified_path() -> None:
     s, allowed = _cohort(300, 300, seed=1)
     got = matcher.assign(s, allowed=allowed, dense_limit=10, tolerance=0.0)
-    assert got.method == "sparse" and got.optimal and got.gap == 0.0
+    assert got.method == "sparse"
+    assert got.optimal
+    assert got.gap == 0.0
 
 
 def test_same_input_same_pairs_on_the_auction_path() -> None:
@@ -198,9 +201,12 @@ def test_sample_market_prices_choose_the_candidates_and_the_gap_still_holds(
     exact = matcher.assign(s, allowed=allowed, min_score=0.2)
     got = matcher.assign(s, allowed=allowed, min_score=0.2, dense_limit=10, tolerance=0.001)
     # The sample market (solved first, too small to sample again) and the whole cohort.
-    assert len(estimates) == 2 and estimates[0] is None
+    assert len(estimates) == 2
+    assert estimates[0] is None
     prices = estimates[1]
-    assert prices.shape == (400,) and (prices >= 0).all() and np.isfinite(prices).all()
+    assert prices.shape == (400,)
+    assert (prices >= 0).all()
+    assert np.isfinite(prices).all()
     assert got.gap <= 0.001
     assert got.total >= (1 - got.gap) * exact.total - 1e-6
     assert got.total <= exact.total + 1e-6
@@ -231,7 +237,8 @@ def test_a_single_bidder_takes_the_same_step_on_the_fast_path(seed: int, ties: b
     assert slow.tolist() == fast.tolist()
     a, b = states[0][0], states[1][0]
     assert np.array_equal(a.price, b.price)
-    assert np.array_equal(a.owner, b.owner) and np.array_equal(a.mate, b.mate)
+    assert np.array_equal(a.owner, b.owner)
+    assert np.array_equal(a.mate, b.mate)
     assert np.array_equal(states[0][1], states[1][1])
 
 
@@ -269,12 +276,16 @@ def test_when_the_auction_stalls_over_the_tolerance_the_certified_path_takes_ove
     # and forth in reverse bids, eps by eps, and the gap stays at 0.13% > 0.05%.
     case, scores, tol = _replay_case(18)
     lazy, allowed = case.pop("lazy"), case.pop("allowed")
-    assert lazy is not None and tol == 0.0005
+    assert lazy is not None
+    assert tol == 0.0005
     exact = matcher.assign(scores, allowed=allowed, **case)
     got = matcher.assign(lazy, tolerance=tol, **case)
-    assert got.method == "sparse" and got.optimal and got.gap == 0.0
+    assert got.method == "sparse"
+    assert got.optimal
+    assert got.gap == 0.0
     assert got.total == pytest.approx(exact.total, rel=1e-6)
     # With a time limit the caller gets the auction's own (honest) gap instead.
     timed = matcher.assign(lazy, tolerance=tol, time_limit=60, **case)
-    assert timed.method == "auction" and timed.gap > tol
+    assert timed.method == "auction"
+    assert timed.gap > tol
     assert timed.total >= (1 - timed.gap) * exact.total - 1e-3

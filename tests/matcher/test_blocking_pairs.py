@@ -109,7 +109,8 @@ def test_find_blocking_pairs_matches_brute_force(case: dict[str, Any]) -> None:
         i, j = matcher.find_blocking_pairs(
             scores, a, capacity=cap, allowed=allowed, min_score=case["min_score"]
         )
-    assert i.dtype == np.int64 and j.dtype == np.int64
+    assert i.dtype == np.int64
+    assert j.dtype == np.int64
     assert list(zip(i.tolist(), j.tolist(), strict=True)) == want
 
 

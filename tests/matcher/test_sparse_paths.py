@@ -30,7 +30,8 @@ def test_a_mentee_better_left_out_is_left_out_on_the_sparse_path() -> None:
     allowed = s > 0
     dense = matcher.assign(s, allowed=allowed, dense_limit=100)
     sparse = matcher.assign(s, allowed=allowed, dense_limit=0)
-    assert sparse.method == "sparse" and sparse.optimal
+    assert sparse.method == "sparse"
+    assert sparse.optimal
     assert sparse.total == pytest.approx(dense.total) == pytest.approx(2.0)
     assert sparse.unmatched.tolist() == [2]
 
@@ -42,7 +43,8 @@ def test_forced_solve_reports_when_no_matching_covers_everyone() -> None:
         ei, ej, ew, 1, np.array([1]), dummy_rows=np.zeros(2, dtype=bool)
     )
     assert not forced
-    assert rows.tolist() == [1] and cols.tolist() == [0]
+    assert rows.tolist() == [1]
+    assert cols.tolist() == [0]
 
 
 def test_square_filler_rows_take_the_spare_mentor_slots() -> None:

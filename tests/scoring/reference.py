@@ -100,7 +100,8 @@ def similarity(
             return 0.0
         return math.exp(-min(abs(xa - xb) / params["scale"], 80.0))
     if kind == "text_similarity":
-        assert va is not None and vb is not None
+        assert va is not None
+        assert vb is not None
         return min(1.0, sum(v * vb.get(t, 0.0) for t, v in va.items()))
     raise AssertionError(kind)
 

@@ -39,7 +39,8 @@ def test_design_config_is_valid_and_normalized() -> None:
     before = copy.deepcopy(raw)
     out = validate_config(raw)
     assert raw == before  # input untouched
-    assert out["default_capacity"] == 1 and out["min_score"] == 0.25
+    assert out["default_capacity"] == 1
+    assert out["min_score"] == 0.25
     seniority = out["criteria"][1]
     assert seniority["params"] == {"min_gap": 1.0, "ideal_gap": 2.0, "max_gap": 4.0}
     dept = out["criteria"][3]
@@ -72,7 +73,7 @@ def test_defaults_are_filled() -> None:
 
 
 @pytest.mark.parametrize(
-    "config,path,fragment",
+    ("config", "path", "fragment"),
     [
         ([], "", "expected a config object"),
         ({"criteria": []}, "criteria", "non-empty list"),
@@ -239,7 +240,7 @@ def test_invalid_configs_name_path_and_value(config: object, path: str, fragment
 
 
 @pytest.mark.parametrize(
-    "field,path,fragment",
+    ("field", "path", "fragment"),
     [
         ({"key": "x"}, "fields.4.type", "unknown field type None"),
         ({"key": "x", "type": "blob"}, "fields.4.type", "'blob'"),

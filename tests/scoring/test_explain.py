@@ -98,7 +98,8 @@ def test_explain_is_vectorized_and_validates_indices() -> None:
     c = scoring.compatibility(mentees, mentors, cfg)
     expl = c.explain(np.arange(10), np.arange(10))
     assert [(e.mentee, e.mentor) for e in expl] == [(k, k) for k in range(10)]
-    assert expl[3].mentee_id == "e3" and expl[3].mentor_id == "m3"
+    assert expl[3].mentee_id == "e3"
+    assert expl[3].mentor_id == "m3"
     assert expl[0].to_dict().keys() == {"score", "breakdown", "reasons"}
     with pytest.raises(ValueError, match="mentor: index 15 out of range"):
         scoring.explain(c, 0, 15)

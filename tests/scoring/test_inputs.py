@@ -20,7 +20,7 @@ def compat(mentees: list[Any], mentors: list[Any], **kw: Any) -> scoring.Compati
 
 
 @pytest.mark.parametrize(
-    "bad,field,fragment",
+    ("bad", "field", "fragment"),
     [
         ("not a dict", "", "expected an object"),
         ({"external_id": 7}, "external_id", "expected a string"),
@@ -75,11 +75,13 @@ def test_bad_participant_names_side_index_id_and_field(
     bad: Any, field: str, fragment: str, side: str
 ) -> None:
     people = [GOOD, bad]
+    sides = (
+        (people, [GOOD | {"external_id": "m"}])
+        if side == "mentees"
+        else ([GOOD | {"external_id": "e"}], people)
+    )
     with pytest.raises(ParticipantError) as info:
-        if side == "mentees":
-            compat(people, [GOOD | {"external_id": "m"}])
-        else:
-            compat([GOOD | {"external_id": "e"}], people)
+        compat(*sides)
     err = info.value
     assert isinstance(err, ValueError)
     assert (err.side, err.index, err.field) == (side, 1, field)
@@ -116,7 +118,7 @@ def test_invalid_config_raises_config_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "weights,path,fragment",
+    ("weights", "path", "fragment"),
     [
         ({"nope": 1}, "weights.nope", "unknown criterion 'nope'"),
         ({"skills": -1}, "weights.skills", "finite number >= 0, got -1"),
@@ -133,7 +135,7 @@ def test_bad_weights(weights: dict[str, Any], path: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "pairs,fragment",
+    ("pairs", "fragment"),
     [
         ([(0, 5)], r"exclude_pairs\[0\]: mentor index 5 out of range \[0, 1\)"),
         ([(0, 0), (-1, 0)], r"exclude_pairs\[1\]: mentee index -1"),
@@ -159,7 +161,8 @@ def test_inactive_participants_are_never_allowed() -> None:
     mentee = {"external_id": "e", "skills": ["a"], "active": False}
     cfg = {"criteria": [{"name": "s", "kind": "skill_overlap"}]}
     c = scoring.compatibility([mentee], [{"external_id": "m", "skills": ["a"]}], cfg)
-    assert c.scores[0, 0] == 1 and not c.allowed[0, 0]
+    assert c.scores[0, 0] == 1
+    assert not c.allowed[0, 0]
     assert scoring.explain(c, 0, 0)[0].blocked_by == ["mentee is not active"]
 
 

@@ -20,7 +20,8 @@ def test_lazy_rows_equal_dense(cohort) -> None:  # type: ignore[no-untyped-def]
     mentees, mentors, cfg = cohort
     dense = scoring.compatibility(mentees, mentors, cfg, exclude_pairs=[(3, 4)], block_rows=16)
     lazy = scoring.lazy_compatibility(mentees, mentors, cfg, exclude_pairs=[(3, 4)], block_rows=16)
-    assert lazy.shape == (120, 90) and lazy.dtype == np.float32
+    assert lazy.shape == (120, 90)
+    assert lazy.dtype == np.float32
     assert lazy.criteria == dense.criteria
     np.testing.assert_array_equal(lazy.rows(0, 120), dense.scores)
     # Other row blocks may round the matrix product differently (1 ulp).

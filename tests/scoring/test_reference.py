@@ -76,7 +76,7 @@ def test_combinations_with_weights_and_exclusions_equal_reference(data: st.DataO
     check_against_reference(mentees, mentors, config, weights, pairs)
 
 
-@pytest.mark.parametrize("fold_max,dense_max", [(0, 0), (1, 2)])
+@pytest.mark.parametrize(("fold_max", "dense_max"), [(0, 0), (1, 2)])
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_unfolded_paths_equal_reference(fold_max: int, dense_max: int, data: st.DataObject) -> None:

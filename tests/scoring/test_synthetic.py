@@ -18,7 +18,8 @@ def test_deterministic_and_seed_dependent() -> None:
 def test_shape_and_validity() -> None:
     mentees, mentors, cfg = generate_cohort(400, 300, seed=1)
     scoring.validate_config(cfg)
-    assert len(mentees) == 400 and len(mentors) == 300
+    assert len(mentees) == 400
+    assert len(mentors) == 300
     assert all(1 <= m["capacity"] <= 3 for m in mentors)
     assert all(p["capacity"] is None for p in mentees)
     for p in mentees[:50] + mentors[:50]:

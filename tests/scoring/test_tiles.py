@@ -54,7 +54,8 @@ def test_wide_cohort_tiles_equal_untiled_product(fold_max: int) -> None:
         bounds = engine._tiling.bounds
         assert len(bounds) >= 4
         assert [c0 for c0, _ in bounds[1:]] == [c1 for _, c1 in bounds[:-1]]
-        assert bounds[0][0] == 0 and bounds[-1][1] == n_mentors
+        assert bounds[0][0] == 0
+        assert bounds[-1][1] == n_mentors
         assert bool(engine._rest) == (fold_max == 0)
         np.testing.assert_array_equal(scores, untiled_scores(engine))
         # Rows of one call are the same whatever the call's range and blocks.

@@ -84,7 +84,8 @@ def test_edited_event_is_detected(session: Session) -> None:
         )
     session.expunge_all()
     report = audit.verify(session, actor.organization_id)
-    assert not report.valid and report.first_bad_seq == 5
+    assert not report.valid
+    assert report.first_bad_seq == 5
     assert "content" in report.problem
 
 
@@ -97,7 +98,8 @@ def test_deleted_event_is_detected(session: Session) -> None:
             {"id": target.hex if conn.dialect.name == "sqlite" else target},
         )
     report = audit.verify(session, actor.organization_id)
-    assert not report.valid and report.first_bad_seq == 4
+    assert not report.valid
+    assert report.first_bad_seq == 4
     assert report.problem == "event 4 is missing"
 
 
@@ -110,7 +112,8 @@ def test_deleted_newest_event_is_detected(session: Session) -> None:
             {"id": target.hex if conn.dialect.name == "sqlite" else target},
         )
     report = audit.verify(session, actor.organization_id)
-    assert not report.valid and report.first_bad_seq == 8
+    assert not report.valid
+    assert report.first_bad_seq == 8
 
 
 def test_swapped_events_are_detected(session: Session) -> None:
@@ -125,7 +128,8 @@ def test_swapped_events_are_detected(session: Session) -> None:
             )
     session.expunge_all()
     report = audit.verify(session, actor.organization_id)
-    assert not report.valid and report.first_bad_seq == 5
+    assert not report.valid
+    assert report.first_bad_seq == 5
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the trigger is PostgreSQL's
@@ -196,4 +200,5 @@ def test_cli_verify_exit_codes(
     assert f"organization {actor.organization_id}: BROKEN" in broken.output
     assert "first bad seq 2" in broken.output
     one = runner.invoke(main, ["audit", "verify", "--org", str(fine.organization_id)])
-    assert one.exit_code == 0 and str(actor.organization_id) not in one.output
+    assert one.exit_code == 0
+    assert str(actor.organization_id) not in one.output

@@ -65,7 +65,8 @@ def test_an_admin_may_override_it_and_the_audit_entry_says_so(session: Session) 
     edited = matches.edit_match(
         session, s.actor, again.id, mentor_id=s.mentors[0].id, allow_previous_pair=True
     )
-    assert edited["mentor"]["external_id"] == "m0" and edited["edited_by"] == s.actor.admin_id
+    assert edited["mentor"]["external_id"] == "m0"
+    assert edited["edited_by"] == s.actor.admin_id
     (event,) = _edited_events(session)
     assert event.details == {
         "from_mentor_id": str(s.mentors[1].id),
@@ -136,7 +137,8 @@ def test_recommendations_skip_partners_rejected_before_on_both_sides(session: Se
     for_mentee = recommendations.recommend(session, actor, program.id, mentee.id)
     assert [i["partner"]["external_id"] for i in for_mentee.items] == ["other"]
     for_mentor = recommendations.recommend(session, actor, program.id, shunned.id)
-    assert for_mentor.items == [] and for_mentor.note is None
+    assert for_mentor.items == []
+    assert for_mentor.note is None
 
 
 def test_previous_pairs_are_the_published_ended_and_rejected_ones(session: Session) -> None:
@@ -202,7 +204,8 @@ def test_build_leaves_out_published_and_kept_mentees_and_counts_their_places() -
     e0, e1, e2 = (_person("mentee", f"e{i}") for i in range(3))
     m0, m1 = _person("mentor", "m0"), _person("mentor", "m1", capacity=1)
     cohort = _build([e0, e1, e2, m0, m1], published=[(e0.id, m0.id)], kept=[(e1.id, m1.id)])
-    assert cohort.mentee_ids == [e2.id] and cohort.mentor_ids == [m0.id, m1.id]
+    assert cohort.mentee_ids == [e2.id]
+    assert cohort.mentor_ids == [m0.id, m1.id]
     np.testing.assert_array_equal(cohort.capacity, [1, 0])
     assert cohort.info == {
         "already_matched": 1,
@@ -218,7 +221,8 @@ def test_build_excludes_previous_pairs_unless_pinned() -> None:
     never = {(e0.id, m0.id), (e1.id, m0.id)}
     assert _build([e0, e1, m0], never_again=never).exclude_pairs == [(0, 0), (1, 0)]
     pinned = _build([e0, e1, m0], never_again=never, pins=[("e1", "m0")])
-    assert pinned.exclude_pairs == [(0, 0)] and pinned.pins == [(1, 0)]
+    assert pinned.exclude_pairs == [(0, 0)]
+    assert pinned.pins == [(1, 0)]
 
 
 def test_build_refuses_a_pin_of_someone_left_out() -> None:

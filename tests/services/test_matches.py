@@ -41,10 +41,12 @@ def _load(session: Session, person: Participant) -> int:
 def test_run_matches_lists_proposals_and_unmatched(session: Session) -> None:
     s = proposals(session, pairs=3)
     page = matches.list_run_matches(session, s.actor, s.program.id, s.run.id, limit=2)
-    assert len(page.items) == 2 and page.next_cursor is not None
+    assert len(page.items) == 2
+    assert page.next_cursor is not None
     first = page.items[0]
     assert set(first["mentee"]) == {"id", "external_id", "name"}
-    assert first["status"] == "proposed" and first["reasons"] == ["seeded by a test"]
+    assert first["status"] == "proposed"
+    assert first["reasons"] == ["seeded by a test"]
     assert page.unmatched == [
         {"mentee": match_views.ref(s.unmatched[0]), "reason": "no_allowed_mentor"}
     ]
@@ -53,8 +55,10 @@ def test_run_matches_lists_proposals_and_unmatched(session: Session) -> None:
     rest = matches.list_run_matches(
         session, s.actor, s.program.id, s.run.id, limit=2, cursor=page.next_cursor
     )
-    assert len(rest.items) == 1 and rest.next_cursor is None
-    assert rest.unmatched == [] and rest.unmatched_count == 1
+    assert len(rest.items) == 1
+    assert rest.next_cursor is None
+    assert rest.unmatched == []
+    assert rest.unmatched_count == 1
     ids = {m["id"] for m in page.items + rest.items}
     assert ids == {m.id for m in s.matches}
 
@@ -106,7 +110,8 @@ def test_edit_moves_mentee_to_a_free_mentor_and_reexplains(session: Session) -> 
     s = proposals(session, pairs=2, spare_mentors=1)
     spare = s.mentors[2]
     edited = matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=spare.id)
-    assert edited["mentor"]["id"] == spare.id and edited["status"] == "proposed"
+    assert edited["mentor"]["id"] == spare.id
+    assert edited["status"] == "proposed"
     assert edited["edited_by"] == s.actor.admin_id
     # Re-explained by the scoring engine: both want/offer "python", same language.
     assert edited["score"] == pytest.approx(1.0)
@@ -132,7 +137,8 @@ def test_edit_to_mentor_breaking_required_criterion_is_422_naming_it(session: Se
     with pytest.raises(ValidationFailed) as info:
         matches.edit_match(session, s.actor, s.matches[0].id, mentor_id=french.id)
     (message,) = info.value.errors["mentor_id"]
-    assert "required criterion 'shared_language'" in message and "fr" in message
+    assert "required criterion 'shared_language'" in message
+    assert "fr" in message
     session.rollback()
     assert session.get(Match, s.matches[0].id).mentor_id == s.mentors[0].id
     assert _events(session, "match.edited") == []
@@ -203,7 +209,8 @@ def test_reject_and_only_proposed_are_editable(session: Session) -> None:
     rejected = matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
     assert rejected["status"] == "rejected"
     (event,) = _events(session, "match.rejected")
-    assert event.target_ids == [str(s.matches[0].id)] and event.actor_id == s.actor.admin_id
+    assert event.target_ids == [str(s.matches[0].id)]
+    assert event.actor_id == s.actor.admin_id
     with pytest.raises(Conflict, match="only proposed"):
         matches.edit_match(session, s.actor, s.matches[0].id, status="rejected")
     session.rollback()
@@ -239,7 +246,8 @@ def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
     assert result.newly_published == 3
     assert set(result.published) == {m.id for m in s.matches}
     for m in session.scalars(select(Match)):
-        assert m.status == "published" and m.published_by == s.actor.admin_id
+        assert m.status == "published"
+        assert m.published_by == s.actor.admin_id
         assert m.published_at is not None
     assert [_load(session, m) for m in s.mentors] == [1, 1, 1, 0]
     (event,) = _events(session, "match.published")
@@ -247,7 +255,8 @@ def test_publish_all_records_who_and_is_idempotent(session: Session) -> None:
     assert event.details == {"run_id": str(s.run.id), "count": 3}
 
     again = publication.publish(session, s.actor, s.program.id, s.run.id)
-    assert again.newly_published == 0 and set(again.published) == set(result.published)
+    assert again.newly_published == 0
+    assert set(again.published) == set(result.published)
     assert len(_events(session, "match.published")) == 1
     assert [_load(session, m) for m in s.mentors] == [1, 1, 1, 0]
 
@@ -256,10 +265,12 @@ def test_publish_some(session: Session) -> None:
     s = proposals(session, pairs=3)
     chosen = [s.matches[0].id, s.matches[2].id]
     result = publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen)
-    assert result.newly_published == 2 and set(result.published) == set(chosen)
+    assert result.newly_published == 2
+    assert set(result.published) == set(chosen)
     assert session.get(Match, s.matches[1].id).status == "proposed"
     partial = publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=chosen[:1])
-    assert partial.newly_published == 0 and partial.published == chosen[:1]
+    assert partial.newly_published == 0
+    assert partial.published == chosen[:1]
 
     with pytest.raises(ValidationFailed) as info:
         publication.publish(session, s.actor, s.program.id, s.run.id, match_ids=[uuid.uuid4()])
@@ -334,11 +345,14 @@ def test_end_releases_capacity(session: Session) -> None:
         publication.end_match(session, s.actor, s.matches[0].id, reason="  ")
     session.rollback()
     ended = publication.end_match(session, s.actor, s.matches[0].id, reason="mentor moved away")
-    assert ended["status"] == "ended" and ended["ended_reason"] == "mentor moved away"
-    assert ended["ended_by"] == s.actor.admin_id and ended["ended_at"] is not None
+    assert ended["status"] == "ended"
+    assert ended["ended_reason"] == "mentor moved away"
+    assert ended["ended_by"] == s.actor.admin_id
+    assert ended["ended_at"] is not None
     assert _load(session, s.mentors[0]) == 0
     (event,) = _events(session, "match.ended")
-    assert event.target_ids == [str(s.matches[0].id)] and event.details == {}
+    assert event.target_ids == [str(s.matches[0].id)]
+    assert event.details == {}
     with pytest.raises(Conflict, match="ended"):
         publication.end_match(session, s.actor, s.matches[0].id, reason="again")
     session.rollback()
@@ -366,7 +380,8 @@ def test_every_action_keeps_the_chain_valid_with_ids_only(session: Session) -> N
     report = audit.verify(session, s.actor.organization_id)
     assert report.valid, report
     dumped = repr([(e.target_ids, e.details) for e in session.scalars(select(AuditEvent))])
-    assert "Person" not in dumped and "@" not in dumped
+    assert "Person" not in dumped
+    assert "@" not in dumped
 
 
 # ----------------------------------------------------------------- review findings

@@ -50,5 +50,6 @@ def test_a_run_proposes_then_an_admin_edits_and_publishes(
         row.external_id: row.published_load
         for row in session.execute(select(Participant.external_id, Participant.published_load))
     }
-    assert loads["m1"] == 0 and loads["m2"] == 2
+    assert loads["m1"] == 0
+    assert loads["m2"] == 2
     assert audit.verify(session, actor.organization_id).valid

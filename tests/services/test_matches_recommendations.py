@@ -42,11 +42,13 @@ def test_mentee_gets_mentors_with_room_best_first(
 
     monkeypatch.setattr(scoring, "recommend", spy)
     result = recommendations.recommend(session, actor, program.id, me.id, limit=10)
-    assert result.role == "mentee" and result.participant["external_id"] == "me"
+    assert result.role == "mentee"
+    assert result.participant["external_id"] == "me"
     # French speaker: required language; idle: inactive; full: no free place.
     assert _ext(result) == ["both", "half", "none"]
     scores = [item["score"] for item in result.items]
-    assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0)
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(1.0)
     assert result.items[0]["reasons"] == [
         "Mentor offers 2 of the 2 skills the mentee wants: python, sql",
         "Shared languages: en",
@@ -69,7 +71,8 @@ def test_mentor_gets_mentees_without_a_published_match(session: Session) -> None
     session.commit()
     publication.publish(session, actor, program.id, run.id)
     result = recommendations.recommend(session, actor, program.id, mentor.id)
-    assert result.role == "mentor" and _ext(result) == ["fits", "meh"]
+    assert result.role == "mentor"
+    assert _ext(result) == ["fits", "meh"]
 
 
 def test_recommendations_of_another_organization_are_404(session: Session) -> None:
@@ -98,10 +101,13 @@ def test_a_matched_mentee_and_a_full_mentor_get_no_one_and_are_told_why(
     # Before publication both have a partner each (equal scores: in no particular order).
     for person, partners in ((mentee, {"full", "free"}), (mentor, {"matched", "waiting"})):
         before = recommendations.recommend(session, actor, program.id, person.id)
-        assert before.note is None and sorted(_ext(before)) == sorted(partners)
+        assert before.note is None
+        assert sorted(_ext(before)) == sorted(partners)
     publication.publish(session, actor, program.id, run.id)
 
     taken = recommendations.recommend(session, actor, program.id, mentee.id)
-    assert taken.items == [] and taken.note == "already matched"
+    assert taken.items == []
+    assert taken.note == "already matched"
     full = recommendations.recommend(session, actor, program.id, mentor.id)
-    assert full.items == [] and full.note == "no free place"
+    assert full.items == []
+    assert full.note == "no free place"

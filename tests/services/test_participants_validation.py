@@ -143,7 +143,8 @@ def test_error_log_caps_messages_but_counts_all() -> None:
     with pytest.raises(ValidationFailed) as caught:
         log.raise_if_any()
     assert len(caught.value.errors) == 3
-    assert "5 problem(s)" in caught.value.detail and "first 3" in caught.value.detail
+    assert "5 problem(s)" in caught.value.detail
+    assert "first 3" in caught.value.detail
 
 
 HEADER = (
@@ -180,7 +181,8 @@ def test_csv_cells_are_typed_per_column() -> None:
         "attributes": {"department": "eng", "languages": ["en", "fr"], "utc_offset": -3.5},
     }
     # an empty cell is an empty value: it clears what an update would keep otherwise
-    assert rows[1].data["level"] is None and rows[1].data["skills"] == []
+    assert rows[1].data["level"] is None
+    assert rows[1].data["skills"] == []
     assert rows[1].data["attributes"] == {"department": None, "languages": None, "utc_offset": None}
 
 
@@ -250,7 +252,8 @@ def test_tabs_and_line_breaks_are_allowed_in_text() -> None:
         {**BASE, "attributes": {"goals": "grow\n\tlead\r\n"}, "name": "Ann\tLee"}, FIELDS
     )
     assert found == []
-    assert clean["attributes"]["goals"] == "grow\n\tlead\r\n" and clean["name"] == "Ann\tLee"
+    assert clean["attributes"]["goals"] == "grow\n\tlead\r\n"
+    assert clean["name"] == "Ann\tLee"
 
 
 @pytest.mark.parametrize(

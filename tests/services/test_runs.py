@@ -53,21 +53,33 @@ LANGUAGE = "Shared languages: en"
 def test_run_proposes_explains_and_records_everything(session, session_factory, world) -> None:
     actor, program = world
     run = runs.start_run(session, actor, program.id)
-    assert run.status == "queued" and run.config_version == 1 and run.triggered_by == actor.admin_id
+    assert run.status == "queued"
+    assert run.config_version == 1
+    assert run.triggered_by == actor.admin_id
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "run.triggered")).one()
-    assert event.target_ids == [str(run.id)] and event.actor_id == actor.admin_id
+    assert event.target_ids == [str(run.id)]
+    assert event.actor_id == actor.admin_id
 
     assert execute(session, session_factory, run.id) == "succeeded"
     run = reload(session, run.id)
-    assert run.status == "succeeded" and run.progress == 1.0 and run.error is None
-    assert run.started_at is not None and run.finished_at is not None
-    assert run.started_at <= run.finished_at and run.lease_expires_at is None
+    assert run.status == "succeeded"
+    assert run.progress == 1.0
+    assert run.error is None
+    assert run.started_at is not None
+    assert run.finished_at is not None
+    assert run.started_at <= run.finished_at
+    assert run.lease_expires_at is None
     assert pairs(session, run.id) == {"e1": "m1", "e2": "m2", "e3": "m2"}
     stats = run.stats
-    assert stats["n_mentees"] == 3 and stats["n_mentors"] == 2 and stats["matched"] == 3
-    assert stats["unmatched_by_reason"] == {} and stats["coverage"] == 1.0
-    assert stats["score_min"] == pytest.approx(1.0) and stats["score_total"] == pytest.approx(3)
-    assert stats["blocking_pairs"] == 0 and stats["optimal"] is True
+    assert stats["n_mentees"] == 3
+    assert stats["n_mentors"] == 2
+    assert stats["matched"] == 3
+    assert stats["unmatched_by_reason"] == {}
+    assert stats["coverage"] == 1.0
+    assert stats["score_min"] == pytest.approx(1.0)
+    assert stats["score_total"] == pytest.approx(3)
+    assert stats["blocking_pairs"] == 0
+    assert stats["optimal"] is True
     assert {"load", "score", "assign", "explain", "persist", "total"} <= set(stats["seconds"])
     stored = list(session.scalars(select(Match).where(Match.run_id == run.id)))
     assert {m.status for m in stored} == {"proposed"}
@@ -146,8 +158,10 @@ def test_scope_unmatched_keeps_published_matches_and_their_capacity(
     proposed = pairs(session, second.id)
     # Published mentees are not re-matched; e3's pending proposal (to m2) is kept too.
     assert set(proposed) <= {"e4"}
-    assert "m1" not in proposed.values() and "m2" not in proposed.values()  # m2: 1 + 1 held
-    assert second.stats["n_mentees"] == 1 and second.stats["published_kept"] == 2
+    assert "m1" not in proposed.values()
+    assert "m2" not in proposed.values()
+    assert second.stats["n_mentees"] == 1
+    assert second.stats["published_kept"] == 2
     assert second.stats["proposals_kept"] == 1
     assert session.scalar(select(func.count()).where(Match.status == "published")) == 2
 
@@ -161,8 +175,10 @@ def test_scope_all_leaves_out_published_mentees_and_counts_their_capacity(
     add(session, program, "mentee", "e4", ["python", "sql"])
     _, second = run_once(session, session_factory, actor, program, scope="all")
     proposed = pairs(session, second.id)
-    assert "e1" not in proposed and "m1" not in proposed.values()
-    assert second.stats["n_mentees"] == 3 and second.stats["already_matched"] == 1
+    assert "e1" not in proposed
+    assert "m1" not in proposed.values()
+    assert second.stats["n_mentees"] == 3
+    assert second.stats["already_matched"] == 1
 
 
 def test_scope_unmatched_keeps_the_latest_runs_pending_proposals(
@@ -178,14 +194,16 @@ def test_scope_unmatched_keeps_the_latest_runs_pending_proposals(
 
     _, second = run_once(session, session_factory, actor, program, scope="unmatched")
     assert pairs(session, second.id) == {"e4": "m3"}  # m1 stays held by e1's proposal
-    assert second.stats["proposals_kept"] == 3 and second.stats["n_mentees"] == 1
+    assert second.stats["proposals_kept"] == 3
+    assert second.stats["n_mentees"] == 1
     assert pairs(session, first.id) == before  # run 1's proposals are untouched
     assert publication.publish(session, actor, program.id, first.id).newly_published == 3
     assert publication.publish(session, actor, program.id, second.id).newly_published == 1
 
     # Scope "all" would have re-matched everyone not yet published from scratch.
     _, third = run_once(session, session_factory, actor, program, scope="all")
-    assert third.stats["n_mentees"] == 0 and third.stats["already_matched"] == 4
+    assert third.stats["n_mentees"] == 0
+    assert third.stats["already_matched"] == 4
 
 
 def test_scope_all_rematches_pending_proposals_from_scratch(
@@ -199,7 +217,8 @@ def test_scope_all_rematches_pending_proposals_from_scratch(
     e1.skills = ["python", "sql", "java", "rust"]  # 0.5 with m1, against e4's 1.0
     session.commit()
     _, second = run_once(session, session_factory, actor, program, scope="all")
-    assert second.stats["n_mentees"] == 4 and second.stats["proposals_kept"] == 0
+    assert second.stats["n_mentees"] == 4
+    assert second.stats["proposals_kept"] == 0
     assert pairs(session, second.id) == {"e4": "m1", "e2": "m2", "e3": "m2"}
     assert second.stats["unmatched_by_reason"] == {"capacity_exhausted": 1}  # e1
 
@@ -224,7 +243,8 @@ def test_published_mentees_are_never_rematched_and_the_run_can_be_published(
     status, second = run_once(session, session_factory, actor, program, scope=scope)
     assert status == "succeeded"
     assert pairs(session, second.id) == {}  # e1 and e2 are matched: no proposal for them
-    assert second.stats["n_mentees"] == 0 and second.stats["already_matched"] == 2
+    assert second.stats["n_mentees"] == 0
+    assert second.stats["already_matched"] == 2
     assert second.stats["unmatched_by_reason"] == {}  # not "capacity_exhausted"
     assert (
         session.scalar(
@@ -250,7 +270,8 @@ def test_ended_match_frees_the_mentee_but_the_pair_is_never_proposed_again(
     # Both mentees are back in the cohort, and neither gets their old mentor although
     # m1 and m2 have room and would score 1.0: e1 gets m3 (0.5), e2 gets m1 (0, allowed:
     # the program sets no min_score).
-    assert second.stats["n_mentees"] == 2 and second.stats["excluded_pairs"] == 2
+    assert second.stats["n_mentees"] == 2
+    assert second.stats["excluded_pairs"] == 2
     assert pairs(session, second.id) == {"e1": "m3", "e2": "m1"}
     assert second.stats["unmatched_by_reason"] == {}
 
@@ -259,8 +280,10 @@ def test_pins_are_honored(session, session_factory, world) -> None:
     actor, program = world
     _, run = run_once(session, session_factory, actor, program, pins=[["e2", "m1"]])
     proposed = pairs(session, run.id)
-    assert proposed["e2"] == "m1" and proposed.get("e1") != "m1"
-    assert run.options["pins"] == [["e2", "m1"]] and run.stats["pins"] == 1
+    assert proposed["e2"] == "m1"
+    assert proposed.get("e1") != "m1"
+    assert run.options["pins"] == [["e2", "m1"]]
+    assert run.stats["pins"] == 1
 
 
 def test_pins_breaking_hard_constraints_are_refused_when_the_run_is_triggered(
@@ -332,7 +355,8 @@ def test_a_pin_that_became_infeasible_fails_the_run_naming_it_by_external_ids(
         "constraints (a required criterion, an exclusion, or an inactive participant)"
     )
     (record,) = [r for r in caplog.records if r.getMessage().startswith("run failed")]
-    assert record.levelno == logging.WARNING and not record.exc_info  # a known failure
+    assert record.levelno == logging.WARNING
+    assert not record.exc_info
 
 
 def test_bad_pins_are_a_validation_error_naming_each_problem(session, world) -> None:
@@ -373,7 +397,8 @@ def test_objective_passes_through_to_the_matcher(session, session_factory, world
     )
     assert status == "succeeded"
     assert spy.calls[0]["objective"] == objective
-    assert run.objective == objective and run.stats["objective"] == objective
+    assert run.objective == objective
+    assert run.stats["objective"] == objective
     np.testing.assert_array_equal(spy.calls[0]["capacity"], [1, 2])
 
 
@@ -395,11 +420,11 @@ def test_dry_run_uses_config_overrides_on_the_live_cohort(session, session_facto
         dry_run=True,
         config_overrides={"min_score": 0.75, "default_capacity": 3},
     )
-    assert status == "succeeded" and run.dry_run is True
+    assert status == "succeeded"
+    assert run.dry_run is True
     assert run.options["config_overrides"] == {"min_score": 0.75, "default_capacity": 3}
-    assert run.stats["min_score"] == 0.75 and run.stats["unmatched_by_reason"] == {
-        "below_min_score": 1
-    }
+    assert run.stats["min_score"] == 0.75
+    assert run.stats["unmatched_by_reason"] == {"below_min_score": 1}
     assert run.config_version == 1  # the program itself is unchanged
 
 
@@ -444,7 +469,8 @@ def test_active_weights_version_is_used_and_recorded(session, session_factory, w
     )
     session.commit()
     _, run = run_once(session, session_factory, actor, program)
-    assert run.weights_version == 3 and run.stats["weights_version"] == 3
+    assert run.weights_version == 3
+    assert run.stats["weights_version"] == 3
     match = session.scalars(select(Match).where(Match.run_id == run.id)).first()
     assert match is not None
     assert {b["criterion"]: b["weight"] for b in match.breakdown} == pytest.approx(
@@ -458,7 +484,9 @@ def test_everyone_matched_gives_an_empty_successful_run(session, session_factory
     for ext in ("e1", "e2", "e3"):
         set_status(session, first.id, ext, "published")
     status, run = run_once(session, session_factory, actor, program, scope="unmatched")
-    assert status == "succeeded" and run.stats["matched"] == 0 and run.stats["n_mentees"] == 0
+    assert status == "succeeded"
+    assert run.stats["matched"] == 0
+    assert run.stats["n_mentees"] == 0
 
 
 class ExplodingExplain(ScoringAndMatching):
@@ -490,12 +518,15 @@ def test_a_failing_run_is_failed_with_its_reason_and_writes_nothing(
     actor, program = world
     with caplog.at_level(logging.ERROR, logger="mentormatch.runs"):
         status, run = run_once(session, session_factory, actor, program, engines=engines)
-    assert status == "failed" and run.status == "failed" and run.finished_at is not None
+    assert status == "failed"
+    assert run.status == "failed"
+    assert run.finished_at is not None
     # An unexpected error is stored by class only (its text may hold personal data,
     # e.g. the SQL parameters of an IntegrityError); the worker log has the details.
     assert run.error == f"{error}: unexpected error; see the worker log (run_id {run.id})"
     (record,) = [r for r in caplog.records if r.getMessage().startswith("run failed")]
-    assert record.levelno == logging.ERROR and record.exc_info
+    assert record.levelno == logging.ERROR
+    assert record.exc_info
     assert session.scalar(select(func.count()).select_from(Match)) == 0
     assert session.scalar(select(func.count()).select_from(UnmatchedMentee)) == 0
     assert runs.start_run(session, actor, program.id).status == "queued"  # program is free
@@ -509,7 +540,8 @@ def test_a_scoring_error_fails_the_run_with_a_readable_reason(session, session_f
     bad.attributes = {"languages": 7}  # not a list: scoring refuses it
     session.commit()
     status, run = run_once(session, session_factory, actor, program)
-    assert status == "failed" and run.error == (
+    assert status == "failed"
+    assert run.error == (
         "mentees[0] (external_id 'e1'): attributes.languages: expected a list of strings, got 7"
     )
 
@@ -525,7 +557,8 @@ def test_expired_leases_fail_runs_and_free_the_program(session, world) -> None:
     session.commit()
     row = reload(session, run.id)
     stamp = past.isoformat(timespec="seconds")
-    assert row.status == "failed" and row.error == f"worker lost: lease expired at {stamp}"
+    assert row.status == "failed"
+    assert row.error == f"worker lost: lease expired at {stamp}"
 
     queued = runs.start_run(session, actor, program.id)
     reload(session, queued.id).lease_expires_at = past
@@ -561,7 +594,8 @@ def test_a_live_worker_renews_its_lease_through_long_phases(session, session_fac
             other.commit()
         time.sleep(0.1)
     worker.join()
-    assert expired == [] and result == ["succeeded"]
+    assert expired == []
+    assert result == ["succeeded"]
 
 
 def test_runs_are_listed_read_and_compared_within_the_organization(
@@ -571,9 +605,11 @@ def test_runs_are_listed_read_and_compared_within_the_organization(
     _, a = run_once(session, session_factory, actor, program)
     _, b = run_once(session, session_factory, actor, program, pins=[["e2", "m1"]])
     page = runs.list_runs(session, actor, program.id, limit=1)
-    assert [r.id for r in page.items] == [a.id] and page.next_cursor is not None
+    assert [r.id for r in page.items] == [a.id]
+    assert page.next_cursor is not None
     page = runs.list_runs(session, actor, program.id, limit=1, cursor=page.next_cursor)
-    assert [r.id for r in page.items] == [b.id] and page.next_cursor is None
+    assert [r.id for r in page.items] == [b.id]
+    assert page.next_cursor is None
 
     diff = runs.compare_runs(session, actor, program.id, a.id, b.id)
     assert diff["a"]["matched"] == diff["b"]["matched"] == 3
