@@ -146,6 +146,63 @@ def audit_verify(org_id: Any) -> None:
         sys.exit(1)
 
 
+@main.group(help="Weights versions learned from realized outcomes.")
+def weights() -> None:
+    pass
+
+
+_ACTS_AS = (
+    "Acts as the first owner of the program's organization (the CLI has no API key); "
+    "audited as that owner."
+)
+
+
+def _print_version(v: dict[str, Any]) -> None:
+    state = "active" if v["active"] else "inactive"
+    weights_text = ", ".join(f"{k}={w:.3g}" for k, w in v["weights"].items())
+    click.echo(f"version {v['version']} ({v['source']}, {state}, {v['samples']} outcomes)")
+    click.echo(f"  weights: {weights_text}")
+    if v["evaluation"].get("reason"):
+        click.echo(f"  {v['evaluation']['reason']}")
+    if v["summary"]:
+        click.echo(f"  {v['summary']}")
+
+
+@weights.command("learn", help=f"Learn weights from the program's outcomes. {_ACTS_AS}")
+@click.option("--program", "program_id", required=True, type=click.UUID)
+def weights_learn(program_id: Any) -> None:
+    from api.services import learning
+    from api.services.errors import ServiceError
+
+    with _session(_settings()) as session:
+        try:
+            actor = learning.program_owner(session, program_id)
+            _print_version(learning.learn_weights(session, actor, program_id))
+        except ServiceError as exc:
+            raise click.ClickException(exc.detail) from exc
+
+
+@weights.command("list", help=f"List the program's weights versions. {_ACTS_AS}")
+@click.option("--program", "program_id", required=True, type=click.UUID)
+def weights_list(program_id: Any) -> None:
+    from api.services import learning
+    from api.services.errors import ServiceError
+
+    with _session(_settings()) as session:
+        try:
+            actor = learning.program_owner(session, program_id)
+            cursor = None
+            while True:
+                page = learning.list_weights(session, actor, program_id, cursor=cursor)
+                for version in page.items:
+                    _print_version(version)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        except ServiceError as exc:
+            raise click.ClickException(exc.detail) from exc
+
+
 @main.command("worker", help="Run the jobs worker: executes matching runs from the queue.")
 @click.option(
     "--workers",

@@ -45,7 +45,7 @@ from api.services.context import Actor
 from api.services.errors import Conflict, NotFound
 from api.services.lookup import config_of, get_program
 from api.services.pagination import Page, paginate
-from models import Match, Outcome, Program, WeightsVersion
+from models import Admin, Match, Outcome, Program, WeightsVersion
 from models.vocabulary import MatchStatus, WeightsSource
 from scoring.outcomes import OUTCOME_FIELDS
 
@@ -88,11 +88,13 @@ class NotEnoughOutcomes(Conflict):
 class PastMatches:
     """The program's matches with a known realized success, one row each.
 
-    ``score`` (n,) and ``success`` (n,) in [0, 1]; ``similarities`` (n, n_criteria)
-    in the configuration's criterion order, for the rows in ``complete`` (n,) only
-    (the others' breakdown lacks a criterion, and their rows are zeros).
+    ``match_ids`` (n), ``score`` (n,) and ``success`` (n,) in [0, 1];
+    ``similarities`` (n, n_criteria) in the configuration's criterion order, for the
+    rows in ``complete`` (n,) only (the others' breakdown lacks a criterion, and their
+    rows are zeros).
     """
 
+    match_ids: list[uuid.UUID]
     score: F64
     success: F64
     similarities: F64
@@ -130,6 +132,7 @@ def past_matches(session: Session, program_id: uuid.UUID, config: dict[str, Any]
             sims[i] = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
             complete[i] = True
     return PastMatches(
+        match_ids=[row.id for row in kept],
         score=np.clip(np.array([row.score for row in kept], dtype=np.float64), 0.0, 1.0),
         success=success[known],
         similarities=sims,
@@ -162,6 +165,27 @@ def calibration_data(
 
 
 # ----------------------------------------------------------------- versions
+
+
+def program_owner(session: Session, program_id: uuid.UUID) -> Actor:
+    """The acting admin of a script or the CLI, which have no API key: the first
+    (oldest) owner of the program's organization who is not revoked."""
+    program = session.get(Program, program_id)
+    if program is None or program.deleted_at is not None:
+        raise NotFound("program", program_id)
+    owner = session.scalars(
+        select(Admin)
+        .where(
+            Admin.organization_id == program.organization_id,
+            Admin.role == "owner",
+            Admin.revoked_at.is_(None),
+        )
+        .order_by(Admin.created_at, Admin.id)
+        .limit(1)
+    ).first()
+    if owner is None:
+        raise Conflict(f"the organization of program {program_id} has no owner to act as")
+    return Actor(program.organization_id, owner.id, "owner")
 
 
 def _prior_weights(config: dict[str, Any]) -> dict[str, float]:
