@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 import scoring
 from api.services.context import Actor
 from api.services.organizations import create_organization
-from models import Match, Participant, Program, ProgramConfig, Run, UnmatchedMentee
+from models import Match, Outcome, Participant, Program, ProgramConfig, Run, UnmatchedMentee
 
 #: Skills weigh; a shared language is required (the rule an edit can break).
 CONFIG: dict[str, Any] = {
@@ -252,6 +252,64 @@ def proposals(
         )
     session.commit()
     return Scenario(actor, program, run, mentees, mentors, matches, left)
+
+
+#: For learning tests: two weighted criteria, neither required, both varying.
+LEARN_CONFIG: dict[str, Any] = {
+    "fields": [{"key": "languages", "type": "multi"}],
+    "criteria": [
+        {"name": "skills", "kind": "skill_overlap", "weight": 1},
+        {"name": "languages", "kind": "overlap", "field": "languages", "weight": 1},
+    ],
+    "default_capacity": 1,
+}
+
+
+def past_outcomes(
+    session: Session,
+    actor: Actor,
+    program: Program,
+    similarities: Sequence[Sequence[float]],
+    outcomes: Sequence[dict[str, Any]],
+    *,
+    status: str = "ended",
+    prefix: str = "past",
+) -> list[Match]:
+    """Ended (or ``status``) matches of a past run between inactive people, one per row
+    of ``similarities`` (in the program's criterion order, equal weights), each with
+    one outcome record; committed."""
+    names = [c["name"] for c in scoring.validate_config(LEARN_CONFIG)["criteria"]]
+    run = make_run(session, actor, program)
+    made = []
+    for i, (sims, outcome) in enumerate(zip(similarities, outcomes, strict=True)):
+        mentee = make_participant(session, program, "mentee", f"{prefix}e{i}", active=False)
+        mentor = make_participant(session, program, "mentor", f"{prefix}m{i}", active=False)
+        weight = 1 / len(names)
+        breakdown = [
+            {
+                "criterion": n,
+                "weight": weight,
+                "similarity": float(v),
+                "contribution": weight * float(v),
+            }
+            for n, v in zip(names, sims, strict=True)
+        ]
+        match = make_match(
+            session, run, mentee, mentor, score=float(sum(sims)) * weight, status=status
+        )
+        match.breakdown = breakdown
+        session.add(
+            Outcome(
+                id=uuid.uuid4(),
+                organization_id=program.organization_id,
+                match_id=match.id,
+                recorded_by=actor.admin_id,
+                **outcome,
+            )
+        )
+        made.append(match)
+    session.commit()
+    return made
 
 
 # ----------------------------------------------------------------- readers
