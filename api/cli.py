@@ -121,6 +121,33 @@ def serve(host: str, port: int, workers: int | None) -> None:
     sys.exit(run_server(settings, host=host, port=port, workers=workers))
 
 
+@main.group(help="Admins of an organization.")
+def admin() -> None:
+    pass
+
+
+@admin.command(
+    "create",
+    help="Add an admin without an API key: the way back for an organization that lost "
+    "its owners. Audited as the system; prints the new admin's key on its last line.",
+)
+@click.option("--org", "org_id", required=True, type=click.UUID, help="The organization's id.")
+@click.option("--email", required=True, help="Email of the new admin.")
+@click.option("--role", type=click.Choice(["owner", "admin"]), default="owner", show_default=True)
+def admin_create(org_id: Any, email: str, role: str) -> None:
+    from api.services.errors import ServiceError
+    from api.services.organizations import restore_owner
+
+    with _session(_settings()) as session:
+        try:
+            created = restore_owner(session, org_id, email, role=role)
+        except ServiceError as exc:
+            raise click.ClickException(exc.detail) from exc
+    click.echo(f"admin {created.admin.id} ({created.admin.role}) created")
+    click.echo("their API key (shown once, store it now):")
+    click.echo(created.api_key)
+
+
 @main.group(help="The audit log.")
 def audit() -> None:
     pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, created_at, uuid_pk
@@ -25,7 +25,18 @@ class Organization(Base):
 
 class Admin(Base):
     __tablename__ = "admins"
-    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+    __table_args__ = (
+        # One live admin per email; a revoked admin's email may be added again (a new
+        # admin, the old one stays in the history). Migration 0005.
+        Index(
+            "uq_admins_live_email",
+            "organization_id",
+            "email",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = mapped_column(

@@ -12,10 +12,22 @@ class AdminCreateSchema(StrictSchema):
 
 class AdminSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
-    email = fields.String()
+    email = fields.String(allow_none=True, metadata={"description": "null once erased on request"})
     role = fields.String()
     created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(
+        allow_none=True, metadata={"description": "set once the admin was removed"}
+    )
+    erased_at = fields.DateTime(
+        allow_none=True, metadata={"description": "set once the removed admin's email was erased"}
+    )
+
+
+class AdminDeleteArgs(StrictSchema):
+    erase = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also erase the admin's email (the audit log keeps the id)"},
+    )
 
 
 class AdminCreatedSchema(AdminSchema):
@@ -25,3 +37,8 @@ class AdminCreatedSchema(AdminSchema):
 class AdminListSchema(StrictSchema):
     items = fields.List(fields.Nested(AdminSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class RotatedKeySchema(StrictSchema):
+    admin_id = fields.UUID()
+    api_key = fields.String(metadata={"description": "Shown once; the key used is revoked"})

@@ -11,6 +11,7 @@ class Actor:
     organization_id: uuid.UUID
     admin_id: uuid.UUID | None  # None for the system (CLI, retention jobs)
     role: str = "admin"
+    key_id: uuid.UUID | None = None  # the API key of the request (None off the HTTP API)
 
     @property
     def is_owner(self) -> bool:

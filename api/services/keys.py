@@ -7,13 +7,14 @@ import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
 from api.services.errors import Unauthorized
-from models import Admin, ApiKey
+from models import Admin, ApiKey, Organization
 
 PREFIX = "mm"
 
@@ -46,7 +47,10 @@ def authenticate(session: Session, token: str) -> Actor:
     if prefix != PREFIX or key_id is None or not secret:
         raise Unauthorized("malformed API key")
     row = session.execute(
-        select(ApiKey, Admin).join(Admin, Admin.id == ApiKey.admin_id).where(ApiKey.id == key_id)
+        select(ApiKey, Admin, Organization.deleted_at)
+        .join(Admin, Admin.id == ApiKey.admin_id)
+        .join(Organization, Organization.id == Admin.organization_id)
+        .where(ApiKey.id == key_id)
     ).first()
     # Compare even when the key is unknown so that timing does not tell ids apart.
     expected = row.ApiKey.secret_hash if row else _hash("")
@@ -54,7 +58,20 @@ def authenticate(session: Session, token: str) -> Actor:
         raise Unauthorized("invalid API key")
     if row.ApiKey.revoked_at is not None or row.Admin.revoked_at is not None:
         raise Unauthorized("API key revoked")
-    return Actor(row.Admin.organization_id, row.Admin.id, row.Admin.role)
+    if row.deleted_at is not None:  # offboarding: whatever key was issued since
+        raise Unauthorized("API key revoked: the organization was deleted")
+    return Actor(row.Admin.organization_id, row.Admin.id, row.Admin.role, row.ApiKey.id)
+
+
+def revoke_key(session: Session, key_id: uuid.UUID) -> bool:
+    """Revoke one key unless it already is: a conditional UPDATE, so of two concurrent
+    revocations of one key exactly one returns True."""
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def revoke_keys(session: Session, admin: Admin) -> int:

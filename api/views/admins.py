@@ -10,8 +10,15 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_session
-from api.schemas.admins import AdminCreatedSchema, AdminCreateSchema, AdminListSchema, AdminSchema
-from api.services import organizations
+from api.schemas.admins import (
+    AdminCreatedSchema,
+    AdminCreateSchema,
+    AdminDeleteArgs,
+    AdminListSchema,
+    AdminSchema,
+    RotatedKeySchema,
+)
+from api.services import offboarding, organizations
 
 blp = Blueprint("admins", __name__, url_prefix="/v1/admins", description="Admins and their keys")
 
@@ -37,7 +44,20 @@ class Admins(MethodView):
 
 @blp.route("/<uuid:admin_id>")
 class AdminById(MethodView):
+    @blp.arguments(AdminDeleteArgs, location="query")
     @blp.response(204)
-    def delete(self, admin_id: uuid.UUID) -> None:
-        """Revoke an admin and all their keys (owner only)."""
-        organizations.revoke_admin(get_session(), current_actor(), admin_id)
+    def delete(self, args: dict[str, Any], admin_id: uuid.UUID) -> None:
+        """Remove an admin and revoke their keys (owner only); ?erase=true erases the email."""
+        offboarding.remove_admin(get_session(), current_actor(), admin_id, **args)
+
+
+@blp.route("/me/keys")
+class MyKeys(MethodView):
+    @blp.response(201, RotatedKeySchema)
+    def post(self) -> dict[str, Any]:
+        """Rotate one's own API key: the new key is shown once, the one used is revoked."""
+        actor = current_actor()
+        return {
+            "admin_id": actor.admin_id,
+            "api_key": organizations.rotate_key(get_session(), actor),
+        }

@@ -76,6 +76,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/programs/<uuid:program_id>/runs"): {"scope": "all"},
 }
 
+# (method, rule) of routes that replace the caller's key: the walk goes on with the new one.
+ROTATES_KEY = {("POST", "/v1/admins/me/keys")}
+
 # rule -> query string (``{param}`` filled from PARAMS) the route's schema requires.
 QUERIES: dict[str, str] = {
     "/v1/programs/<uuid:program_id>/runs/<uuid:run_id>/compare": "?with={run_id}",
@@ -215,6 +218,8 @@ def walk(app: Any, client: Any, tenant: Tenant, b: OtherOrg) -> tuple[list[str],
             kwargs = {} if method == "GET" else {"json": body}
             response = client.open(url, method=method, headers=tenant.headers, **kwargs)
             text = response.get_data(as_text=True)
+            if (method, rule.rule) in ROTATES_KEY and response.status_code == 201:
+                tenant.key = response.json["api_key"]  # the one used is revoked now
             if rule.arguments and response.status_code != 404:
                 hint = " (give it a valid body in BODIES)" if response.status_code == 422 else ""
                 failures.append(
