@@ -6,6 +6,7 @@ No business rules and no HTTP here; the service layer (``api.services``) owns th
 from models.audit import AuditEvent
 from models.base import Base
 from models.db import DEFAULT_SQLITE_PATH, default_sqlite_url, make_engine, make_session_factory
+from models.exports import Export
 from models.matching import Match, Outcome, Run, UnmatchedMentee, WeightsVersion
 from models.program import Participant, Program, ProgramConfig
 from models.tenancy import Admin, ApiKey, Organization
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Export",
     "Match",
     "Organization",
     "Outcome",

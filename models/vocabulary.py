@@ -54,3 +54,17 @@ class MatchStatus(StrEnum):
 class WeightsSource(StrEnum):
     PRIOR = "prior"
     LEARNED = "learned"
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+class ExportStatus(StrEnum):
+    """queued -> running -> ready (downloaded once, then deleted), or failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
