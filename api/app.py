@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from api import auth, db, errors, logs
+from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
 from api.settings import OVERRIDE_KEYS, Settings
 from api.views import BLUEPRINTS
@@ -43,6 +44,14 @@ class State:
     jobs: Jobs
 
 
+def make_jobs(settings: Settings, session_factory: sessionmaker[Session]) -> Jobs:
+    """The queue with every task registered, the daily purge included (the app's and
+    ``mentormatch worker``'s: one list of tasks)."""
+    return build_jobs(
+        settings, session_factory, daily=[retention.daily_task(settings.retention_days)]
+    )
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the ``MENTORMATCH_*`` settings, with ``config`` on top.
 
@@ -62,7 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logs.configure_logging(settings.log_level)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
-    jobs = build_jobs(settings, session_factory)
+    jobs = make_jobs(settings, session_factory)
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
     logs.init_app(app)

@@ -230,6 +230,38 @@ def weights_list(program_id: Any) -> None:
             raise click.ClickException(exc.detail) from exc
 
 
+@main.command(
+    "purge",
+    help="Delete for good the programs and organizations deleted more than "
+    "MENTORMATCH_RETENTION_DAYS ago; prints the rows per table (the worker also runs it daily).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what is due; delete nothing.")
+def purge(dry_run: bool) -> None:
+    from datetime import UTC, datetime
+
+    from api.services.retention import purge_due
+
+    settings = _settings()
+    with _session(settings) as session:
+        report = purge_due(
+            session,
+            now=datetime.now(UTC),
+            retention_days=settings.retention_days,
+            dry_run=dry_run,
+        )
+    verb = "would purge" if dry_run else "purged"
+    for item in report.purged:
+        owner = "" if item.kind == "organization" else f" of organization {item.organization_id}"
+        click.echo(f"{verb} {item.kind} {item.id}{owner} (deleted {item.deleted_at:%Y-%m-%d})")
+        for table, rows in item.rows.items():
+            click.echo(f"  {table}: {rows}")
+    totals = ", ".join(f"{table} {rows}" for table, rows in report.totals.items() if rows)
+    click.echo(
+        f"{len(report.purged)} due (deleted before {report.cutoff:%Y-%m-%d %H:%M} UTC); "
+        f"rows {'due' if dry_run else 'deleted'}: {totals or 'none'}"
+    )
+
+
 @main.command("worker", help="Run the jobs worker: executes matching runs from the queue.")
 @click.option(
     "--workers",
@@ -245,12 +277,13 @@ def weights_list(program_id: Any) -> None:
     show_default=True,
 )
 def worker(workers: int | None, worker_type: str) -> None:
+    from api.app import make_jobs
     from api.logs import configure_logging
-    from api.services.runs.queue import build_jobs, run_worker
+    from api.services.runs.queue import run_worker
 
     settings = _settings()
     configure_logging(settings.log_level)
-    jobs = build_jobs(settings, make_session_factory(make_engine(settings.database_url)))
+    jobs = make_jobs(settings, make_session_factory(make_engine(settings.database_url)))
     run_worker(jobs, workers=workers or settings.job_workers, worker_type=worker_type)
 
 

@@ -21,6 +21,9 @@ class Organization(Base):
     # Bumping them with one UPDATE serializes concurrent writers on this row.
     audit_seq: Mapped[int] = mapped_column(default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    # Offboarding: the owner deleted the organization. Its keys stopped working then;
+    # everything of it is purged once this is older than the retention period.
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Admin(Base):
@@ -42,10 +45,12 @@ class Admin(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    email: Mapped[str] = mapped_column(String(320))
+    # None once erased on request: the row stays so the audit log still names the id.
+    email: Mapped[str | None] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(16))  # "owner" | "admin"
     created_at: Mapped[datetime] = created_at()
-    revoked_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]  # removed from the organization
+    erased_at: Mapped[datetime | None]
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="admin")
 

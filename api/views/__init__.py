@@ -5,6 +5,7 @@ from api.views import (
     audit,
     health,
     matches,
+    organization,
     outcomes,
     participants,
     programs,
@@ -22,4 +23,5 @@ BLUEPRINTS = [
     runs.blp,
     outcomes.blp,
     weights.blp,
+    organization.blp,
 ]

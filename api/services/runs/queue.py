@@ -12,19 +12,22 @@ Nothing is built at import time: :func:`build_jobs` makes a Huey instance and
 registers its tasks on it; ``create_app`` and ``mentormatch worker`` call it once.
 The task only calls :func:`api.services.runs.execution.execute_run` (with the
 settings' run lease); the run's state lives in the database, so Huey keeps no results.
+Other services hand the worker their daily maintenance as :class:`DailyTask` values
+(``build_jobs(..., daily=[...])``), so this module imports none of them.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.services.export_jobs import register_export_tasks
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.settings import Settings
 
@@ -38,6 +41,8 @@ class Jobs:
     huey: Huey
     _execute: Callable[[str], object]
     session_factory: Callable[[], Session]
+    #: Queues an organization export (:mod:`api.services.export_jobs`).
+    enqueue_export: Callable[[uuid.UUID], None]
 
     @property
     def backend(self) -> str:
@@ -56,11 +61,29 @@ class Jobs:
         return expired
 
 
-def build_jobs(settings: Settings, session_factory: Callable[[], Session]) -> Jobs:
+@dataclass(frozen=True)
+class DailyTask:
+    """Maintenance the worker runs once a day: ``run(session_factory)``."""
+
+    name: str
+    run: Callable[[Callable[[], Session]], object]
+
+
+#: When daily tasks run (UTC): off the hour, when dashboards are quiet.
+DAILY_AT = {"hour": "3", "minute": "17"}
+
+
+def build_jobs(
+    settings: Settings,
+    session_factory: Callable[[], Session],
+    *,
+    daily: Sequence[DailyTask] = (),
+) -> Jobs:
     """A Huey instance (Redis if ``settings.redis_url``, else SQLite) with its tasks.
 
     ``session_factory`` is the database the tasks use; each run is executed under
-    ``settings.run_lease_seconds``.
+    ``settings.run_lease_seconds``. Each of ``daily`` becomes a periodic task of that
+    name, run by a worker at :data:`DAILY_AT`.
     """
     huey: Huey
     name, immediate = settings.queue_name, settings.jobs_immediate
@@ -77,7 +100,9 @@ def build_jobs(settings: Settings, session_factory: Callable[[], Session]) -> Jo
     def execute_run_task(run_id: str) -> str:
         return execute_run(session_factory, uuid.UUID(run_id), lease=lease)
 
-    jobs = Jobs(huey, execute_run_task, session_factory)
+    jobs = Jobs(
+        huey, execute_run_task, session_factory, register_export_tasks(huey, session_factory)
+    )
 
     every_minute = crontab(minute="*")
 
@@ -85,7 +110,15 @@ def build_jobs(settings: Settings, session_factory: Callable[[], Session]) -> Jo
     def expire_stale_runs_task() -> None:
         jobs.expire_stale()
 
+    for task in daily:
+        _register_daily(huey, task, session_factory)
     return jobs
+
+
+def _register_daily(huey: Huey, task: DailyTask, session_factory: Callable[[], Session]) -> None:
+    @huey.periodic_task(crontab(**DAILY_AT), name=task.name)  # type: ignore[untyped-decorator]
+    def daily_task() -> None:
+        task.run(session_factory)
 
 
 def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> None:

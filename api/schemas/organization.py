@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from marshmallow import fields
+
+from api.schemas.common import StrictSchema
+
+
+class OrganizationDeleteSchema(StrictSchema):
+    confirm = fields.String(
+        required=True,
+        metadata={"description": "The organization's name, exactly: deleting it is final"},
+    )
+
+
+class OrganizationDeletedSchema(StrictSchema):
+    id = fields.UUID()
+    deleted_at = fields.DateTime()
+    purge_after = fields.DateTime(
+        metadata={"description": "Every row of the organization is purged after this time"}
+    )
