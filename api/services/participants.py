@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.services import audit
+from api.services import audit, sides
 from api.services.context import Actor
 from api.services.errors import Conflict
 from api.services.lookup import config_of, get_participant, get_program, profile
@@ -222,6 +222,7 @@ def _upsert(
     merge_attributes: bool,
 ) -> ImportResult:
     existing = _existing(session, program.id, _first_seen(rows, log=log, path=path))
+    resided: list[tuple[uuid.UUID, dict[str, Any]]] = []  # role or capacity changes
 
     now = datetime.now(UTC)
     inserts: list[dict[str, Any]] = []
@@ -263,8 +264,11 @@ def _upsert(
                 unchanged += 1
             else:
                 updates.append({"id": ident, **clean, "updated_at": now})
+                if (clean["role"], clean["capacity"]) != (stored["role"], stored["capacity"]):
+                    resided.append((ident, clean))
         ids.append(ident)
     log.raise_if_any()
+    sides.check_changes(session, config_of(session, program), resided)
 
     if inserts:
         # render_nulls: one executemany; else rows group by which values are None.
@@ -351,13 +355,16 @@ def update_participant(
     participant = get_participant(session, actor, program_id, participant_id)
     if participant.erased_at is not None:
         raise Conflict("this participant was erased; its data can no longer be changed")
-    fields = fields_by_key(config_of(session, get_program(session, actor, program_id)))
+    config = config_of(session, get_program(session, actor, program_id))
+    fields = fields_by_key(config)
     stored = _stored(participant, fields)
     clean, problems = check_participant({**stored, **changes}, fields)
     _raise_any(problems)
     changed = [key for key in KEYS if clean[key] != stored[key]]
     if "external_id" in changed and _taken(session, program_id, clean["external_id"]):
         raise Conflict(f"external_id {clean['external_id']!r} is taken in this program")
+    if {"role", "capacity"} & set(changed):
+        sides.check_changes(session, config, [(participant.id, clean)])
     for key in changed:
         setattr(participant, key, clean[key])
     if changed:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.services import audit
+from api.services import audit, sides
 from api.services.context import Actor
 from api.services.eligibility import capacity_of
 from api.services.errors import Conflict, ValidationFailed
@@ -82,11 +82,12 @@ def publish(
         scope.append(Match.id.in_(wanted))
 
     _check_mentees_free(session, scope)
+    _check_sides(session, scope)
     now = datetime.now(UTC)
     try:
         rows = session.execute(
             update(Match)
-            .where(*scope, Match.status == MatchStatus.PROPOSED)
+            .where(*scope, Match.status == MatchStatus.PROPOSED, ~sides.misplaced())
             .values(
                 status=MatchStatus.PUBLISHED,
                 published_by=actor.admin_id,
@@ -102,6 +103,8 @@ def publish(
         raise Conflict(
             "a mentee of these proposals already has a published match (published concurrently)"
         ) from exc
+    # A person changed side or left between the check and the UPDATE: publish nothing.
+    _check_sides(session, scope, rollback=True)
     if rows:
         _take_capacity(
             session, run_config(session, program, run), Counter(row.mentor_id for row in rows)
@@ -121,6 +124,29 @@ def publish(
     )
     session.commit()
     return Publication(run.id, len(rows), sorted(published, key=str))
+
+
+def _check_sides(session: Session, scope: list[Any], *, rollback: bool = False) -> None:
+    """A 409 naming the proposals whose mentee or mentor is no longer an active person
+    of that role (deactivated, or their role changed after the run)."""
+    bad = list(
+        session.scalars(
+            select(Match.id)
+            .where(*scope, Match.status == MatchStatus.PROPOSED, sides.misplaced())
+            .order_by(Match.id)
+            .limit(sides.NAMED)
+        )
+    )
+    if bad:
+        if rollback:
+            session.rollback()
+        error = Conflict(
+            "proposals whose mentee or mentor is inactive or no longer a mentee or mentor "
+            f"cannot be published: {', '.join(str(m) for m in bad)}; reject them or "
+            "publish the others by match_ids"
+        )
+        error.extra["matches"] = [str(m) for m in bad]
+        raise error
 
 
 def _check_mentees_free(session: Session, scope: list[Any]) -> None:
