@@ -24,6 +24,12 @@ Decisions worth knowing:
 * Sensitive categories (special categories of personal data, finances,
   criminal records...) are refused in field keys, criterion names and declared
   values; see :mod:`scoring.sensitive` for how words are matched.
+* Sizes and magnitudes are bounded (:mod:`scoring.limits`): at most
+  ``MAX_FIELDS`` fields, ``MAX_CRITERIA`` criteria, ``MAX_VALUES`` values per
+  field and ``MAX_LEVELS`` position levels; weights from 0 to ``MAX_WEIGHT``;
+  numeric params within ``MAX_ABS_NUMBER``, a proximity ``scale`` of at least
+  ``MIN_SCALE``. Keys, names and values are NFC-normalized and may not hold
+  invisible or control characters (:mod:`scoring.identifiers`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,20 @@ import copy
 from typing import Any
 
 from scoring.errors import ConfigError
-from scoring.limits import MAX_CAPACITY, finite_number
+from scoring.identifiers import nfc
+from scoring.limits import (
+    MAX_ABS_NUMBER,
+    MAX_CAPACITY,
+    MAX_CRITERIA,
+    MAX_FIELDS,
+    MAX_KEY_LENGTH,
+    MAX_LEVELS,
+    MAX_VALUE_LENGTH,
+    MAX_VALUES,
+    MAX_WEIGHT,
+    MIN_SCALE,
+    finite_number,
+)
 from scoring.sensitive import sensitive_reason
 from scoring.success import check_success
 from scoring.validation import Errors, fmt
@@ -80,11 +99,13 @@ def _norm_value(v: str) -> str:
 
 
 def _check_str_list(
-    err: Errors, path: str, raw: object, what: str, *, sensitive: bool
+    err: Errors, path: str, raw: object, what: str, *, sensitive: bool, cap: int = MAX_VALUES
 ) -> list[str] | None:
     """Check a list of unique non-empty strings (uniqueness after normalization)."""
     if not isinstance(raw, list):
         err.add(path, f"expected a list of {what}, got {fmt(raw)}")
+        return None
+    if err.too_many(path, raw, cap, what):
         return None
     out: list[str] = []
     seen: dict[str, int] = {}
@@ -94,6 +115,10 @@ def _check_str_list(
             err.add(f"{path}.{i}", f"expected a non-empty string, got {fmt(v)}")
             ok = False
             continue
+        if (checked := err.identifier(f"{path}.{i}", v, max_len=MAX_VALUE_LENGTH)) is None:
+            ok = False
+            continue
+        v = checked
         norm = _norm_value(v)
         if norm in seen:
             err.add(f"{path}.{i}", f"duplicate {what[:-1]} {v!r} (same as entry {seen[norm]})")
@@ -115,6 +140,8 @@ def _validate_fields(err: Errors, raw: object) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, list):
         err.add("fields", f"expected a list of field objects, got {fmt(raw)}")
         return {}
+    if err.too_many("fields", raw, MAX_FIELDS, "fields"):
+        return {}
     fields: dict[str, dict[str, Any]] = {}
     for i, f in enumerate(raw):
         path = f"fields.{i}"
@@ -130,7 +157,9 @@ def _validate_fields(err: Errors, raw: object) -> dict[str, dict[str, Any]]:
         elif key != key.strip():
             err.add(f"{path}.key", f"field key {key!r} has surrounding spaces")
             ok = False
-        elif key in fields:
+        elif (checked := err.identifier(f"{path}.key", key, max_len=MAX_KEY_LENGTH)) is None:
+            ok = False
+        elif (key := checked) in fields:
             err.add(f"{path}.key", f"duplicate field key {key!r}")
             ok = False
         elif (why := sensitive_reason(key)) is not None:
@@ -194,8 +223,12 @@ def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str
     for name in defaults:
         if name in raw:
             v = finite_number(raw[name])
-            if v is None:
-                err.add(f"{path}.{name}", f"expected a finite number, got {fmt(raw[name])}")
+            if v is None or abs(v) > MAX_ABS_NUMBER:
+                err.add(
+                    f"{path}.{name}",
+                    f"expected a finite number from {-MAX_ABS_NUMBER:g} to {MAX_ABS_NUMBER:g}, "
+                    f"got {fmt(raw[name])}",
+                )
                 ok = False
             else:
                 params[name] = v
@@ -216,8 +249,10 @@ def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str
                 f"got min_gap={lo:g}, ideal_gap={mid:g}, max_gap={hi:g}",
             )
             return None
-    if kind == "proximity" and params["scale"] <= 0:
-        err.add(f"{path}.scale", f"expected scale > 0, got {params['scale']:g}")
+    if kind == "proximity" and params["scale"] < MIN_SCALE:
+        err.add(
+            f"{path}.scale", f"expected scale > 0 (at least {MIN_SCALE:g}), got {params['scale']:g}"
+        )
         return None
     return params
 
@@ -228,6 +263,8 @@ def _validate_criteria(
     if not isinstance(raw, list) or not raw:
         err.add("criteria", f"expected a non-empty list of criterion objects, got {fmt(raw)}")
         return []
+    if err.too_many("criteria", raw, MAX_CRITERIA, "criteria"):
+        return []
     out: list[dict[str, Any]] = []
     names: set[str] = set()
     for i, c in enumerate(raw):
@@ -237,10 +274,14 @@ def _validate_criteria(
             continue
         err.unknown_keys(path, c, _CRITERION_KEYS)
         name, kind = c.get("name"), c.get("kind")
+        if isinstance(name, str):
+            name = nfc(name)
         crit: dict[str, Any] = {"name": name, "kind": kind}
         if not isinstance(name, str) or not name.strip():
             err.add(f"{path}.name", f"expected a non-empty string, got {fmt(name)}")
-        elif name in names:
+        elif (checked := err.identifier(f"{path}.name", name, max_len=MAX_KEY_LENGTH)) is None:
+            pass
+        elif (name := checked) in names:
             err.add(f"{path}.name", f"duplicate criterion name {name!r}")
         elif (why := sensitive_reason(name)) is not None:
             err.add(
@@ -259,6 +300,8 @@ def _validate_criteria(
         else:
             need = CRITERION_KINDS[kind]
             field = c.get("field")
+            if isinstance(field, str):
+                field = nfc(field)
             if need is None:
                 if "field" in c:
                     src = "skills" if kind == "skill_overlap" else "level/position"
@@ -294,8 +337,11 @@ def _validate_criteria(
                 crit["params"] = params
         weight = c.get("weight", 1.0)
         number = finite_number(weight)
-        if number is None or number < 0:
-            err.add(f"{path}.weight", f"expected a finite number >= 0, got {fmt(weight)}")
+        if number is None or not 0 <= number <= MAX_WEIGHT:
+            err.add(
+                f"{path}.weight",
+                f"expected a finite number from 0 to {MAX_WEIGHT:g}, got {fmt(weight)}",
+            )
         crit["weight"] = weight if number is None else number
         required = c.get("required", False)
         if not isinstance(required, bool):
@@ -356,12 +402,17 @@ sensitive category ('religion'); such data is not accepted
     raw_fields = config.get("fields", [])
     fields = _validate_fields(err, raw_fields)
     declared = (
-        {f["key"] for f in raw_fields if isinstance(f, dict) and isinstance(f.get("key"), str)}
+        {nfc(f["key"]) for f in raw_fields if isinstance(f, dict) and isinstance(f.get("key"), str)}
         if isinstance(raw_fields, list)
         else set()
     )
     levels = _check_str_list(
-        err, "position_levels", config.get("position_levels", []), "levels", sensitive=False
+        err,
+        "position_levels",
+        config.get("position_levels", []),
+        "levels",
+        sensitive=False,
+        cap=MAX_LEVELS,
     )
     criteria = _validate_criteria(err, config.get("criteria"), fields, declared)
 
@@ -390,7 +441,7 @@ sensitive category ('religion'); such data is not accepted
     if err.errors:
         raise ConfigError(err.errors)
     return {
-        "fields": [copy.deepcopy(fields[f["key"]]) for f in raw_fields],
+        "fields": [copy.deepcopy(f) for f in fields.values()],  # all valid, in order
         "position_levels": levels,
         "criteria": criteria,
         "default_capacity": capacity,

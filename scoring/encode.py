@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.errors import EmptyCohortError, ParticipantError
-from scoring.limits import finite_number
+from scoring.limits import MAX_ABS_NUMBER, finite_number
 
 __all__ = ["Side", "encode_side", "norm", "validate_participant"]
 
@@ -199,8 +199,15 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
             out_attrs[key] = _str_list(v, side, i, ext, where, schema.cache)
         elif ftype == "number":
             number = finite_number(v)
-            if number is None:
-                raise ParticipantError(side, i, ext, where, f"expected a finite number, got {v!r}")
+            if number is None or abs(number) > MAX_ABS_NUMBER:
+                raise ParticipantError(
+                    side,
+                    i,
+                    ext,
+                    where,
+                    f"expected a finite number from {-MAX_ABS_NUMBER:g} to {MAX_ABS_NUMBER:g}, "
+                    f"got {v!r}",
+                )
             out_attrs[key] = number
         else:
             if not isinstance(v, str):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scoring.identifiers import character_problem, nfc
+
 __all__ = ["Errors", "fmt"]
 
 
@@ -48,6 +50,28 @@ class Errors:
     def add(self, path: str, msg: str) -> None:
         """Record ``msg`` under ``path``."""
         self.errors.setdefault(path, []).append(msg)
+
+    def too_many(self, path: str, items: object, cap: int, what: str) -> bool:
+        """Record and say whether ``items`` is a list longer than ``cap``."""
+        if isinstance(items, list) and len(items) > cap:
+            self.add(path, f"at most {cap} {what}, got {len(items)}")
+            return True
+        return False
+
+    def identifier(self, path: str, text: str, *, max_len: int) -> str | None:
+        """``text`` in NFC, or None with a message when its characters or length are wrong.
+
+        See :mod:`scoring.identifiers` for the characters refused.
+        """
+        problem = character_problem(text)
+        if problem is not None:
+            self.add(path, f"{fmt(text)} {problem}")
+            return None
+        text = nfc(text)
+        if len(text) > max_len:
+            self.add(path, f"at most {max_len} characters, got {len(text)}")
+            return None
+        return text
 
     def unknown_keys(self, path: str, obj: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         """Record every key of ``obj`` that is not in ``allowed``."""

@@ -125,6 +125,16 @@ class Proximity(_ValueCriterion):
         super().__init__(spec, a, b)
         assert self.field is not None
         self.va, self.vb = a.numbers[self.field], b.numbers[self.field]
+        # Centred and divided by the scale in float64, then cast: float32 differences of
+        # the raw values would lose the units a small scale compares (float32 keeps 7
+        # digits of 1e12), and numbers past its range would become inf (inf - inf is NaN).
+        # Within the bounds of scoring.limits the scaled values stay finite in float32.
+        both = np.concatenate([self.va, self.vb])
+        known = both[~np.isnan(both)]
+        center = float(np.median(known)) if known.size else 0.0
+        scale = self.params["scale"]
+        self._sa = ((self.va - center) / scale).astype(np.float32)
+        self._sb = ((self.vb - center) / scale).astype(np.float32)
 
     def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
         d = np.minimum(np.abs(xa - xb) / self.params["scale"], PROXIMITY_CAP)
@@ -132,11 +142,8 @@ class Proximity(_ValueCriterion):
         return out
 
     def sim(self, ia: I64, jb: I64) -> F32:
-        xa = self.va[ia].astype(np.float32)[:, None]
-        xb = self.vb[jb].astype(np.float32)[None, :]
-        d = np.subtract(xa, xb)
+        d = np.subtract(self._sa[ia][:, None], self._sb[jb][None, :])
         np.abs(d, out=d)
-        d *= np.float32(1.0 / self.params["scale"])
         np.minimum(d, np.float32(PROXIMITY_CAP), out=d)
         np.nan_to_num(d, copy=False, nan=np.inf)
         np.negative(d, out=d)
