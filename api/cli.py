@@ -173,6 +173,36 @@ def audit_verify(org_id: Any) -> None:
         sys.exit(1)
 
 
+@main.command("export", help="Export all of an organization's data to a file (audited).")
+@click.option("--org", "org_id", required=True, type=click.UUID)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="json: one document; csv: a zip of one CSV per table.",
+)
+def export(org_id: Any, out_path: str, fmt: str) -> None:
+    from pathlib import Path
+
+    from api.services.context import Actor
+    from api.services.errors import ServiceError
+    from api.services.export_jobs import ExportFile, export_organization
+
+    with _session(_settings()) as session:
+        try:
+            # The system acts (no admin): the audit event has no actor.
+            actor = Actor(org_id, None, "owner")
+            result = export_organization(session, actor, fmt=fmt, threshold=None)
+        except ServiceError as exc:
+            raise click.ClickException(exc.detail) from exc
+    assert isinstance(result, ExportFile)  # threshold=None: never a job
+    Path(out_path).write_bytes(result.content)
+    click.echo(f"organization {org_id}: {len(result.content)} bytes of {fmt} in {out_path}")
+
+
 @main.group(help="Weights versions learned from realized outcomes.")
 def weights() -> None:
     pass

@@ -3,6 +3,7 @@
 from api.views import (
     admins,
     audit,
+    export,
     health,
     matches,
     organization,
@@ -24,4 +25,5 @@ BLUEPRINTS = [
     outcomes.blp,
     weights.blp,
     organization.blp,
+    export.blp,
 ]

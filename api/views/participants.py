@@ -13,6 +13,7 @@ from webargs.flaskparser import FlaskParser
 
 from api.auth import current_actor
 from api.db import get_session
+from api.schemas.export import ParticipantExportSchema
 from api.schemas.participants import (
     ImportResultSchema,
     ParticipantListArgs,
@@ -22,7 +23,7 @@ from api.schemas.participants import (
     ParticipantUploadSchema,
     UploadResultSchema,
 )
-from api.services import participants
+from api.services import erasure, export, participants
 
 
 class _UploadParser(FlaskParser):
@@ -86,3 +87,16 @@ class ParticipantById(MethodView):
         return participants.update_participant(
             get_session(), current_actor(), program_id, participant_id, body
         )
+
+    @blp.response(204)
+    def delete(self, program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:
+        """Erase a participant: anonymized at once, matches and outcomes kept (idempotent)."""
+        erasure.erase_participant(get_session(), current_actor(), program_id, participant_id)
+
+
+@blp.route("/<uuid:participant_id>/export")
+class ParticipantExport(MethodView):
+    @blp.response(200, ParticipantExportSchema)
+    def get(self, program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:
+        """Everything held about one participant (right of access); audited."""
+        return export.participant_data(get_session(), current_actor(), program_id, participant_id)
