@@ -205,8 +205,8 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
                     i,
                     ext,
                     where,
-                    f"expected a finite number from {-MAX_ABS_NUMBER:g} to {MAX_ABS_NUMBER:g}, "
-                    f"got {v!r}",
+                    f"expected a finite number, got {v!r} "
+                    f"(numbers range from {-MAX_ABS_NUMBER:g} to {MAX_ABS_NUMBER:g})",
                 )
             out_attrs[key] = number
         else:
