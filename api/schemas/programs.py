@@ -27,6 +27,14 @@ class ProgramUpdateSchema(StrictSchema):
         keys=fields.String(),
         metadata={"description": "A changed configuration becomes a new config_version"},
     )
+    on_conflict = fields.String(
+        load_default="refuse",
+        validate=validate.OneOf(["refuse", "clear"]),
+        metadata={
+            "description": "When stored participants would no longer fit the new config: "
+            '"refuse" (422 naming them) or "clear" (their conflicting values become missing)'
+        },
+    )
 
 
 class ProgramSchema(StrictSchema):

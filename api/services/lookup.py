@@ -71,6 +71,17 @@ def lock_run(session: Session, run_id: uuid.UUID | None) -> Run | None:
     ).one()
 
 
+def lock_program(session: Session, program_id: uuid.UUID) -> Program:
+    """Take the program's row lock (PostgreSQL; SQLite writers are serial anyway) and
+    read it afresh: configuration changes of one program happen one at a time."""
+    return session.scalars(
+        select(Program)
+        .where(Program.id == program_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def config_of(session: Session, program: Program, version: int | None = None) -> dict[str, Any]:
     """The program's configuration at ``version`` (default: the current one)."""
     wanted = program.config_version if version is None else version

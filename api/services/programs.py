@@ -16,10 +16,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 import scoring
-from api.services import audit
+from api.services import audit, program_fit
 from api.services.context import Actor
 from api.services.errors import ValidationFailed
-from api.services.lookup import config_of, get_program
+from api.services.lookup import config_of, get_program, lock_program
 from api.services.pagination import Page, paginate
 from api.services.text import control_char_problem, control_char_problems
 from models import Program, ProgramConfig
@@ -171,9 +171,17 @@ def update_program(
     name: str = _UNSET,
     description: str | None = _UNSET,
     config: dict[str, Any] = _UNSET,
+    on_conflict: str = "refuse",
 ) -> ProgramView:
-    """Change name, description and/or configuration; a changed config is a new version."""
-    program = get_program(session, actor, program_id)
+    """Change name, description and/or configuration; a changed config is a new version.
+
+    The new configuration is checked against the stored participants
+    (:mod:`api.services.program_fit`: refuse, or ``on_conflict="clear"``).
+    """
+    get_program(session, actor, program_id)
+    # The program's row lock: concurrent changes of one program happen one at a time,
+    # so the next config version is never taken twice (uq program_id, version).
+    program = lock_program(session, program_id)
     current = config_of(session, program)
     changed: list[str] = []
     if name is not _UNSET and (name := _clean_name(name)) != program.name:
@@ -185,6 +193,7 @@ def update_program(
         program.description = description
         changed.append("description")
     if config is not _UNSET and (normalized := validated_config(config)) != current:
+        refitted = program_fit.refit(session, program, normalized, on_conflict=on_conflict)
         version = program.config_version + 1
         _add_version(session, actor, program, version, normalized)
         current = normalized
@@ -195,7 +204,11 @@ def update_program(
             program_id=program.id,
             target_type="program",
             target_ids=[program.id],
-            details={"version": version, "previous_version": version - 1},
+            details={
+                "version": version,
+                "previous_version": version - 1,
+                **{k: n for k, n in refitted.items() if n},  # people whose values went
+            },
         )
     if changed:
         audit.record(
