@@ -55,16 +55,22 @@ def _fill(client: Any, tenant: Tenant) -> str:
     return str(pid)
 
 
-def test_deleting_the_organization_needs_its_exact_name(client: Any, tenant: Tenant) -> None:
+def test_deleting_the_organization_needs_its_exact_name(
+    client: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
     for body in ({"confirm": "Acme Inc"}, {"confirm": "acme"}, {"confirm": ""}):
         response = client.delete("/v1/organization", json=body, headers=tenant.headers)
         assert response.status_code == 422, body
         assert response.content_type == "application/problem+json"
         assert set(response.json["errors"]) == {"confirm"}
+    # Naming another organization deletes nothing, neither it nor one's own.
+    other = client.delete("/v1/organization", json={"confirm": "Globex"}, headers=tenant.headers)
+    assert other.status_code == 422
     missing = client.delete("/v1/organization", json={}, headers=tenant.headers)
     assert missing.status_code == 422
     assert set(missing.json["errors"]) == {"confirm"}
     assert client.get("/v1/admins", headers=tenant.headers).status_code == 200  # still there
+    assert client.get("/v1/admins", headers=other_tenant.headers).status_code == 200
 
 
 def test_only_an_owner_deletes_the_organization(client: Any, tenant: Tenant) -> None:

@@ -239,3 +239,37 @@ def test_the_audit_trigger_lets_only_an_offboarding_purge_delete(session: Sessio
     session.execute(purge_setting, {"org": org})
     session.execute(delete, {"org": org})
     session.rollback()
+
+
+def test_the_purge_command_prints_rows_per_table(
+    session: Session, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    scenario = _program_with_everything(session)
+    _deleted(session, scenario.program, datetime.now(UTC) - timedelta(days=DAYS + 1))
+    pid = scenario.program.id
+    monkeypatch.setenv("MENTORMATCH_DATABASE_URL", db_url)
+    monkeypatch.setenv("MENTORMATCH_RETENTION_DAYS", str(DAYS))
+    runner = CliRunner()
+
+    dry = runner.invoke(main, ["purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would purge program {pid}" in dry.output
+    assert "  participants: 8\n" in dry.output
+    session.expire_all()
+    assert _rows(session, pid) == EVERYTHING
+    session.rollback()  # SQLite: a transaction holds the write lock the purge needs
+
+    done = runner.invoke(main, ["purge"])
+    assert done.exit_code == 0, done.output
+    assert f"purged program {pid}" in done.output
+    assert "  matches: 3\n" in done.output
+    assert done.output.splitlines()[-1].startswith("1 due")
+    assert _rows(session, pid) == dict.fromkeys(EVERYTHING, 0)
+    session.rollback()
+
+    nothing = runner.invoke(main, ["purge"])
+    assert nothing.output.splitlines()[-1].endswith("rows deleted: none")
