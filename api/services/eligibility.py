@@ -27,9 +27,13 @@ module; none keeps its own copy of a rule.
 5. **Only active participants** are matched or recommended (:func:`active_people`).
 6. **Hard constraints of a pair** (required criteria, exclusions) are the scoring
    engine's: :func:`explain_pairs` scores a few pairs the way a run would.
-7. **Weights.** A run scores with the program's active weights version, else the
-   configuration's own weights (:func:`active_weights`); checks of a run's
-   proposals use the weights that run used (:func:`weights_of_run`).
+7. **Weights.** A run scores with the program's active weights version
+   (:func:`active_weights`) as :func:`scoring_weights` applies it to the
+   configuration: a learned version sets the weights of the criteria it knows, every
+   other criterion keeps the configuration's weight, and the prior (version 1,
+   ``source: "prior"``) always means the configuration's current weights, so an
+   admin's change of weights takes effect at once. Checks of a run's proposals use
+   the weights that run used (:func:`weights_of_run`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import scoring
 from api.services.errors import Conflict
 from api.services.lookup import profile
 from models import Match, Participant, Run, WeightsVersion
-from models.vocabulary import MatchStatus, Role, RunStatus
+from models.vocabulary import MatchStatus, Role, RunStatus, WeightsSource
 
 IntArray = npt.NDArray[np.int64]
 Pair = tuple[uuid.UUID, uuid.UUID]
@@ -292,14 +296,30 @@ def active_weights(session: Session, program_id: uuid.UUID) -> WeightsVersion | 
     ).first()
 
 
-def weights_of_run(session: Session, run: Run | None) -> dict[str, float] | None:
-    """The weights a run scored with (None: its configuration's own)."""
+def scoring_weights(
+    config: Mapping[str, Any], version: WeightsVersion | None
+) -> dict[str, float] | None:
+    """The weights to score ``config`` with under ``version`` (None: the config's own).
+
+    Only the criteria the configuration has take a learned weight; a criterion the
+    version does not know keeps the configuration's weight (rule 7).
+    """
+    if version is None or version.source == WeightsSource.PRIOR:
+        return None
+    names = {c["name"] for c in config.get("criteria", [])}
+    return {name: float(w) for name, w in version.weights.items() if name in names}
+
+
+def weights_of_run(
+    session: Session, run: Run | None, config: Mapping[str, Any]
+) -> dict[str, float] | None:
+    """The weights a run scored ``config`` (its configuration) with."""
     if run is None or run.weights_version is None:
         return None
-    row = session.scalars(
-        select(WeightsVersion.weights).where(
+    version = session.scalars(
+        select(WeightsVersion).where(
             WeightsVersion.program_id == run.program_id,
             WeightsVersion.version == run.weights_version,
         )
     ).first()
-    return dict(row) if row else None
+    return scoring_weights(config, version)

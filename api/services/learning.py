@@ -283,7 +283,7 @@ def learn_weights(session: Session, actor: Actor, program_id: uuid.UUID) -> dict
     if len(y) < scoring.MIN_SAMPLES:
         raise NotEnoughOutcomes(len(y), scoring.MIN_SAMPLES, past.with_outcome - len(y))
 
-    prior = _vector(current.weights, names, admin)
+    prior = _vector(eligibility.scoring_weights(config, current) or {}, names, admin)
     required = [bool(c.get("required")) for c in config["criteria"]]
     learner = scoring.WeightLearner(prior, required=required).fit(X, y)
     report = scoring.evaluate(

@@ -232,7 +232,7 @@ def _change_mentor(
         program.id,
         [(mentee, mentor)],
         config=config,
-        weights=eligibility.weights_of_run(session, run),
+        weights=eligibility.weights_of_run(session, run, config),
     )[0]
     if not explanation.allowed:
         who = mentor_label(mentor)

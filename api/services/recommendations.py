@@ -80,7 +80,7 @@ def recommend(
     never = eligibility.previous_partners(session, me)
     free &= np.array([p.id not in never for p in others], bool)
 
-    weights = eligibility.active_weights(session, program.id)
+    weights = eligibility.scoring_weights(config, eligibility.active_weights(session, program.id))
     own, theirs = [profile(p) for p in mine], [profile(p) for p in others]
     mentees, mentors = (own, theirs) if is_mentee else (theirs, own)
     try:
@@ -89,7 +89,7 @@ def recommend(
             mentors,
             config,
             k=limit,
-            weights=weights.weights if weights else None,
+            weights=weights,
             mentee=where if is_mentee else None,
             mentor=None if is_mentee else where,
             candidate_mask=free,

@@ -17,17 +17,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import scoring
-from api.services import eligibility, matches, publication, recommendations
+from api.services import eligibility, matches, publication, recommendations, runs
 from api.services.errors import ValidationFailed
 from api.services.runs.cohort import RunError, build_cohort
-from models import AuditEvent, Match
+from models import AuditEvent, Match, WeightsVersion
 from tests.factories import (
+    RUN_CONFIG,
+    add,
     make_match,
     make_org,
     make_participant,
     make_program,
     make_run,
     proposals,
+    reload,
 )
 
 
@@ -263,3 +266,55 @@ def test_a_recommended_pair_scores_what_an_edit_gives_it_with_text_similarity(
     )
     assert [item["score"] for item in found.items] == [e.score for e in explained]
     assert len(chosen) == 4
+
+
+# ----------------------------------------------------------------- rule 7: weights
+
+
+def _version(source: str, weights: dict[str, float]) -> SimpleNamespace:
+    return SimpleNamespace(source=source, weights=weights, version=2)
+
+
+def test_a_learned_version_applies_to_the_criteria_the_config_has() -> None:
+    config = {"criteria": [{"name": "skills"}, {"name": "goals"}]}
+    learned = _version("learned", {"skills": 3.0, "gone": 5.0})
+    # "gone" was removed from the config since: dropped, never an unknown weight;
+    # "goals" is new: it keeps the configuration's weight (scoring's rule for absent names).
+    assert eligibility.scoring_weights(config, learned) == {"skills": 3.0}
+    assert eligibility.scoring_weights(config, None) is None
+
+
+def test_the_prior_always_means_the_configurations_current_weights() -> None:
+    config = {"criteria": [{"name": "skills", "weight": 5}]}
+    snapshot = _version("prior", {"skills": 1.0})  # version 1 as it was first stored
+    assert eligibility.scoring_weights(config, snapshot) is None
+
+
+def test_a_run_survives_a_criterion_removed_after_learning(session, session_factory) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
+    add(session, program, "mentor", "m1", ["python"])
+    add(session, program, "mentee", "e1", ["python"])
+    session.add(
+        WeightsVersion(
+            id=uuid.uuid4(),
+            organization_id=program.organization_id,
+            program_id=program.id,
+            version=2,
+            weights={"skills": 2.0, "shared_language": 0.0, "extra": 1.0},
+            source="learned",
+            active=True,
+        )
+    )
+    session.commit()
+    # "extra" is a criterion the configuration no longer has.
+    run = runs.start_run(session, actor, program.id)
+    session.rollback()
+    assert runs.execute_run(session_factory, run.id) == "succeeded"
+    done = reload(session, run.id)
+    assert done.weights_version == 2
+    (match,) = session.scalars(select(Match).where(Match.run_id == run.id))
+    assert {b["criterion"]: b["weight"] for b in match.breakdown} == {
+        "skills": 1.0,
+        "shared_language": 0.0,
+    }

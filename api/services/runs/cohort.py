@@ -97,7 +97,7 @@ def load_cohort(session: Session, run_id: uuid.UUID) -> Cohort:
         pins=options.pins,
         priority=_earlier_unmatched(session, run) if options.priority_unmatched > 0 else set(),
         priority_bonus=options.priority_unmatched,
-        weights=dict(weights.weights) if weights else None,
+        weights=eligibility.scoring_weights(config, weights),
         weights_version=weights.version if weights else None,
         calibration=learning.calibration_data(session, program.id, config),
     )

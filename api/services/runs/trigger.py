@@ -139,13 +139,14 @@ def _check_pinned_pairs(
     errors: dict[str, list[str]],
 ) -> None:
     """Hard constraints and free places of the well-formed pins, into ``errors``."""
-    weights = eligibility.active_weights(session, program.id)
     explained = eligibility.explain_pairs(
         session,
         program.id,
         [(mentee, mentor) for _, mentee, mentor in valid],
         config=config,
-        weights=dict(weights.weights) if weights else None,
+        weights=eligibility.scoring_weights(
+            config, eligibility.active_weights(session, program.id)
+        ),
     )
     for (k, _, _), explanation in zip(valid, explained, strict=True):
         if not explanation.allowed:
