@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, json
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -85,12 +86,46 @@ def validation_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     return _flatten(messages)
 
 
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """SQLSTATE 23505 on PostgreSQL; SQLite's "UNIQUE constraint failed"."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":
+        return True
+    return str(exc.orig).startswith("UNIQUE constraint failed")
+
+
+def constraint_name(exc: IntegrityError) -> str:
+    """The violated constraint: PostgreSQL names it (``uq_participants_program_id_external_id``);
+    SQLite says its columns (``UNIQUE constraint failed: participants.external_id``)."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if isinstance(name, str) and name:
+        return name
+    text = str(exc.orig).splitlines()[0] if exc.orig is not None else ""
+    return text.split("constraint failed:", 1)[-1].strip()[:200] or "a constraint"
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
         return problem(status, exc.title, exc.detail, errors=errors, **exc.extra)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> Response:
+        # The use cases turn the violations they expect into named Conflicts (or retry);
+        # this is the net for any other: a constraint the database kept, never a 500.
+        if not is_unique_violation(exc):  # NOT NULL, CHECK, foreign keys: our bugs
+            log.error("unhandled error", exc_info=exc)
+            return problem(500, "Internal Server Error", "an unexpected error occurred")
+        name = constraint_name(exc)
+        log.warning("unique violation reached the handler: %s", name)
+        return problem(
+            409,
+            "Conflict",
+            f"the change conflicts with stored data ({name}); reload and retry",
+            constraint=name,
+        )
 
     @app.errorhandler(StaleDataError)
     def _stale(_exc: StaleDataError) -> Response:

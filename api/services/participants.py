@@ -10,7 +10,8 @@ writes are two statements whatever the size: one multi-row INSERT, one UPDATE by
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,8 +33,8 @@ from api.services.participants_validation import (
     check_participant,
     fields_by_key,
 )
-from api.services.text import control_char_problem
 from models import Participant, Program
+from scoring.identifiers import character_problem, nfc
 
 __all__ = [
     "MAX_ERRORS",
@@ -83,12 +84,38 @@ def _live_program(session: Session, actor: Actor, program_id: uuid.UUID) -> tupl
     return program, fields_by_key(config_of(session, program))
 
 
-def _commit(session: Session, what: str) -> None:
+@contextmanager
+def _external_ids_unique(session: Session, what: str, external_id: str | None) -> Iterator[None]:
+    """Writes under ``uq (program_id, external_id)``: a concurrent writer that took the
+    same external id first (the check before found it free) makes this a Conflict."""
     try:
+        yield
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise Conflict(f"{what}: an external_id is already taken in this program; retry") from None
+        raise Conflict(
+            f"{what}: external_id {external_id!r} was taken in this program meanwhile"
+        ) from None
+
+
+class _Collided(Exception):
+    """A bulk upsert met rows a concurrent upload created first (see :func:`_retried`)."""
+
+
+#: Attempts of one bulk upsert that keeps colliding with concurrent uploads.
+_ATTEMPTS = 3
+
+
+def _retried(session: Session, write: Callable[[], ImportResult]) -> ImportResult:
+    """Run a bulk upsert, again if a concurrent upload created some of its new external
+    ids first: the retry finds those rows and updates them, as if it had come second,
+    which is what an upsert means."""
+    for _ in range(_ATTEMPTS):
+        try:
+            return write()
+        except _Collided:
+            session.rollback()
+    raise Conflict("upload not saved: concurrent uploads kept creating the same external_ids")
 
 
 def _raise_any(problems: Iterable[tuple[str, str]]) -> None:
@@ -123,17 +150,17 @@ def create_participant(
     participant = Participant(
         id=uuid.uuid4(), organization_id=actor.organization_id, program_id=program.id, **clean
     )
-    session.add(participant)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "participant.created",
-        program_id=program.id,
-        target_type="participant",
-        target_ids=[participant.id],
-    )
-    _commit(session, "participant not created")
+    with _external_ids_unique(session, "participant not created", clean["external_id"]):
+        session.add(participant)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "participant.created",
+            program_id=program.id,
+            target_type="participant",
+            target_ids=[participant.id],
+        )
     return participant
 
 
@@ -143,16 +170,19 @@ def upsert_participants(
     """Bulk upsert by external_id; errors are keyed ``items.<index>.<field>``."""
     program, fields = _live_program(session, actor, program_id)
     rows = [(f"items.{i}.", dict(item)) for i, item in enumerate(items)]
-    return _upsert(
+    return _retried(
         session,
-        actor,
-        program,
-        fields,
-        rows,
-        log=ErrorLog(),
-        path=lambda prefix, p: prefix + p,
-        source="json",
-        merge_attributes=False,
+        lambda: _upsert(
+            session,
+            actor,
+            program,
+            fields,
+            rows,
+            log=ErrorLog(),
+            path=lambda prefix, p: prefix + p,
+            source="json",
+            merge_attributes=False,
+        ),
     )
 
 
@@ -162,16 +192,19 @@ def import_csv(session: Session, actor: Actor, program_id: uuid.UUID, data: byte
     log = ErrorLog()
     parsed = parse_csv(data, fields, log=log)
     rows = [(f"row {r.row}.", r.data) for r in parsed]
-    return _upsert(
+    return _retried(
         session,
-        actor,
-        program,
-        fields,
-        rows,
-        log=log,
-        path=lambda prefix, p: prefix + column_of(p),
-        source="csv",
-        merge_attributes=True,
+        lambda: _upsert(
+            session,
+            actor,
+            program,
+            fields,
+            rows,
+            log=log,
+            path=lambda prefix, p: prefix + column_of(p),
+            source="csv",
+            merge_attributes=True,
+        ),
     )
 
 
@@ -191,15 +224,19 @@ def _existing(
     return found
 
 
+def _id_key(ext: object) -> str | None:
+    """An upload row's external id as stored (NFC, stripped): two spellings are one id."""
+    return nfc(ext).strip() if isinstance(ext, str) else None
+
+
 def _first_seen(
     rows: list[tuple[str, dict[str, Any]]], *, log: ErrorLog, path: Callable[[str, str], str]
 ) -> dict[str, str]:
     """Each external id of an upload with the row it first appears in; repeats go to ``log``."""
     first_seen: dict[str, str] = {}
     for prefix, data in rows:
-        ext = data.get("external_id")
-        key = ext.strip() if isinstance(ext, str) else None
-        if not key or control_char_problem(key) is not None:
+        key = _id_key(data.get("external_id"))
+        if not key or character_problem(key) is not None:
             continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
         if key in first_seen:
             where = first_seen[key].rstrip(".")
@@ -230,8 +267,8 @@ def _upsert(
     ids: list[uuid.UUID] = []
     unchanged = 0
     for prefix, data in rows:
-        ext = data.get("external_id")
-        current = existing.get(ext.strip()) if isinstance(ext, str) else None
+        key = _id_key(data.get("external_id"))
+        current = existing.get(key) if key is not None else None
         stored: dict[str, Any] = {}
         if current is None:
             clean, problems = check_participant(data, fields)
@@ -270,27 +307,30 @@ def _upsert(
     log.raise_if_any()
     sides.check_changes(session, config_of(session, program), resided)
 
-    if inserts:
-        # render_nulls: one executemany; else rows group by which values are None.
-        session.execute(insert(Participant).execution_options(render_nulls=True), inserts)
-    if updates:
-        session.execute(update(Participant), updates)
     result = ImportResult(len(inserts), len(updates), unchanged, ids)
-    audit.record(
-        session,
-        actor,
-        "participants.imported",
-        program_id=program.id,
-        target_type="program",
-        target_ids=[program.id],
-        details={
-            "source": source,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-        },
-    )
-    _commit(session, "upload not saved")
+    try:
+        if inserts:
+            # render_nulls: one executemany; else rows group by which values are None.
+            session.execute(insert(Participant).execution_options(render_nulls=True), inserts)
+        if updates:
+            session.execute(update(Participant), updates)
+        audit.record(
+            session,
+            actor,
+            "participants.imported",
+            program_id=program.id,
+            target_type="program",
+            target_ids=[program.id],
+            details={
+                "source": source,
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+            },
+        )
+        session.commit()
+    except IntegrityError as exc:  # uq (program_id, external_id): created concurrently
+        raise _Collided from exc
     return result
 
 
@@ -365,9 +405,11 @@ def update_participant(
         raise Conflict(f"external_id {clean['external_id']!r} is taken in this program")
     if {"role", "capacity"} & set(changed):
         sides.check_changes(session, config, [(participant.id, clean)])
-    for key in changed:
-        setattr(participant, key, clean[key])
-    if changed:
+    if not changed:
+        return participant
+    with _external_ids_unique(session, "participant not changed", clean["external_id"]):
+        for key in changed:
+            setattr(participant, key, clean[key])
         audit.record(
             session,
             actor,
@@ -377,5 +419,4 @@ def update_participant(
             target_ids=[participant.id],
             details={"fields": changed},
         )
-        _commit(session, "participant not changed")
     return participant
