@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
-from models import Base, Match, Run, WeightsVersion
+from models import Base, Export, Match, Run, WeightsVersion
 from tests.factories import Tenant
 
 # Public routes: no organization data behind them. Listed one by one, on purpose.
@@ -50,6 +51,7 @@ class OtherOrg:
     run_id: uuid.UUID
     match_id: uuid.UUID
     weights_version: int
+    job_id: uuid.UUID  # a built organization export waiting for its download
 
 
 # Path parameter name -> B's value for it. Extend this table when you add a route.
@@ -60,6 +62,7 @@ PARAMS: dict[str, Callable[[OtherOrg], object]] = {
     "run_id": lambda b: b.run_id,
     "match_id": lambda b: b.match_id,
     "version": lambda b: b.weights_version,
+    "job_id": lambda b: b.job_id,
 }
 
 # (method, rule) -> a body that passes the route's schema, so that the ownership check
@@ -137,6 +140,17 @@ def other_org(app: Any, client: Any, other_tenant: Tenant) -> OtherOrg:
             score=0.5,
         )
         s.add(match)
+        now = datetime.now(UTC)
+        job = Export(
+            id=uuid.uuid4(),
+            organization_id=org,
+            requested_by=b.owner_id,
+            format="json",
+            status="ready",
+            content=b"{}",
+            expires_at=now + timedelta(hours=1),
+        )
+        s.add(job)
         s.add(
             WeightsVersion(
                 id=uuid.uuid4(),
@@ -150,7 +164,7 @@ def other_org(app: Any, client: Any, other_tenant: Tenant) -> OtherOrg:
         )
         s.commit()
         return OtherOrg(
-            b, program_id, mentor_id, mentee_id, uuid.UUID(admin["id"]), run.id, match.id, 1
+            b, program_id, mentor_id, mentee_id, uuid.UUID(admin["id"]), run.id, match.id, 1, job.id
         )
 
 
@@ -196,7 +210,7 @@ def walk(app: Any, client: Any, tenant: Tenant, b: OtherOrg) -> tuple[list[str],
     """
     b_ids = {
         str(v) for v in (b.program_id, b.mentor_id, b.mentee_id, b.admin_id, b.run_id, b.match_id)
-    } | {str(b.tenant.owner_id), str(b.tenant.organization_id)}
+    } | {str(b.tenant.owner_id), str(b.tenant.organization_id), str(b.job_id)}
     failures: list[str] = []
     called: set[tuple[str, str]] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
