@@ -46,8 +46,8 @@ class StrictBoolean(fields.Boolean):
 
     default_error_messages = {"invalid": "Not a valid boolean: expected true or false."}
 
-    # marshmallow passes these positionally; this field needs only the value.
-    def _deserialize(self, value: Any, _attr: str | None, _data: Any, **_kwargs: Any) -> bool:
+    # marshmallow's signature (mypy checks the override); this field needs only the value.
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:  # noqa: ARG002
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
