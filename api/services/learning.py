@@ -131,12 +131,17 @@ def past_matches(session: Session, program_id: uuid.UUID, config: dict[str, Any]
         if all(isinstance(v, int | float) and math.isfinite(v) for v in values):
             sims[i] = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
             complete[i] = True
+    score = np.clip(np.array([row.score for row in kept], dtype=np.float64), 0.0, 1.0)
+    # Rows in an order of their content, not of their random ids: the cross-validation
+    # folds (drawn over this order) then give the same evaluation for the same outcomes
+    # in any database.
+    order = np.lexsort(np.column_stack([sims, score, success[known]]).T[::-1])
     return PastMatches(
-        match_ids=[row.id for row in kept],
-        score=np.clip(np.array([row.score for row in kept], dtype=np.float64), 0.0, 1.0),
-        success=success[known],
-        similarities=sims,
-        complete=complete,
+        match_ids=[kept[k].id for k in order],
+        score=score[order],
+        success=success[known][order],
+        similarities=sims[order],
+        complete=complete[order],
         with_outcome=len(latest),
     )
 

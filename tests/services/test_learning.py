@@ -262,3 +262,20 @@ def test_the_cli_lists_and_learns_as_the_organizations_first_owner(
     assert learned.output.splitlines()[0] == f"version 2 (learned, active, {N} outcomes)"
     [event] = _audit(session, "weights.learned")
     assert event.actor_id == actor.admin_id  # the owner make_org created
+
+
+def test_the_same_outcomes_give_the_same_evaluation_whatever_the_match_ids(
+    session, program
+) -> None:
+    # The folds are drawn over the rows' order: it follows their content, not their
+    # random uuids, so a second program with the same history evaluates identically.
+    actor, first = program
+    second = make_program(session, actor, LEARN_CONFIG, commit=True)
+    sims = _sims(seed=3)
+    noisy = np.clip(sims[:, 0] + np.random.default_rng(4).normal(0, 0.3, N), 0, 1)
+    for prog, prefix in ((first, "a"), (second, "b")):
+        past_outcomes(session, actor, prog, sims, _meetings(noisy), prefix=prefix)
+    one = learning.learn_weights(session, actor, first.id)["evaluation"]
+    two = learning.learn_weights(session, actor, second.id)["evaluation"]
+    assert one["per_fold"] == two["per_fold"]
+    assert one["spearman_learned"] == two["spearman_learned"]
