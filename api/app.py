@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, db, errors, logs
+from api import auth, body, db, errors, logs
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
 from api.settings import OVERRIDE_KEYS, Settings
@@ -70,13 +70,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logs.configure_logging(settings.log_level)
     engine = make_engine(settings.database_url)
-    session_factory = make_session_factory(engine)
+    session_factory = make_session_factory(engine, info={"audit_key": settings.audit_secret()})
     jobs = make_jobs(settings, session_factory)
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
     logs.init_app(app)
     db.init_app(app)
     auth.init_app(app)
+    body.init_app(app)  # after auth: a request without a key is refused unread
 
     api = Api(app)
     for blueprint in BLUEPRINTS:

@@ -139,7 +139,12 @@ def register_error_handlers(app: Flask) -> None:
             errors = validation_errors(data)
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
             return problem(422, "Validation failed", detail or "invalid input", errors=errors)
-        return problem(status, exc.name, exc.description or exc.name)
+        response = problem(status, exc.name, exc.description or exc.name)
+        # Werkzeug's own headers: Allow on a 405 (RFC 9110), Retry-After, WWW-Authenticate.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(_exc: Exception) -> Response:

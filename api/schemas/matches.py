@@ -9,6 +9,9 @@ from models.vocabulary import MatchStatus
 
 STATUSES = list(MatchStatus)
 
+#: Match ids one publish call may name (publishing a whole run takes no list).
+MAX_MATCH_IDS = 10_000
+
 
 class PersonRefSchema(StrictSchema):
     id = fields.UUID(required=True)
@@ -108,7 +111,7 @@ class MatchEditSchema(StrictSchema):
 class PublishSchema(StrictSchema):
     match_ids = fields.List(
         fields.UUID(),
-        validate=validate.Length(min=1, max=100_000),
+        validate=validate.Length(min=1, max=MAX_MATCH_IDS),
         metadata={"description": "Publish only these proposals of the run (default: all)"},
     )
 

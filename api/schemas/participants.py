@@ -9,8 +9,9 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, StrictBoolean, StrictSchema, page_of
 from api.services import participants
-from api.services.participants_validation import INT_BOUNDS, ROLES
+from api.services.participants_validation import INT_BOUNDS, MAX_ID_LENGTH, MAX_LIST, ROLES
 from models import Participant
+from scoring.limits import MAX_SKILL_LENGTH, MAX_SKILLS
 
 MAX_ITEMS = 10_000
 
@@ -36,7 +37,11 @@ class ParticipantInSchema(StrictSchema):
     email = fields.String(allow_none=True, validate=validate.Length(max=320))
     position = fields.String(allow_none=True, validate=validate.Length(max=200))
     level = fields.Integer(strict=True, allow_none=True, validate=_bounded("level"))
-    skills = fields.List(fields.String(), metadata={"description": "Offered (mentor) or wanted"})
+    skills = fields.List(
+        fields.String(validate=validate.Length(max=MAX_SKILL_LENGTH)),
+        validate=validate.Length(max=MAX_SKILLS),
+        metadata={"description": f"Offered (mentor) or wanted; at most {MAX_SKILLS}"},
+    )
     capacity = fields.Integer(
         strict=True,
         allow_none=True,
@@ -50,10 +55,11 @@ class ParticipantInSchema(StrictSchema):
     # ``exclude`` is also marshmallow's own Schema option (the fields to leave out), so
     # the field takes another attribute name and keeps "exclude" as the key on the wire.
     exclude_ = fields.List(
-        fields.String(),
+        fields.String(validate=validate.Length(max=MAX_ID_LENGTH)),
         data_key="exclude",
         attribute="exclude",
-        metadata={"description": "External ids never to be paired with"},
+        validate=validate.Length(max=MAX_LIST),
+        metadata={"description": f"External ids never to be paired with; at most {MAX_LIST}"},
     )
     active = StrictBoolean()
 

@@ -11,6 +11,8 @@ from api.services.runs import RunOptions
 from models.vocabulary import Objective, RunStatus, Scope
 
 SCOPES = list(Scope)
+#: Pins one run may take.
+MAX_PINS = 10_000
 OBJECTIVES = list(Objective)
 
 
@@ -26,8 +28,11 @@ class RunCreateSchema(StrictSchema):
         },
     )
     pins = fields.List(
-        fields.List(fields.String(), validate=validate.Length(equal=2)),
+        fields.List(
+            fields.String(validate=validate.Length(max=200)), validate=validate.Length(equal=2)
+        ),
         load_default=list,
+        validate=validate.Length(max=MAX_PINS),
         metadata={"description": "Admin-fixed pairs: [[mentee external_id, mentor external_id]]"},
     )
     objective = fields.String(

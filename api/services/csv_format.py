@@ -13,8 +13,8 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, parse_csv
-from api.services.participants_validation import ErrorLog
+from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, column_of, parse_csv
+from api.services.participants_validation import ErrorLog, check_participant
 from models.vocabulary import Role
 
 MATCH_COLUMNS = ("mentee_external_id", "mentor_external_id", "score", "reasons")
@@ -47,12 +47,23 @@ def participants_csv(
 def read_participants(
     data: bytes, fields: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(mentees, mentors)`` profile dicts of an upload-format CSV; ValidationFailed if bad."""
+    """``(mentees, mentors)`` profile dicts of an upload-format CSV; ValidationFailed if bad.
+
+    Each row is checked as an upload checks it (bounds, characters, special categories
+    in values), errors keyed ``row N.column``.
+    """
     log = ErrorLog()
-    rows = parse_csv(data, {f["key"]: f for f in fields}, log=log)
+    by_key = {f["key"]: f for f in fields}
+    rows = parse_csv(data, by_key, log=log)
+    people: list[dict[str, Any]] = []
+    for row in rows:
+        clean, problems = check_participant(row.data, by_key)
+        for path, message in problems:
+            log.add(f"row {row.row}.{column_of(path)}", message)
+        people.append(clean)
     log.raise_if_any()
-    mentees = [r.data for r in rows if r.data.get("role") == Role.MENTEE]
-    mentors = [r.data for r in rows if r.data.get("role") == Role.MENTOR]
+    mentees = [p for p in people if p.get("role") == Role.MENTEE]
+    mentors = [p for p in people if p.get("role") == Role.MENTOR]
     return mentees, mentors
 
 

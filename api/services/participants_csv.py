@@ -43,7 +43,11 @@ CONTRACT_COLUMNS = (
 #: ...and every base column an upload may carry ("active" is optional, default true).
 BASE_COLUMNS = (*CONTRACT_COLUMNS, "active")
 LIST_SEPARATOR = ";"
-_INT = re.compile(r"^[+-]?\d+$")
+# Plain ASCII decimals only: Python's int() and float() also take Unicode digits ("٣"),
+# underscores ("1_000"), "inf" and "nan", which no spreadsheet means; a leading zero
+# ("007") is an id or a code mistyped as a number.
+_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
 #: More digits than any bound in INT_BOUNDS has: refused before int() (which takes time
 #: and fails past 4300 digits) with the message of the bound.
 _MAX_DIGITS = max(len(str(high)) for _, high in INT_BOUNDS.values()) + 1
@@ -58,6 +62,15 @@ class CsvRow:
     data: dict[str, Any]
 
 
+def _plain_hint(cell: str) -> str:
+    """Why a cell Python would read as a number is refused, or nothing."""
+    try:
+        float(cell)
+    except ValueError:
+        return ""
+    return " (plain digits 0-9 only: no other digits, leading zeros or underscores)"
+
+
 def _split(cell: str) -> list[str]:
     return [v.strip() for v in cell.split(LIST_SEPARATOR) if v.strip()]
 
@@ -69,8 +82,8 @@ def _parse_cell(kind: str, cell: str, column: str = "") -> Any:
     participant (:func:`~api.services.participants_validation.check_participant`).
     """
     if kind in ("int",):
-        if not _INT.match(cell):
-            raise ValueError(f"expected a whole number, got {cell!r}")
+        if not _INT.fullmatch(cell):
+            raise ValueError(f"expected a whole number, got {cell!r}{_plain_hint(cell)}")
         if len(cell.lstrip("+-").lstrip("0")) > _MAX_DIGITS and column in INT_BOUNDS:
             raise ValueError(bound_message(column, cell))
         return int(cell)
@@ -79,6 +92,8 @@ def _parse_cell(kind: str, cell: str, column: str = "") -> Any:
             number = float(cell)
         except ValueError:
             raise ValueError(f"expected a number, got {cell!r}") from None
+        if math.isfinite(number) and not _NUMBER.fullmatch(cell):
+            raise ValueError(f"expected a number, got {cell!r}{_plain_hint(cell)}")
         if not math.isfinite(number):
             raise ValueError(f"expected a finite number, got {cell!r}")
         return number

@@ -6,11 +6,23 @@ Problems come back as ``(path, message)`` pairs; paths are the JSON ones
 (``"attributes.department"``, ``"skills.2"``) and each caller prefixes or renames them
 (``"items.3."``, CSV ``"row 5.department"``).
 
-Bounds: ``level`` is a whole number from 0 to :data:`MAX_LEVEL`, ``capacity`` one from 0
-to :data:`MAX_CAPACITY` (the bound of a config's ``default_capacity`` too); ``number``
-attributes are finite, and an integer too large for a float counts as infinite. Strings
-may not hold NUL or other control characters but tab and line breaks
-(:mod:`api.services.text`). The JSON schemas and the CSV parser use the same bounds.
+Bounds (one source: :mod:`scoring.limits`): ``level`` is a whole number from 0 to
+:data:`MAX_LEVEL`, ``capacity`` one from 0 to :data:`MAX_CAPACITY` (the bound of a
+config's ``default_capacity`` too); ``number`` attributes are finite and at most
+:data:`MAX_ABS_NUMBER` in magnitude (an integer too large for a float counts as
+infinite); at most :data:`MAX_SKILLS` skills of :data:`MAX_SKILL_LENGTH` characters,
+:data:`MAX_MULTI` values per ``multi`` attribute, :data:`MAX_TEXT` characters per
+``text`` attribute. The JSON schemas and the CSV parser use the same bounds.
+
+Characters (:mod:`scoring.identifiers`): ids, positions, skills and category and multi
+values are NFC-normalized and may not hold control characters, lone surrogates or
+invisible format characters; a name may keep the zero-width joiners; free text may not
+hold control characters but tab and line breaks.
+
+Minimization (DESIGN section 6): a skill or an undeclared ``multi`` value that names a
+special category (``bisexual``, ``hiv``...; :func:`scoring.sensitive.sensitive_reason`)
+is refused like a field collecting one, so it can never be matched on or shown in a
+match's reasons. Declared values were checked when the program was configured.
 """
 
 from __future__ import annotations
@@ -21,9 +33,20 @@ from functools import lru_cache
 from typing import Any
 
 from api.services.errors import ValidationFailed
-from api.services.text import control_char_problem
 from models.vocabulary import Role
-from scoring.limits import MAX_CAPACITY, MAX_LEVEL, finite_number
+from scoring.identifiers import character_problem, nfc
+from scoring.limits import (
+    MAX_ABS_NUMBER,
+    MAX_CAPACITY,
+    MAX_LEVEL,
+    MAX_MULTI,
+    MAX_SKILL_LENGTH,
+    MAX_SKILLS,
+    MAX_TEXT,
+    MAX_VALUE_LENGTH,
+    finite_number,
+)
+from scoring.sensitive import sensitive_reason
 
 ROLES = tuple(Role)
 #: Every key a participant may carry, in the API's order.
@@ -52,7 +75,10 @@ DEFAULTS: dict[str, Any] = {
     "active": True,
 }
 MAX_ERRORS = 100
+#: External ids one participant may exclude.
 MAX_LIST = 1000
+#: Characters of an external id, a name or a position.
+MAX_ID_LENGTH = 200
 #: The integer columns and their inclusive bounds (one source: :mod:`scoring.limits`).
 INT_BOUNDS: dict[str, tuple[int, int]] = {"level": (0, MAX_LEVEL), "capacity": (0, MAX_CAPACITY)}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -92,8 +118,8 @@ def _bounded_int(out: Problems, key: str, value: object) -> bool:
     return False
 
 
-def _no_control(out: Problems, path: str, value: str) -> bool:
-    problem = control_char_problem(value)
+def _characters(out: Problems, path: str, value: str, kind: str = "identifier") -> bool:
+    problem = character_problem(value, kind=kind)
     if problem is not None:
         out.append((path, problem))
     return problem is None
@@ -104,15 +130,17 @@ def fields_by_key(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["key"]: f for f in config.get("fields") or []}
 
 
-def _string(out: Problems, path: str, value: object, *, max_len: int) -> str | None:
-    """A stripped string; None (absent) stays None, and so does an all-blank string."""
+def _string(
+    out: Problems, path: str, value: object, *, max_len: int, kind: str = "identifier"
+) -> str | None:
+    """A stripped NFC string; None (absent) stays None, and so does an all-blank string."""
     if value is None:
         return None
     if not isinstance(value, str):
         out.append((path, f"expected a string, got {_fmt(value)}"))
         return None
-    _no_control(out, path, value)
-    value = value.strip()
+    _characters(out, path, value, kind)
+    value = nfc(value).strip()
     if len(value) > max_len:
         out.append((path, f"at most {max_len} characters, got {len(value)}"))
     return value or None
@@ -125,14 +153,24 @@ def _canonical(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _strings(
-    out: Problems, path: str, value: object, *, allowed: list[str] | None = None
+    out: Problems,
+    path: str,
+    value: object,
+    *,
+    allowed: list[str] | None = None,
+    max_items: int = MAX_LIST,
+    max_len: int = MAX_ID_LENGTH,
+    sensitive: bool = False,
 ) -> list[str]:
-    """A list of non-empty strings, stripped, duplicates dropped; mapped onto ``allowed``."""
+    """A list of non-empty NFC strings, stripped, duplicates dropped; mapped onto ``allowed``.
+
+    With ``sensitive``, a value naming a special category is refused.
+    """
     if not isinstance(value, list):
         out.append((path, f"expected a list of strings, got {_fmt(value)}"))
         return []
-    if len(value) > MAX_LIST:
-        out.append((path, f"at most {MAX_LIST} entries, got {len(value)}"))
+    if len(value) > max_items:
+        out.append((path, f"at most {max_items} entries, got {len(value)}"))
         return []
     canonical = _canonical(tuple(allowed)) if allowed is not None else None
     result: list[str] = []
@@ -140,9 +178,15 @@ def _strings(
         if not isinstance(item, str) or not item.strip():
             out.append((f"{path}.{i}", f"expected a non-empty string, got {_fmt(item)}"))
             continue
-        if not _no_control(out, f"{path}.{i}", item):
+        if not _characters(out, f"{path}.{i}", item):
             continue
-        item = item.strip()
+        item = nfc(item).strip()
+        if len(item) > max_len:
+            out.append((f"{path}.{i}", f"at most {max_len} characters, got {len(item)}"))
+            continue
+        if sensitive and canonical is None and (why := sensitive_reason(item, value=True)):
+            out.append((f"{path}.{i}", _sensitive_message(item, why)))
+            continue
         if canonical is not None:
             if _norm(item) not in canonical:
                 expected = ", ".join(allowed or [])
@@ -154,31 +198,67 @@ def _strings(
     return result
 
 
+def _sensitive_message(value: str, why: str) -> str:
+    return (
+        f"{value!r} names a special category of personal data ({why!r}); such data is not accepted"
+    )
+
+
+def _category(out: Problems, path: str, field: Mapping[str, Any], value: Any) -> str | None:
+    values: list[str] | None = field.get("values")
+    expected = ", ".join(values) if values is not None else "a non-empty string"
+    if not isinstance(value, str) or not value.strip():
+        out.append((path, f"expected one of: {expected}; got {_fmt(value)}"))
+        return None
+    if not _characters(out, path, value):
+        return None
+    text = nfc(value).strip()
+    if values is None:  # an open category: any value, but never a special category
+        if len(text) > MAX_VALUE_LENGTH:
+            out.append((path, f"at most {MAX_VALUE_LENGTH} characters, got {len(text)}"))
+            return None
+        if (why := sensitive_reason(text, value=True)) is not None:
+            out.append((path, _sensitive_message(text, why)))
+            return None
+        return text
+    match = _canonical(tuple(values)).get(_norm(text))
+    if match is None:
+        out.append((path, f"unknown value {text!r}; expected one of: {expected}"))
+    return match
+
+
 def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -> Any:
     kind = field["type"]
     if kind == "category":
-        values: list[str] = field["values"]
-        if not isinstance(value, str):
-            out.append((path, f"expected one of: {', '.join(values)}; got {_fmt(value)}"))
-            return None
-        if not _no_control(out, path, value):
-            return None
-        match = _canonical(tuple(values)).get(_norm(value))
-        if match is None:
-            out.append((path, f"unknown value {value!r}; expected one of: {', '.join(values)}"))
-        return match
+        return _category(out, path, field, value)
     if kind == "multi":
-        return _strings(out, path, value, allowed=field.get("values"))
+        return _strings(
+            out,
+            path,
+            value,
+            allowed=field.get("values"),
+            max_items=MAX_MULTI,
+            max_len=MAX_VALUE_LENGTH,
+            sensitive=True,
+        )
     if kind == "number":
-        if finite_number(value) is None:
-            out.append((path, f"expected a finite number, got {_fmt(value)}"))
+        number = finite_number(value)
+        if number is None or abs(number) > MAX_ABS_NUMBER:
+            out.append(
+                (
+                    path,
+                    f"expected a finite number from {-MAX_ABS_NUMBER:g} to {MAX_ABS_NUMBER:g}, "
+                    f"got {_fmt(value)}",
+                )
+            )
             return None
         return value
     if not isinstance(value, str):  # text
         out.append((path, f"expected a string, got {_fmt(value)}"))
         return None
-    _no_control(out, path, value)
-    return value
+    if _characters(out, path, value, "text") and len(value) > MAX_TEXT:
+        out.append((path, f"at most {MAX_TEXT} characters, got {len(value)}"))
+    return nfc(value)
 
 
 def _attributes(
@@ -216,13 +296,20 @@ def check_participant(
         if p.get(key) is None:
             out.append((key, "missing data for required field"))
     clean: dict[str, Any] = {
-        "external_id": _string(out, "external_id", p.get("external_id"), max_len=200),
+        "external_id": _string(out, "external_id", p.get("external_id"), max_len=MAX_ID_LENGTH),
         "role": p.get("role"),
-        "name": _string(out, "name", p.get("name"), max_len=200),
+        "name": _string(out, "name", p.get("name"), max_len=MAX_ID_LENGTH, kind="name"),
         "email": _string(out, "email", p["email"], max_len=320),
-        "position": _string(out, "position", p["position"], max_len=200),
+        "position": _string(out, "position", p["position"], max_len=MAX_ID_LENGTH),
         "level": p["level"],
-        "skills": _strings(out, "skills", p["skills"]),
+        "skills": _strings(
+            out,
+            "skills",
+            p["skills"],
+            max_items=MAX_SKILLS,
+            max_len=MAX_SKILL_LENGTH,
+            sensitive=True,
+        ),
         "capacity": p["capacity"],
         "attributes": _attributes(out, p["attributes"], fields),
         "exclude": _strings(out, "exclude", p["exclude"]),

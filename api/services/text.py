@@ -1,22 +1,25 @@
 """The characters text the API stores may hold. Pure: no database.
 
-PostgreSQL refuses a NUL character in any text or JSONB value, and the other C0
-control characters are never meant in names, ids, skills or descriptions (they come
-from binary junk or broken encodings, and corrupt exports and logs). So every string a
-client sends is refused when it holds a NUL or another C0 control character; tab,
-line feed and carriage return stay allowed, for free text such as descriptions and
-``text`` attributes (single-line values are whitespace-normalized where they are
-matched anyway). The same rule holds on SQLite, so a dataset moves between backends.
+PostgreSQL refuses a NUL character in any text or JSONB value, and the other control
+characters (C0 and C1) are never meant in names, ids, skills or descriptions (they come
+from binary junk or broken encodings, and corrupt exports and logs). A lone UTF-16
+surrogate (a JSON ``\\ud800`` escape without its pair) is not text at all: SQLite would
+store it and PostgreSQL refuse it. So every string a client sends, at any depth, is
+refused when it holds one of them; tab, line feed and carriage return stay allowed, for
+free text such as descriptions and ``text`` attributes (single-line values are
+whitespace-normalized where they are matched anyway). The same rule holds on SQLite, so
+a dataset moves between backends. Identifiers and matched values are held to more
+(NFC, no invisible format characters): :mod:`scoring.identifiers`, applied where they
+are validated.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-__all__ = ["control_char_problem", "control_char_problems"]
+from scoring.identifiers import character_problem
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+__all__ = ["control_char_problem", "control_char_problems"]
 
 
 def control_char_problem(text: str) -> str | None:
@@ -27,13 +30,7 @@ def control_char_problem(text: str) -> str | None:
     >>> control_char_problem("Ann" + chr(0)).startswith("must not contain control character")
     True
     """
-    found = _CONTROL.search(text)
-    if found is None:
-        return None
-    return (
-        f"must not contain control character {found.group()!r} (at character {found.start()}); "
-        "only tab and line breaks are allowed"
-    )
+    return character_problem(text, kind="text")
 
 
 def control_char_problems(value: object, path: str = "") -> list[tuple[str, str]]:

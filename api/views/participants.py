@@ -12,6 +12,7 @@ from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 
 from api.auth import current_actor
+from api.body import CSV_TYPES, csv_body
 from api.db import get_session
 from api.schemas.export import ParticipantExportSchema
 from api.schemas.participants import (
@@ -27,11 +28,12 @@ from api.services import erasure, export, participants
 
 
 class _UploadParser(FlaskParser):
-    """JSON as usual; a ``text/csv`` body is handed to the schema as ``{"csv": bytes}``."""
+    """JSON as usual; a CSV body (``text/csv`` or ``application/csv``, in its declared
+    charset) is handed to the schema as ``{"csv": utf-8 bytes}``."""
 
     def load_json(self, req: Request, schema: Schema) -> Any:
-        if req.mimetype == "text/csv":
-            return {"csv": req.get_data()}
+        if req.mimetype in CSV_TYPES:
+            return {"csv": csv_body(req)}
         return super().load_json(req, schema)
 
 
