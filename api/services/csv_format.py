@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from api.services.errors import ValidationFailed
 from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, column_of, parse_csv
 from api.services.participants_validation import ErrorLog, check_participant
 from models.vocabulary import Role
@@ -61,7 +62,8 @@ def read_participants(
         for path, message in problems:
             log.add(f"row {row.row}.{column_of(path)}", message)
         people.append(clean)
-    log.raise_if_any()
+    if log.total:  # the detail names every row (up to the log's cap): the CLI prints it
+        raise ValidationFailed(log.errors)
     mentees = [p for p in people if p.get("role") == Role.MENTEE]
     mentors = [p for p in people if p.get("role") == Role.MENTOR]
     return mentees, mentors
