@@ -169,33 +169,47 @@ def _check_mentees_free(session: Session, scope: list[Any]) -> None:
         raise Conflict(f"mentees already have a published match: {names}")
 
 
+#: Ids per IN list: far under PostgreSQL's 65,535 bind parameters per statement.
+IN_CHUNK = 10_000
+
+
 def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.UUID]) -> None:
     """Add ``load`` to the mentors' published load, by the capacities of ``config``
     (the publishing run's configuration)."""
     # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
-    mentors = list(
-        session.scalars(
+    # In chunks of sorted ids, so that the order holds across them and no statement
+    # passes PostgreSQL's 65,535 bind parameters (a run may have more mentors).
+    wanted = sorted(load)
+    mentors = [
+        mentor
+        for start in range(0, len(wanted), IN_CHUNK)
+        for mentor in session.scalars(
             select(Participant)
-            .where(Participant.id.in_(list(load)))
+            .where(Participant.id.in_(wanted[start : start + IN_CHUNK]))
             .order_by(Participant.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-    )
+    ]
     groups: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
     for mentor in mentors:
         groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
     # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
     for (n, cap), ids in groups.items():
-        bump = (
-            update(Participant)
-            .where(Participant.id.in_(ids), Participant.published_load + n <= cap)
-            .values(published_load=Participant.published_load + n)
-            .execution_options(synchronize_session=False)
-        )
-        # An UPDATE without RETURNING gives a CursorResult; Session.execute is typed
-        # as the general Result on purpose (sqlalchemy/sqlalchemy#12913).
-        done = cast(CursorResult[Any], session.execute(bump)).rowcount
+        done = 0
+        for start in range(0, len(ids), IN_CHUNK):
+            bump = (
+                update(Participant)
+                .where(
+                    Participant.id.in_(ids[start : start + IN_CHUNK]),
+                    Participant.published_load + n <= cap,
+                )
+                .values(published_load=Participant.published_load + n)
+                .execution_options(synchronize_session=False)
+            )
+            # An UPDATE without RETURNING gives a CursorResult; Session.execute is typed
+            # as the general Result on purpose (sqlalchemy/sqlalchemy#12913).
+            done += cast(CursorResult[Any], session.execute(bump)).rowcount
         if done != len(ids):
             full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
             session.rollback()
