@@ -27,9 +27,13 @@ def _settings() -> Settings:
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
     """A session on the settings' database whose engine is disposed afterwards."""
+    try:
+        info = {"audit_key": settings.audit_secret()}
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
     engine = make_engine(settings.database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with make_session_factory(engine, info=info)() as session:
             yield session
     finally:
         engine.dispose()
@@ -47,8 +51,20 @@ def db() -> None:
 
 @db.command("upgrade", help="Apply every pending migration (MENTORMATCH_DATABASE_URL).")
 def db_upgrade() -> None:
-    upgrade(_settings().database_url)
+    settings = _settings()
+    upgrade(settings.database_url)
     click.echo("database is up to date")
+    _seal_audit_chains(settings)
+
+
+def _seal_audit_chains(settings: Settings) -> None:
+    """Seal the chains of organizations written before the keyed scheme (api.services.audit)."""
+    from api.services import audit as audit_log
+
+    with _session(settings) as session:
+        sealed = audit_log.seal_all(session)
+    if sealed:
+        click.echo(f"audit chains of {sealed} organizations sealed with the audit key")
 
 
 @main.command("create-org", help="Create an organization and its owner; prints the owner's key.")
@@ -117,6 +133,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
     from api.server import run_server
 
     settings = _settings()
+    try:
+        settings.audit_secret()  # a missing key stops serve here, not in each web worker
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _seal_audit_chains(settings)
     workers = workers or settings.web_workers
     sys.exit(run_server(settings, host=host, port=port, workers=workers))
 
@@ -161,6 +182,7 @@ def audit_verify(org_id: Any) -> None:
     from api.services import audit as audit_log
 
     with _session(_settings()) as session:
+        audit_log.seal_all(session)
         orgs = [org_id] if org_id else audit_log.organization_ids(session)
         reports = {org: audit_log.verify(session, org) for org in orgs}
     for org, report in reports.items():
@@ -313,7 +335,12 @@ def worker(workers: int | None, worker_type: str) -> None:
 
     settings = _settings()
     configure_logging(settings.log_level)
-    jobs = make_jobs(settings, make_session_factory(make_engine(settings.database_url)))
+    try:
+        info = {"audit_key": settings.audit_secret()}
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    engine = make_engine(settings.database_url)
+    jobs = make_jobs(settings, make_session_factory(engine, info=info))
     run_worker(jobs, workers=workers or settings.job_workers, worker_type=worker_type)
 
 

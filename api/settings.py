@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ PREFIX = "MENTORMATCH_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+MIN_AUDIT_KEY = 32
+_SECRET = frozenset({"audit_key"})  # never echoed in an error message
 
 
 class SettingsError(ValueError):
@@ -63,6 +66,9 @@ class Settings:
     job_workers: int = 1
     log_level: str = "INFO"
     retention_days: int = 30
+    # The audit chain's HMAC key. Unset: the embedded default (SQLite) generates one
+    # into instance/ on first start; PostgreSQL (production) refuses to start.
+    audit_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,10 +106,51 @@ class Settings:
             try:
                 parsed[name] = _PARSERS[name](value)
             except ValueError as exc:
-                errors[label] = f"{exc}, got {value!r}"
+                shown = f"{len(str(value))} characters" if name in _SECRET else repr(value)
+                errors[label] = f"{exc}, got {shown}"
         if errors:
             raise SettingsError(errors)
         return dataclasses.replace(self, **parsed)
+
+    @property
+    def audit_key_file(self) -> Path:
+        """Where the embedded default keeps its generated audit key: next to the SQLite
+        database (``instance/mentormatch-audit.key`` by default)."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).with_name("mentormatch-audit.key")
+        return DEFAULT_SQLITE_PATH.resolve().with_name("mentormatch-audit.key")
+
+    def audit_secret(self) -> bytes:
+        """The audit chain's HMAC key: ``MENTORMATCH_AUDIT_KEY``; else, on SQLite, the key
+        generated on first start into :attr:`audit_key_file` (mode 0600), read back on
+        later starts. A PostgreSQL database without the variable is a SettingsError:
+        a production chain is never keyed with something left lying next to it."""
+        if self.audit_key is not None:
+            return self.audit_key.encode()
+        if make_url(self.database_url).get_backend_name() != "sqlite":
+            raise SettingsError(
+                {
+                    PREFIX + "AUDIT_KEY": "required with a PostgreSQL database (a secret of "
+                    "32 or more characters, e.g. `openssl rand -hex 32`), got nothing"
+                }
+            )
+        path = self.audit_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # O_EXCL: of two processes starting at once, one writes and both read it
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+        secret = path.read_text().strip()
+        if len(secret) < MIN_AUDIT_KEY:
+            raise SettingsError(
+                {str(path): f"expected an audit key of {MIN_AUDIT_KEY}+ characters"}
+            )
+        return secret.encode()
 
     @property
     def jobs_file(self) -> Path:
@@ -179,6 +226,14 @@ def _log_level(value: object) -> str:
     return level
 
 
+def _audit_key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.strip()) < MIN_AUDIT_KEY:
+        raise ValueError(f"expected a secret of at least {MIN_AUDIT_KEY} characters")
+    return value.strip()
+
+
 def _database_url(value: object) -> str:
     expected = "expected a database URL (sqlite:///path or postgresql://user@host/db)"
     if not isinstance(value, str) or not value.strip():
@@ -224,6 +279,7 @@ _PARSERS: dict[str, Parser] = {
     "job_workers": _integer(1, "runs"),
     "log_level": _log_level,
     "retention_days": _integer(1, "days"),
+    "audit_key": _audit_key,
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
 OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)

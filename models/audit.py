@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, uuid_pk
@@ -15,8 +15,9 @@ from models.base import Base, created_at, uuid_pk
 class AuditEvent(Base):
     """One admin action. Holds ids only, never names or emails.
 
-    ``hash`` is SHA-256 over the previous event's hash and this event's canonical
-    content, so an edited, deleted or reordered row breaks the chain.
+    ``hash`` is an HMAC-SHA-256, keyed with the service's audit key, over the previous
+    event's hash and this event's canonical content (plain SHA-256 for rows of scheme
+    1), so an edited, deleted or reordered row breaks the chain.
     """
 
     __tablename__ = "audit_events"
@@ -39,3 +40,7 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = created_at()
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # How ``hash`` was computed (migration 0007): 1 = plain SHA-256 (the rows written
+    # before), 2 = HMAC-SHA-256 with the service's audit key. Versioned per row so the
+    # old rows still verify; a chain never goes back from 2 to 1.
+    scheme: Mapped[int] = mapped_column(server_default=text("1"))

@@ -71,5 +71,9 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(
+    engine: Engine, *, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``info`` is every session's ``Session.info`` (the service
+    layer keeps the audit chain's key there: ``{"audit_key": bytes}``)."""
+    return sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))

@@ -21,6 +21,11 @@ class Organization(Base):
     # Bumping them with one UPDATE serializes concurrent writers on this row.
     audit_seq: Mapped[int] = mapped_column(default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    # The keyed chain starts at ``audit_keyed_from`` (events before it are of the plain
+    # scheme, written before migration 0007); ``audit_seal`` is the HMAC of that
+    # boundary with the audit key, so nobody without the key can move it.
+    audit_keyed_from: Mapped[int | None]
+    audit_seal: Mapped[str | None] = mapped_column(String(64))
     # Offboarding: the owner deleted the organization. Its keys stopped working then;
     # everything of it is purged once this is older than the retention period.
     deleted_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # the factories import the API, which the numeric tests never
     from tests.factories import Tenant
 
 PG_ENV = "MENTORMATCH_TEST_DATABASE_URL"
+#: The audit chain's key in every test session, app and started server (PostgreSQL
+#: refuses to start without one); tests of the key's own rules unset it.
+TEST_AUDIT_KEY = "test-audit-key-" + "0" * 32
+os.environ.setdefault("MENTORMATCH_AUDIT_KEY", TEST_AUDIT_KEY)
 REDIS_ENV = "MENTORMATCH_TEST_REDIS_URL"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -101,6 +105,8 @@ def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        # Triggers off for this transaction (superuser): audit_events refuses TRUNCATE.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     engine.dispose()
 
@@ -120,7 +126,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(db_url)
-    yield make_session_factory(engine)
+    yield make_session_factory(
+        engine, info={"audit_key": os.environ["MENTORMATCH_AUDIT_KEY"].encode()}
+    )
     engine.dispose()
 
 

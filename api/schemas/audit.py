@@ -44,3 +44,25 @@ class ChainReportSchema(StrictSchema):
     events = fields.Integer()
     first_bad_seq = fields.Integer(allow_none=True)
     problem = fields.String(allow_none=True)
+    unkeyed = fields.Integer(
+        metadata={"description": "Events at the start written before the keyed (HMAC) scheme"}
+    )
+    since_seq = fields.Integer(
+        allow_none=True, metadata={"description": "The seq of the saved head checked, if any"}
+    )
+
+
+class VerifyArgs(StrictSchema):
+    since_head = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=300),
+        metadata={"description": "An anchor from GET /v1/audit/head: prove the chain extends it"},
+    )
+
+
+class SignedHeadSchema(StrictSchema):
+    seq = fields.Integer()
+    head = fields.String()
+    time = fields.DateTime()
+    signature = fields.String(metadata={"description": "HMAC-SHA-256 with the audit key"})
+    anchor = fields.String(metadata={"description": "Keep it outside; verify?since_head="})

@@ -1,22 +1,41 @@
 """The audit log: append an event in the caller's transaction, list it, verify its chain.
 
-Each organization's events form a SHA-256 hash chain: an event's hash covers the
-previous event's hash and the event's own canonical content, so editing, deleting or
-reordering any row is detected by :func:`verify`. Events hold ids, never personal data.
+Each organization's events form a hash chain: an event's hash covers the previous
+event's hash and the event's own canonical content, so editing, deleting or reordering
+any row is detected by :func:`verify`. Events hold ids, never personal data.
+
+What each guarantee covers, and what it does not:
+
+- **Keyed chain** (scheme 2): each hash is an HMAC-SHA-256 with the service's audit
+  key (``MENTORMATCH_AUDIT_KEY``, kept out of the database). Someone with database
+  access but not the key cannot edit, drop or reorder events and recompute the chain:
+  it no longer verifies. Someone holding the key can. Rows written before the keyed
+  scheme (scheme 1, plain SHA-256) verify as before; the organization's *seal* (an
+  HMAC of where its keyed chain starts, set by :func:`seal_all` at start-up or by its
+  next event) fixes that boundary, so old rows cannot be re-labelled or rewritten as
+  plain ones. Before the seal, the old rows are as (un)protected as they always were.
+- **Append-only table** (PostgreSQL): triggers refuse UPDATE, DELETE and TRUNCATE of
+  ``audit_events``. A superuser can still disable triggers; the chain then tells.
+- **Outside anchor**: deleting the newest events and rewinding the organization's
+  head leaves a shorter chain that verifies on its own. :func:`signed_head` gives a
+  head ``(seq, head, time)`` signed with the key, to keep outside the service;
+  :func:`verify` with ``since_head`` proves the chain still contains that head and
+  extends it. It covers everything up to the newest saved head, not what came after.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
@@ -59,11 +78,32 @@ def _canonical(event: AuditEvent) -> bytes:
         "details": _plain(event.details),
         "created_at": created.astimezone(UTC).isoformat(timespec="microseconds"),
     }
+    if event.scheme != PLAIN:  # scheme 1 rows hash as they always did
+        body["scheme"] = event.scheme
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(prev_hash.encode() + _canonical(event)).hexdigest()
+#: The hash schemes of :attr:`AuditEvent.scheme`.
+PLAIN, KEYED = 1, 2
+
+
+def audit_key(session: Session) -> bytes:
+    """The audit key the session factory was built with (``Session.info``)."""
+    key = session.info.get("audit_key")
+    if not isinstance(key, bytes) or not key:
+        # Never fall back to an unkeyed chain: every factory of the service passes one.
+        raise RuntimeError("this session has no audit key (make_session_factory(info=...))")
+    return key
+
+
+def chain_hash(prev_hash: str, event: AuditEvent, key: bytes | None = None) -> str:
+    """The event's hash by its scheme: plain SHA-256 (1) or HMAC-SHA-256 with ``key`` (2)."""
+    message = prev_hash.encode() + _canonical(event)
+    if event.scheme == PLAIN:
+        return hashlib.sha256(message).hexdigest()
+    if key is None:
+        raise ValueError("a keyed event needs the audit key")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def record(
@@ -81,12 +121,18 @@ def record(
     The organization row's ``audit_seq`` is bumped with a single UPDATE first: that
     row lock serializes concurrent writers of one organization, so the chain never forks.
     """
-    seq, prev = session.execute(
+    key = audit_key(session)
+    seq, prev, seal = session.execute(
         update(Organization)
         .where(Organization.id == actor.organization_id)
         .values(audit_seq=Organization.audit_seq + 1)
-        .returning(Organization.audit_seq, Organization.audit_head)
+        .returning(Organization.audit_seq, Organization.audit_head, Organization.audit_seal)
     ).one()
+    sealing = (
+        {}
+        if seal
+        else {"audit_keyed_from": seq, "audit_seal": _seal(key, actor.organization_id, seq)}
+    )
     event = AuditEvent(
         id=uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -99,13 +145,14 @@ def record(
         details=details or {},
         created_at=datetime.now(UTC),
         prev_hash=prev,
+        scheme=KEYED,
     )
-    event.hash = chain_hash(prev, event)
+    event.hash = chain_hash(prev, event, key)
     session.add(event)
     session.execute(
         update(Organization)
         .where(Organization.id == actor.organization_id)
-        .values(audit_head=event.hash)
+        .values(audit_head=event.hash, **sealing)
     )
     return event
 
@@ -116,14 +163,111 @@ class ChainReport:
     events: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    #: Events of the plain (unkeyed) scheme 1 at the start of the chain.
+    unkeyed: int = 0
+    #: The saved head checked (``since_head``), when one was given.
+    since_seq: int | None = None
 
 
-def verify(session: Session, organization_id: uuid.UUID, *, batch: int = 5000) -> ChainReport:
-    """Walk the organization's chain in order and report the first break, if any."""
+@dataclass(frozen=True)
+class SignedHead:
+    seq: int
+    head: str
+    time: datetime
+    signature: str
+
+    @property
+    def anchor(self) -> str:
+        """The head as one string, for ``verify?since_head=``."""
+        return f"{self.seq}.{self.head}.{_stamp(self.time)}.{self.signature}"
+
+
+def _stamp(time: datetime) -> str:
+    """A URL-safe UTC time for anchors (an ISO offset's ``+`` is a space in a query)."""
+    return time.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _seal(key: bytes, organization_id: uuid.UUID, keyed_from: int) -> str:
+    message = f"mentormatch-audit-seal|{organization_id}|{keyed_from}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def seal_all(session: Session) -> int:
+    """Seal every organization not sealed yet (written before the keyed scheme): its
+    keyed chain starts after its current newest event. Run at start-up; one conditional
+    UPDATE each, so concurrent starts and writers never seal one twice. Commits."""
+    key, sealed = audit_key(session), 0
+    for org_id, seq in session.execute(
+        select(Organization.id, Organization.audit_seq).where(Organization.audit_seal.is_(None))
+    ).all():
+        result = session.execute(
+            update(Organization)
+            .where(
+                Organization.id == org_id,
+                Organization.audit_seal.is_(None),
+                Organization.audit_seq == seq,
+            )
+            .values(audit_keyed_from=seq + 1, audit_seal=_seal(key, org_id, seq + 1))
+        )
+        sealed += cast(CursorResult[Any], result).rowcount
+    session.commit()
+    return sealed
+
+
+def _signature(key: bytes, organization_id: uuid.UUID, seq: int, head: str, time: str) -> str:
+    message = f"mentormatch-audit-head|{organization_id}|{seq}|{head}|{time}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_head(session: Session, actor: Actor) -> SignedHead:
+    """The organization's chain head now, signed with the audit key: keep it outside."""
+    org = session.get(Organization, actor.organization_id)
+    assert org is not None  # the actor's key proved it exists
+    time = datetime.now(UTC).replace(microsecond=0)
+    sig = _signature(audit_key(session), org.id, org.audit_seq, org.audit_head, _stamp(time))
+    return SignedHead(org.audit_seq, org.audit_head, time, sig)
+
+
+def _saved_head(session: Session, organization_id: uuid.UUID, anchor: str) -> tuple[int, str]:
+    """``(seq, head)`` of an anchor :func:`signed_head` gave this organization, else 422."""
+    bad = ValidationFailed(
+        {"since_head": ["not a head this organization was given by GET /v1/audit/head"]}
+    )
+    seq_text, _, rest = anchor.partition(".")
+    head, _, rest = rest.partition(".")
+    time, _, signature = rest.rpartition(".")
+    if not (seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= 12):
+        raise bad
+    expected = _signature(audit_key(session), organization_id, int(seq_text), head, time)
+    if not hmac.compare_digest(expected, signature):
+        raise bad
+    return int(seq_text), head
+
+
+def verify(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    batch: int = 5000,
+    since_head: str | None = None,
+) -> ChainReport:
+    """Walk the organization's chain in order and report the first break, if any.
+
+    With ``since_head`` (an anchor of :func:`signed_head`), the chain must also still
+    hold that head at its ``seq``: a chain cut back below it, or rebuilt, is broken.
+    """
     org = session.get(Organization, organization_id)
     if org is None:
         return ChainReport(False, 0, None, "organization not found")
-    prev, expected_seq, count = GENESIS, 1, 0
+    saved = _saved_head(session, organization_id, since_head) if since_head else None
+    since = saved[0] if saved else None
+    key = audit_key(session)
+    prev, expected_seq, count, unkeyed = GENESIS, 1, 0, 0
+    keyed_from = org.audit_keyed_from
+    if keyed_from is None or org.audit_seal is None:
+        return ChainReport(False, 0, None, "the chain is not sealed with the audit key")
+    if not hmac.compare_digest(_seal(key, org.id, keyed_from), org.audit_seal):
+        return ChainReport(False, 0, None, "the chain's seal does not match the audit key")
     stmt = (
         select(AuditEvent)
         .where(AuditEvent.organization_id == organization_id)
@@ -131,21 +275,33 @@ def verify(session: Session, organization_id: uuid.UUID, *, batch: int = 5000) -
         .execution_options(yield_per=batch)
     )
     events = session.scalars(stmt)
+
+    def broken(seq: int | None, problem: str) -> ChainReport:
+        return ChainReport(False, count, seq, problem, unkeyed, since)
+
     try:  # a streamed (server-side) cursor: close it even when stopping early
         for event in events:
             count += 1
             if event.seq != expected_seq:
-                return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing")
+                return broken(expected_seq, f"event {expected_seq} is missing")
             if event.prev_hash != prev:
-                return ChainReport(False, count, event.seq, "link to the previous event is broken")
-            if chain_hash(prev, event) != event.hash:
-                return ChainReport(False, count, event.seq, "content does not match its hash")
+                return broken(event.seq, "link to the previous event is broken")
+            # Plain before the sealed boundary, keyed from it on: no downgrade.
+            if event.scheme != (KEYED if event.seq >= keyed_from else PLAIN):
+                return broken(event.seq, "hash scheme does not match the chain's seal")
+            unkeyed += event.scheme == PLAIN
+            if not hmac.compare_digest(chain_hash(prev, event, key), event.hash):
+                return broken(event.seq, "content does not match its hash")
+            if saved is not None and event.seq == saved[0] and event.hash != saved[1]:
+                return broken(event.seq, "the saved head is no longer in the chain")
             prev, expected_seq = event.hash, expected_seq + 1
     finally:
         events.close()
     if org.audit_seq != count or org.audit_head != prev:
-        return ChainReport(False, count, count + 1, "newest events are missing")
-    return ChainReport(True, count)
+        return broken(count + 1, "newest events are missing")
+    if saved is not None and saved[0] > count:
+        return broken(count + 1, f"the chain ends before the saved head (seq {saved[0]})")
+    return ChainReport(True, count, None, None, unkeyed, since)
 
 
 def _encode_cursor(seq: int) -> str:
@@ -221,9 +377,11 @@ def list_events(
     return Page(rows, next_cursor)
 
 
-def verify_organization(session: Session, actor: Actor) -> ChainReport:
-    """The chain check of the actor's own organization."""
-    return verify(session, actor.organization_id)
+def verify_organization(
+    session: Session, actor: Actor, *, since_head: str | None = None
+) -> ChainReport:
+    """The chain check of the actor's own organization (extending a saved head, if given)."""
+    return verify(session, actor.organization_id, since_head=since_head)
 
 
 def organization_ids(session: Session) -> list[uuid.UUID]:

@@ -43,7 +43,14 @@ def test_audit_list_filters_and_pages(client: Any, tenant: Tenant, other_tenant:
 def test_verify_route(client: Any, tenant: Tenant) -> None:
     response = client.get("/v1/audit/verify", headers=tenant.headers)
     assert response.status_code == 200
-    assert response.json == {"valid": True, "events": 3, "first_bad_seq": None, "problem": None}
+    assert response.json == {
+        "valid": True,
+        "events": 3,
+        "first_bad_seq": None,
+        "problem": None,
+        "unkeyed": 0,
+        "since_seq": None,
+    }
     assert client.get("/v1/audit/verify").status_code == 401
 
 

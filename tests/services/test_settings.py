@@ -33,6 +33,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_JOB_WORKERS": "3",
     "MENTORMATCH_LOG_LEVEL": "debug",
     "MENTORMATCH_RETENTION_DAYS": "90",
+    "MENTORMATCH_AUDIT_KEY": "k" * 40,
 }
 
 
@@ -69,6 +70,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         job_workers=3,
         log_level="DEBUG",
         retention_days=90,
+        audit_key="k" * 40,
     )
 
 
@@ -161,8 +163,8 @@ def test_overrides_win_over_the_environment() -> None:
         ({"MAX_CONTENT_LENGTH": True}, "MAX_CONTENT_LENGTH", "expected a whole number of bytes"),
         ({"RUN_LEASE_SECONDS": -1}, "RUN_LEASE_SECONDS", "expected a number of seconds > 0"),
         ({"JOBS_IMMEDIATE": "sometimes"}, "JOBS_IMMEDIATE", "expected one of 1, true"),
-        ({"TESTING": True}, "TESTING", "not a setting; expected one of DATABASE_URL"),
-        ({"log_level": "INFO"}, "log_level", "not a setting; expected one of DATABASE_URL"),
+        ({"TESTING": True}, "TESTING", "not a setting; expected one of AUDIT_KEY, DATABASE"),
+        ({"log_level": "INFO"}, "log_level", "not a setting; expected one of AUDIT_KEY, DATA"),
     ],
 )
 def test_a_bad_override_is_an_error_naming_its_key(
