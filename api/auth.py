@@ -8,6 +8,7 @@ from api.db import get_session
 from api.services.context import Actor
 from api.services.errors import Unauthorized
 from api.services.keys import authenticate
+from models.tenant_guard import scope_session
 
 PUBLIC_ENDPOINTS = {"health.Health", "static"}
 # The API description and its viewer hold no organization data.
@@ -33,4 +34,8 @@ def init_app(app: Flask) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer API key (Authorization: Bearer <key>)")
-        g.actor = authenticate(get_session(), token.strip())
+        session = get_session()
+        g.actor = authenticate(session, token.strip())
+        # From here on every query of the request sees this organization alone
+        # (models.tenant_guard; on PostgreSQL, row-level security too).
+        scope_session(session, g.actor.organization_id)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.settings import Settings, SettingsError
 from models import make_engine, make_session_factory
 from models.migrate import upgrade
+from models.tenant_guard import require_scope, scope_session, unguarded
 
 
 def _settings() -> Settings:
@@ -26,7 +27,11 @@ def _settings() -> Settings:
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    """A session on the settings' database whose engine is disposed afterwards."""
+    """A session on the settings' database whose engine is disposed afterwards.
+
+    It refuses tenant queries until the command scopes it to an organization, or opts
+    out with ``unguarded`` for work across organizations (models.tenant_guard).
+    """
     try:
         info = {"audit_key": settings.audit_secret()}
     except SettingsError as exc:
@@ -34,7 +39,7 @@ def _session(settings: Settings) -> Iterator[Session]:
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine, info=info)() as session:
-            yield session
+            yield require_scope(session)
     finally:
         engine.dispose()
 
@@ -74,7 +79,7 @@ def create_org(name: str, owner_email: str) -> None:
     from api.services.errors import ServiceError
     from api.services.organizations import create_organization
 
-    with _session(_settings()) as session:
+    with _session(_settings()) as session, unguarded(session):  # a new tenant
         try:
             created = create_organization(session, name, owner_email)
         except ServiceError as exc:
@@ -90,7 +95,7 @@ def create_org(name: str, owner_email: str) -> None:
 def demo(host: str, port: int) -> None:
     from api.services.demo import ensure_demo_key
 
-    with _session(_settings()) as session:
+    with _session(_settings()) as session, unguarded(session):  # finds or makes the tenant
         key = ensure_demo_key(session)
     base = f"http://{host}:{port}/v1"
     auth = '-H "Authorization: Bearer $MM_KEY"'
@@ -160,6 +165,7 @@ def admin_create(org_id: Any, email: str, role: str) -> None:
     from api.services.organizations import restore_owner
 
     with _session(_settings()) as session:
+        scope_session(session, org_id)
         try:
             created = restore_owner(session, org_id, email, role=role)
         except ServiceError as exc:
@@ -183,8 +189,13 @@ def audit_verify(org_id: Any) -> None:
 
     with _session(_settings()) as session:
         audit_log.seal_all(session)
-        orgs = [org_id] if org_id else audit_log.organization_ids(session)
-        reports = {org: audit_log.verify(session, org) for org in orgs}
+        if org_id:
+            orgs = [org_id]
+        else:
+            with unguarded(session):  # every organization's chain
+                orgs = audit_log.organization_ids(session)
+        # Each chain is checked in a session scoped to its organization.
+        reports = {org: audit_log.verify(scope_session(session, org), org) for org in orgs}
     for org, report in reports.items():
         state = "valid" if report.valid else "BROKEN"
         line = f"organization {org}: {state}, {report.events} events"
@@ -214,6 +225,7 @@ def export(org_id: Any, out_path: str, fmt: str) -> None:
     from api.services.export_jobs import ExportFile, export_organization
 
     with _session(_settings()) as session:
+        scope_session(session, org_id)
         try:
             # The system acts (no admin): the audit event has no actor.
             actor = Actor(org_id, None, "owner")
@@ -255,7 +267,9 @@ def weights_learn(program_id: Any) -> None:
 
     with _session(_settings()) as session:
         try:
-            actor = learning.program_owner(session, program_id)
+            with unguarded(session):  # the program decides the organization
+                actor = learning.program_owner(session, program_id)
+            scope_session(session, actor.organization_id)
             _print_version(learning.learn_weights(session, actor, program_id))
         except ServiceError as exc:
             raise click.ClickException(exc.detail) from exc
@@ -269,7 +283,9 @@ def weights_list(program_id: Any) -> None:
 
     with _session(_settings()) as session:
         try:
-            actor = learning.program_owner(session, program_id)
+            with unguarded(session):  # the program decides the organization
+                actor = learning.program_owner(session, program_id)
+            scope_session(session, actor.organization_id)
             cursor = None
             while True:
                 page = learning.list_weights(session, actor, program_id, cursor=cursor)

@@ -7,6 +7,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from api.services.runs.queue import Jobs
+from models.tenant_guard import require_scope
 
 
 def get_jobs() -> Jobs:
@@ -18,7 +19,8 @@ def get_jobs() -> Jobs:
 def get_session() -> Session:
     session: Session | None = g.get("db")
     if session is None:
-        session = current_app.extensions["mentormatch"].session_factory()
+        # Refuses tenant queries until api.auth scopes it to the key's organization.
+        session = require_scope(current_app.extensions["mentormatch"].session_factory())
         if request and request.method in ("GET", "HEAD", "OPTIONS"):
             # Reads need no write lock on SQLite (see models.db._sqlite_begin).
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})

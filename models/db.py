@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from models import tenant_guard
+
 DEFAULT_SQLITE_PATH = Path("instance") / "mentormatch.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -76,4 +78,6 @@ def make_session_factory(
 ) -> sessionmaker[Session]:
     """Sessions on ``engine``; ``info`` is every session's ``Session.info`` (the service
     layer keeps the audit chain's key there: ``{"audit_key": bytes}``)."""
-    return sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
+    factory = sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
+    tenant_guard.install(factory)  # scoped sessions see one organization (models.tenant_guard)
+    return factory

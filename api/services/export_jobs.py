@@ -8,7 +8,8 @@
 downloadable once, by the same organization (:func:`download`): the download
 deletes the row in the same statement that reads it, so two concurrent downloads
 get it once. A file not downloaded within :data:`EXPORT_TTL` is deleted
-(:func:`expire_exports`, run hourly by the worker and before each export request).
+(:func:`expire_exports`, run hourly by the worker for every organization, and before
+each export request for the requesting one).
 Each request is audited as ``organization.exported`` (format, rows, job id if any).
 """
 
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from huey import Huey, crontab
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from api.services import audit
@@ -31,6 +32,7 @@ from api.services.errors import NotFound, ValidationFailed
 from api.services.export import count_rows, organization_data, organization_document
 from api.services.export_files import CONTENT_TYPES, csv_zip, json_bytes
 from models import Export, Organization
+from models.tenant_guard import scoped_factory, unguarded
 from models.vocabulary import ExportFormat, ExportStatus
 
 log = logging.getLogger("mentormatch.exports")
@@ -159,6 +161,11 @@ def build_export(session_factory: SessionFactory, export_id: uuid.UUID) -> str:
     An export deleted meanwhile (an erasure discards unfinished exports, which may
     hold the person) is dropped. Returns the final status, or ``"missing"``.
     """
+    with session_factory() as session, unguarded(session):  # the row decides the organization
+        organization = session.scalar(select(Export.organization_id).where(Export.id == export_id))
+    if organization is None:
+        return "missing"
+    session_factory = scoped_factory(session_factory, organization)
     with session_factory() as session:
         claimed = session.execute(
             update(Export)
@@ -245,7 +252,7 @@ def register_export_tasks(
 
     @huey.periodic_task(crontab(minute="17"), name="expire_exports")  # type: ignore[untyped-decorator]
     def expire_exports_task() -> None:
-        with session_factory() as session:
+        with session_factory() as session, unguarded(session):  # every organization's
             expire_exports(session)
             session.commit()
 

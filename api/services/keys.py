@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.services.context import Actor
 from api.services.errors import Unauthorized
 from models import Admin, ApiKey, Organization
+from models.tenant_guard import unguarded
 
 PREFIX = "mm"
 
@@ -46,12 +47,15 @@ def authenticate(session: Session, token: str) -> Actor:
         key_id = None
     if prefix != PREFIX or key_id is None or not secret:
         raise Unauthorized("malformed API key")
-    row = session.execute(
-        select(ApiKey, Admin, Organization.deleted_at)
-        .join(Admin, Admin.id == ApiKey.admin_id)
-        .join(Organization, Organization.id == Admin.organization_id)
-        .where(ApiKey.id == key_id)
-    ).first()
+    # The key decides the organization, so it is looked up before there is one to
+    # scope to.
+    with unguarded(session):
+        row = session.execute(
+            select(ApiKey, Admin, Organization.deleted_at)
+            .join(Admin, Admin.id == ApiKey.admin_id)
+            .join(Organization, Organization.id == Admin.organization_id)
+            .where(ApiKey.id == key_id)
+        ).first()
     # Compare even when the key is unknown so that timing does not tell ids apart.
     expected = row.ApiKey.secret_hash if row else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or row is None:

@@ -52,6 +52,7 @@ from models import (
     UnmatchedMentee,
     WeightsVersion,
 )
+from models.tenant_guard import unguarded
 
 log = logging.getLogger("mentormatch.retention")
 
@@ -176,6 +177,13 @@ def purge_due(
     with their organization. In a dry run the report counts the rows each would lose
     and nothing is written.
     """
+    with unguarded(session):  # maintenance across organizations
+        return _purge_due(session, now=now, retention_days=retention_days, dry_run=dry_run)
+
+
+def _purge_due(
+    session: Session, *, now: datetime, retention_days: int, dry_run: bool
+) -> PurgeReport:
     cutoff = now - timedelta(days=retention_days)
     report = PurgeReport(now, cutoff, dry_run)
     due_orgs = list(

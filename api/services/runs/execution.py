@@ -37,6 +37,7 @@ from api.services.runs.matching import (
     match_cohort,
 )
 from models import Match, Run, UnmatchedMentee
+from models.tenant_guard import scoped_factory, unguarded
 from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
 from scoring import ScoringError
 
@@ -243,6 +244,12 @@ def execute_run(
     of its proposals is written then.
     """
     started = time.perf_counter()
+    with session_factory() as session, unguarded(session):  # the run decides the organization
+        organization_id = session.scalar(select(Run.organization_id).where(Run.id == run_id))
+    if organization_id is None:
+        return "missing"
+    # Every session of the run, the heartbeat's included, sees its organization alone.
+    session_factory = scoped_factory(session_factory, organization_id)
     if not _claim(session_factory, run_id, lease):
         with session_factory() as session:
             status = session.scalar(select(Run.status).where(Run.id == run_id))
@@ -306,24 +313,27 @@ def expire_stale_runs(session: Session, *, now: datetime | None = None) -> list[
     trigger. Runs in the caller's transaction; the caller commits.
     """
     now = now or _now()
-    stale = session.execute(
-        select(Run.id, Run.status, Run.lease_expires_at).where(
-            Run.status.in_(RUN_ACTIVE_STATUSES),
-            Run.lease_expires_at.is_not(None),
-            Run.lease_expires_at < now,
-        )
-    ).all()
-    for run_id, status, expired_at in stale:
-        assert expired_at is not None  # selected by lease_expires_at < now
-        stamp = expired_at.astimezone(UTC).isoformat(timespec="seconds")
-        reason = (
-            f"worker lost: lease expired at {stamp}"
-            if status == RunStatus.RUNNING
-            else f"never picked up by a worker: queued until {stamp}"
-        )
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == status)
-            .values(status=RunStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None)
-        )
+    with unguarded(session):  # maintenance across organizations
+        stale = session.execute(
+            select(Run.id, Run.status, Run.lease_expires_at).where(
+                Run.status.in_(RUN_ACTIVE_STATUSES),
+                Run.lease_expires_at.is_not(None),
+                Run.lease_expires_at < now,
+            )
+        ).all()
+        for run_id, status, expired_at in stale:
+            assert expired_at is not None  # selected by lease_expires_at < now
+            stamp = expired_at.astimezone(UTC).isoformat(timespec="seconds")
+            reason = (
+                f"worker lost: lease expired at {stamp}"
+                if status == RunStatus.RUNNING
+                else f"never picked up by a worker: queued until {stamp}"
+            )
+            session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == status)
+                .values(
+                    status=RunStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None
+                )
+            )
     return [row[0] for row in stale]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.services.export_jobs import register_export_tasks
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.settings import Settings
+from models.tenant_guard import required_factory
 
 log = logging.getLogger("mentormatch.jobs")
 
@@ -94,15 +95,16 @@ def build_jobs(
         file.parent.mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey(name, filename=str(file), results=False, immediate=immediate, timeout=30)
     lease = settings.run_lease_seconds
+    # A task's sessions refuse tenant queries until the task scopes them to its run's or
+    # export's organization, or opts out for maintenance (models.tenant_guard).
+    task_sessions = required_factory(session_factory)
 
     # Huey ships no type hints: its decorators are untyped (the tasks' own types hold).
     @huey.task(name="execute_run")  # type: ignore[untyped-decorator]
     def execute_run_task(run_id: str) -> str:
-        return execute_run(session_factory, uuid.UUID(run_id), lease=lease)
+        return execute_run(task_sessions, uuid.UUID(run_id), lease=lease)
 
-    jobs = Jobs(
-        huey, execute_run_task, session_factory, register_export_tasks(huey, session_factory)
-    )
+    jobs = Jobs(huey, execute_run_task, session_factory, register_export_tasks(huey, task_sessions))
 
     every_minute = crontab(minute="*")
 
@@ -111,7 +113,7 @@ def build_jobs(
         jobs.expire_stale()
 
     for task in daily:
-        _register_daily(huey, task, session_factory)
+        _register_daily(huey, task, task_sessions)
     return jobs
 
 

@@ -1,0 +1,198 @@
+"""Tenancy in depth: a session scoped to one organization sees only that organization.
+
+Every query of the service layer filters on its organization already (``get_owned``,
+the eligibility queries). This module is the net under them, so that a forgotten
+filter cannot leak another organization's rows:
+
+* **The ORM guard.** A session whose ``info[SCOPE]`` holds an organization id gets
+  ``organization_id = <that id>`` added to every ORM SELECT, UPDATE and DELETE on a
+  tenant table (every mapped table with an ``organization_id`` column), joined and
+  aliased ones included, lazy loads and ``session.get`` included
+  (``do_orm_execute`` + ``with_loader_criteria``); a flush that would write a row of
+  another organization is refused. Requests scope their session once the API key is
+  authenticated (``api.auth``), jobs for their run's or export's organization.
+* **PostgreSQL row-level security** (migration 0008). Each transaction of a scoped
+  session starts with ``set_config('mentormatch.organization_id', <id>, true)``;
+  the policies on every tenant table let the application's role
+  (``mentormatch_app``, which owns no table) see and write only the rows of that
+  organization. An unset (or empty) setting means **no rows**: a code path that
+  forgot to scope sees nothing rather than everything.
+* **The explicit opt-out.** Cross-organization maintenance (authentication, which
+  looks the key up before the organization is known; expiring stale runs and
+  exports; the retention purge; the CLI's check of every audit chain; creating an
+  organization) runs inside ``with unguarded(session):``, which lifts the ORM guard
+  and sets the PostgreSQL setting to ``'system'``, the one value the policies let
+  see every row. ``grep -rn "unguarded("`` lists every such place.
+
+A session with nothing in ``info[SCOPE]`` is unguarded by omission: tests and
+tools that build their own sessions keep working on SQLite and as the PostgreSQL
+superuser, but as the application role such a session sees no tenant row.
+:func:`require_scope` turns the omission into an error: the sessions of a request
+and of the CLI start that way, so a tenant query before scoping raises
+:class:`TenantScopeError`. SQLite has no row-level security; the ORM guard is the
+whole defense there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import (
+    Mapper,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.orm.interfaces import ORMOption
+
+from models.base import Base
+
+#: The ``Session.info`` key of the scope: an organization id, :data:`SYSTEM` or
+#: :data:`REQUIRED`.
+SCOPE = "organization_id"
+#: The explicit opt-out (:func:`unguarded`); also the PostgreSQL setting's value for it.
+SYSTEM = "system"
+#: Not scoped yet, and tenant queries are refused until it is (:func:`require_scope`).
+REQUIRED = "required"
+#: The per-transaction PostgreSQL setting the row-level security policies read.
+SETTING = "mentormatch.organization_id"
+_SET_CONFIG = text(f"SELECT set_config('{SETTING}', :value, true)")
+
+
+class TenantScopeError(RuntimeError):
+    """A tenant query in a session that must be scoped first, or a write of a row of
+    another organization than the session's: a bug, never a client error."""
+
+
+@cache
+def tenant_mappers() -> tuple[Mapper[Any], ...]:
+    """The mapped classes whose table has an ``organization_id`` column."""
+    return tuple(m for m in Base.registry.mappers if "organization_id" in m.local_table.c)
+
+
+def scope_session(session: Session, organization_id: uuid.UUID) -> Session:
+    """Guard ``session`` for ``organization_id`` from now on (the current transaction
+    included) and return it."""
+    _set_scope(session, organization_id)
+    return session
+
+
+def require_scope(session: Session) -> Session:
+    """Refuse tenant queries on ``session`` until it is scoped or explicitly unguarded."""
+    _set_scope(session, REQUIRED)
+    return session
+
+
+@contextmanager
+def unguarded(session: Session) -> Iterator[Session]:
+    """Cross-organization maintenance: inside the block, no ORM guard, and PostgreSQL's
+    policies let every row through (``'system'``). The scope before is restored after."""
+    previous = session.info.get(SCOPE)
+    _set_scope(session, SYSTEM)
+    try:
+        yield session
+    finally:
+        _set_scope(session, previous)
+
+
+def scoped_factory(
+    session_factory: Callable[[], Session], organization_id: uuid.UUID
+) -> Callable[[], Session]:
+    """Sessions of ``session_factory`` scoped to ``organization_id`` (a job's sessions)."""
+
+    def make() -> Session:
+        return scope_session(session_factory(), organization_id)
+
+    return make
+
+
+def required_factory(session_factory: Callable[[], Session]) -> Callable[[], Session]:
+    """Sessions of ``session_factory`` that refuse tenant queries until scoped."""
+
+    def make() -> Session:
+        return require_scope(session_factory())
+
+    return make
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    """Listen on the sessions of ``factory`` (``models.db.make_session_factory`` does)."""
+    event.listen(factory, "do_orm_execute", _filter_statement)
+    event.listen(factory, "after_begin", _set_transaction_setting)
+    event.listen(factory, "before_flush", _check_writes)
+
+
+def _set_scope(session: Session, scope: uuid.UUID | str | None) -> None:
+    if scope is None:
+        session.info.pop(SCOPE, None)
+    else:
+        session.info[SCOPE] = scope
+    # The setting is per transaction: a transaction already under way takes the new
+    # scope now; the next ones get it from _set_transaction_setting.
+    if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_SET_CONFIG, {"value": _setting(scope)})
+
+
+def _setting(scope: object) -> str:
+    if scope is None or scope == REQUIRED:
+        return ""  # unset: the policies show no row
+    return str(scope)
+
+
+def _set_transaction_setting(
+    session: Session, _transaction: SessionTransaction, connection: Any
+) -> None:
+    scope = session.info.get(SCOPE)
+    if scope is not None and scope != REQUIRED and connection.dialect.name == "postgresql":
+        connection.execute(_SET_CONFIG, {"value": _setting(scope)})
+
+
+def _criteria(organization_id: uuid.UUID) -> list[ORMOption]:
+    # A lambda, so that the criterion is rebuilt for each alias of the entity (a
+    # match's mentee and mentor are two aliases of Participant); SQLAlchemy caches
+    # it by code and binds ``organization_id`` as a parameter.
+    return [
+        with_loader_criteria(
+            m.class_, lambda cls: cls.organization_id == organization_id, include_aliases=True
+        )
+        for m in tenant_mappers()
+    ]
+
+
+def _filter_statement(state: ORMExecuteState) -> None:
+    scope = state.session.info.get(SCOPE)
+    if scope is None or scope == SYSTEM:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return  # inserts: _check_writes, and the policies' WITH CHECK on PostgreSQL
+    if scope == REQUIRED:
+        tenant = set(tenant_mappers())
+        touched = [m.class_.__name__ for m in state.all_mappers if m in tenant]
+        if touched:
+            raise TenantScopeError(
+                f"a query on {', '.join(touched)} in a session not scoped to an "
+                "organization: call scope_session() first, or unguarded() for "
+                "cross-organization maintenance"
+            )
+        return
+    state.statement = state.statement.options(*_criteria(scope))
+
+
+def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
+    scope = session.info.get(SCOPE)
+    if scope is None or scope == SYSTEM:
+        return
+    tenant = tuple(m.class_ for m in tenant_mappers())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, tenant) and obj.organization_id != scope:
+            raise TenantScopeError(
+                f"writing a {type(obj).__name__} of organization {obj.organization_id} "
+                f"in a session scoped to {scope}"
+            )
