@@ -19,6 +19,12 @@ def run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Migrations are maintenance: a data migration run by a table owner that is
+            # not a superuser sees every organization's rows (migration 0008's policies).
+            connection.exec_driver_sql(
+                "SELECT set_config('mentormatch.organization_id', 'system', true)"
+            )
         context.run_migrations()
         check_foreign_keys(connection)
 
