@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import tempfile
 import time
 import uuid
@@ -414,7 +415,8 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='mm-fb-')) / 'db.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
-    factory = make_session_factory(engine)
+    # A throwaway audit key: the service keys the audit chain, and this database is temporary.
+    factory = make_session_factory(engine, info={"audit_key": secrets.token_bytes(32)})
     config = program_config()
     names = [c["name"] for c in config["criteria"]]
     oracle = [{**c, "weight": TRUE_WEIGHTS[c["name"]]} for c in config["criteria"]]
