@@ -17,6 +17,8 @@ Decisions worth knowing:
 * ``seniority_gap`` params default to ``min_gap=1, ideal_gap=2, max_gap=4``;
   they must satisfy ``0 <= min_gap <= ideal_gap <= max_gap`` (a mentor below
   the mentee always scores 0). ``proximity`` takes ``scale > 0`` (default 1).
+  Either may give ``{"points": {gap: similarity}}`` instead (exclusive with the
+  shape params; :mod:`scoring.points`).
 * Numbers must be finite; an integer too large for a float (``10**400``) is
   refused like infinity (see :func:`scoring.limits.finite_number`).
   ``default_capacity`` is a whole number from 0 to
@@ -52,6 +54,7 @@ from scoring.limits import (
     MIN_SCALE,
     finite_number,
 )
+from scoring.points import check_point_params
 from scoring.sensitive import sensitive_reason
 from scoring.success import check_success
 from scoring.validation import Errors, fmt
@@ -201,7 +204,7 @@ def _validate_fields(err: Errors, raw: object) -> dict[str, dict[str, Any]]:
     return fields
 
 
-def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str, float] | None:
+def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str, Any] | None:
     defaults: dict[str, float]
     if kind == "seniority_gap":
         defaults = _SENIORITY_DEFAULTS
@@ -217,6 +220,8 @@ def _validate_params(err: Errors, path: str, kind: str, raw: object) -> dict[str
     if not defaults and raw:
         err.add(path, f"criterion kind {kind!r} takes no params, got {fmt(raw)}")
         return None
+    if "points" in raw:  # an explicit table instead of the shape
+        return check_point_params(err, path, kind, raw, shape=tuple(defaults))
     err.unknown_keys(path, raw, tuple(defaults))
     params = dict(defaults)
     ok = True

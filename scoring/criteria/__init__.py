@@ -23,7 +23,8 @@ mismatch and would let a ``required`` criterion pass on no data; with 0 a
 required criterion on a missing value makes the pair not allowed, which the
 explanation can say plainly.
 
-Formulas (``a`` mentee, ``b`` mentor):
+Formulas (``a`` mentee, ``b`` mentor; ``seniority_gap`` and ``proximity`` may
+instead give a table of similarity by whole-number gap, :mod:`scoring.points`):
 
 * ``skill_overlap``: ``|A & B| / |A|``, the share of the skills the mentee
   wants that the mentor offers (0 if the mentee lists none);

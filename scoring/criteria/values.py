@@ -22,8 +22,15 @@ from scoring.criteria.base import (
     profiles_of_values,
 )
 from scoring.encode import Side
+from scoring.points import PointTable
 
 __all__ = ["Different", "Proximity", "Same", "SeniorityGap"]
+
+
+def point_table(spec: Mapping[str, Any]) -> PointTable | None:
+    """The criterion's point table (``params.points``), or None for the shape params."""
+    points = (spec.get("params") or {}).get("points")
+    return None if points is None else PointTable.from_params(points)
 
 
 class _ValueCriterion(Criterion):
@@ -94,8 +101,11 @@ class SeniorityGap(_ValueCriterion):
         super().__init__(spec, a, b)
         self.va, self.vb = a.level, b.level
         self.levels = levels
+        self.points = point_table(spec)
 
     def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
+        if self.points is not None:
+            return self.points(xb - xa)
         lo, mid, hi = self.params["min_gap"], self.params["ideal_gap"], self.params["max_gap"]
         gap = np.nan_to_num(xb - xa, nan=-np.inf)
         up = 1.0 - 0.5 * (mid - gap) / (mid - lo) if mid > lo else np.ones_like(gap)
@@ -114,8 +124,11 @@ class SeniorityGap(_ValueCriterion):
         if np.isnan(la) or np.isnan(lb):
             return None
         gap = int(lb - la)
+        if gap == 0:  # only a point table scores peers
+            return f"Same level ({self._name(la)})"
         unit = "level" if abs(gap) == 1 else "levels"
-        return f"Mentor is {gap} {unit} senior ({self._name(la)} -> {self._name(lb)})"
+        side = "senior" if gap > 0 else "junior"
+        return f"Mentor is {abs(gap)} {unit} {side} ({self._name(la)} -> {self._name(lb)})"
 
 
 class Proximity(_ValueCriterion):
@@ -125,6 +138,9 @@ class Proximity(_ValueCriterion):
         super().__init__(spec, a, b)
         assert self.field is not None
         self.va, self.vb = a.numbers[self.field], b.numbers[self.field]
+        self.points = point_table(spec)
+        if self.points is not None:
+            return  # exact float64 differences (a lookup needs whole numbers exactly)
         # Centred and divided by the scale in float64, then cast: float32 differences of
         # the raw values would lose the units a small scale compares (float32 keeps 7
         # digits of 1e12), and numbers past its range would become inf (inf - inf is NaN).
@@ -137,11 +153,15 @@ class Proximity(_ValueCriterion):
         self._sb = ((self.vb - center) / scale).astype(np.float32)
 
     def _f(self, xa: npt.NDArray[Any], xb: npt.NDArray[Any]) -> F64:
+        if self.points is not None:
+            return self.points(np.abs(xa - xb))
         d = np.minimum(np.abs(xa - xb) / self.params["scale"], PROXIMITY_CAP)
         out: F64 = np.nan_to_num(np.exp(-d), nan=0.0)
         return out
 
     def sim(self, ia: I64, jb: I64) -> F32:
+        if self.points is not None:
+            return super().sim(ia, jb)
         d = np.subtract(self._sa[ia][:, None], self._sb[jb][None, :])
         np.abs(d, out=d)
         np.minimum(d, np.float32(PROXIMITY_CAP), out=d)
@@ -150,7 +170,7 @@ class Proximity(_ValueCriterion):
         return np.exp(d, out=d)
 
     def positive(self, start: int, stop: int, c0: int, c1: int) -> Bool:
-        if self.factors() is not None:
+        if self.factors() is not None or self.points is not None:
             return fold_positive(self, start, stop, c0, c1)
         # The cap keeps exp(-d) a positive float32: positive iff both values are present.
         out: Bool = ~np.isnan(self.va[start:stop])[:, None] & ~np.isnan(self.vb[c0:c1])[None, :]
@@ -161,8 +181,8 @@ class Proximity(_ValueCriterion):
         if np.isnan(xa) or np.isnan(xb):
             return None
         d = abs(xa - xb)
-        if d > self.params["scale"]:
-            return None  # not close enough to call it evidence
+        if self.points is None and d > self.params["scale"]:
+            return None  # not close enough to call it evidence (a table's gaps are rules)
         if d == 0:
             return f"Same {self.field}: {xa:g}"
         return f"Close {self.field}: {xa:g} and {xb:g} (difference {d:g})"

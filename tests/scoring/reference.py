@@ -88,6 +88,8 @@ def similarity(
         if la is None or lb is None:
             return 0.0
         gap = lb - la
+        if "points" in params:
+            return params["points"].get(str(gap), 0.0)
         lo, mid, hi = params["min_gap"], params["ideal_gap"], params["max_gap"]
         if gap < lo or gap > hi:
             return 0.0
@@ -98,6 +100,9 @@ def similarity(
         xa, xb = attr(a, field), attr(b, field)
         if xa is None or xb is None:
             return 0.0
+        if "points" in params:
+            d = abs(float(xa) - float(xb))
+            return params["points"].get(str(int(d)), 0.0) if d.is_integer() else 0.0
         return math.exp(-min(abs(xa - xb) / params["scale"], 80.0))
     if kind == "text_similarity":
         assert va is not None

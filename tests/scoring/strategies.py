@@ -28,6 +28,16 @@ WORDS = ["data", "career", "growth", "python", "the", "and", "lead", "team", "x"
 IDS = [f"p{k}" for k in range(8)]
 
 weights = st.sampled_from([0, 0, 0.5, 1, 2, 3.5])
+#: Gaps a point table may list, per kind: levels (mentor minus mentee) and |tz differences|.
+POINT_GAPS = {"seniority_gap": st.integers(-2, 5), "proximity": st.integers(0, 10)}
+
+
+def points(gaps: st.SearchStrategy[int]) -> st.SearchStrategy[dict[str, float]]:
+    """A point table; keys sometimes spelled "+1" or "01" (read as 1), never twice one gap."""
+    spelled = gaps.flatmap(lambda g: st.sampled_from([str(g), f"+{g}" if g >= 0 else str(g)]))
+    return st.dictionaries(
+        spelled, st.sampled_from([0, 0.25, 0.75, 1.0]), min_size=1, max_size=4
+    ).filter(lambda t: len({int(k) for k in t}) == len(t))
 
 
 @st.composite
@@ -36,10 +46,12 @@ def criterion(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     if KIND_FIELD[kind]:
         c["field"] = KIND_FIELD[kind]
     c["required"] = draw(st.booleans())
-    if kind == "seniority_gap":
+    if kind in POINT_GAPS and draw(st.booleans()):
+        c["params"] = {"points": draw(points(POINT_GAPS[kind]))}
+    elif kind == "seniority_gap":
         gaps = sorted(draw(st.lists(st.integers(0, 4), min_size=3, max_size=3)))
         c["params"] = dict(zip(["min_gap", "ideal_gap", "max_gap"], gaps, strict=True))
-    if kind == "proximity":
+    elif kind == "proximity":
         c["params"] = {"scale": draw(st.sampled_from([0.5, 1, 3]))}
     return c
 
