@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, send_from_directory
-from flask_smorest import Api
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from api import auth, body, db, errors, logs
+from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
 from api.settings import OVERRIDE_KEYS, Settings
@@ -79,7 +79,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     body.init_app(app)  # after auth: a request without a key is refused unread
 
-    api = Api(app)
+    # Problems, operationIds, headers and examples for every operation (api/openapi.py).
+    api = MentormatchApi(app, spec_kwargs={"extra_plugins": [DescriptionPlugin()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)  # after Api(): ours replace flask-smorest's JSON errors

@@ -4,22 +4,28 @@ from marshmallow import fields, validate
 
 from api.schemas.common import StrictSchema
 
+ADMIN_ROLES = ["owner", "admin"]
+
 
 class AdminCreateSchema(StrictSchema):
     email = fields.Email(required=True)
-    role = fields.String(load_default="admin", validate=validate.OneOf(["owner", "admin"]))
+    role = fields.String(load_default="admin", validate=validate.OneOf(ADMIN_ROLES))
 
 
 class AdminSchema(StrictSchema):
-    id = fields.UUID(dump_only=True)
-    email = fields.String(allow_none=True, metadata={"description": "null once erased on request"})
-    role = fields.String()
-    created_at = fields.DateTime()
+    id = fields.UUID(required=True, dump_only=True)
+    email = fields.String(
+        required=True, allow_none=True, metadata={"description": "null once erased on request"}
+    )
+    role = fields.String(required=True, validate=validate.OneOf(ADMIN_ROLES))
+    created_at = fields.DateTime(required=True)
     revoked_at = fields.DateTime(
-        allow_none=True, metadata={"description": "set once the admin was removed"}
+        required=True, allow_none=True, metadata={"description": "set once the admin was removed"}
     )
     erased_at = fields.DateTime(
-        allow_none=True, metadata={"description": "set once the removed admin's email was erased"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "set once the removed admin's email was erased"},
     )
 
 
@@ -31,14 +37,18 @@ class AdminDeleteArgs(StrictSchema):
 
 
 class AdminCreatedSchema(AdminSchema):
-    api_key = fields.String(metadata={"description": "Shown once; only its hash is stored"})
+    api_key = fields.String(
+        required=True, metadata={"description": "Shown once; only its hash is stored"}
+    )
 
 
 class AdminListSchema(StrictSchema):
-    items = fields.List(fields.Nested(AdminSchema))
-    next_cursor = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(AdminSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class RotatedKeySchema(StrictSchema):
-    admin_id = fields.UUID()
-    api_key = fields.String(metadata={"description": "Shown once; the key used is revoked"})
+    admin_id = fields.UUID(required=True)
+    api_key = fields.String(
+        required=True, metadata={"description": "Shown once; the key used is revoked"}
+    )

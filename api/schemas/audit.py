@@ -21,34 +21,37 @@ class AuditArgs(PageArgs):
 
 
 class AuditEventSchema(StrictSchema):
-    id = fields.UUID()
-    seq = fields.Integer()
-    actor_id = fields.UUID(allow_none=True)
-    action = fields.String()
-    program_id = fields.UUID(allow_none=True)
-    target_type = fields.String(allow_none=True)
-    target_ids = fields.List(fields.String())
-    details = fields.Dict()
-    created_at = fields.DateTime()
-    prev_hash = fields.String()
-    hash = fields.String()
+    id = fields.UUID(required=True)
+    seq = fields.Integer(required=True)
+    actor_id = fields.UUID(required=True, allow_none=True)
+    action = fields.String(required=True)
+    program_id = fields.UUID(required=True, allow_none=True)
+    target_type = fields.String(required=True, allow_none=True)
+    target_ids = fields.List(fields.String(), required=True)
+    details = fields.Dict(required=True)
+    created_at = fields.DateTime(required=True)
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
 
 
 class AuditListSchema(StrictSchema):
     items = fields.List(fields.Nested(AuditEventSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class ChainReportSchema(StrictSchema):
-    valid = fields.Boolean()
-    events = fields.Integer()
-    first_bad_seq = fields.Integer(allow_none=True)
-    problem = fields.String(allow_none=True)
+    valid = fields.Boolean(required=True)
+    events = fields.Integer(required=True)
+    first_bad_seq = fields.Integer(required=True, allow_none=True)
+    problem = fields.String(required=True, allow_none=True)
     unkeyed = fields.Integer(
-        metadata={"description": "Events at the start written before the keyed (HMAC) scheme"}
+        required=True,
+        metadata={"description": "Events at the start written before the keyed (HMAC) scheme"},
     )
     since_seq = fields.Integer(
-        allow_none=True, metadata={"description": "The seq of the saved head checked, if any"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "The seq of the saved head checked, if any"},
     )
 
 
@@ -61,8 +64,12 @@ class VerifyArgs(StrictSchema):
 
 
 class SignedHeadSchema(StrictSchema):
-    seq = fields.Integer()
-    head = fields.String()
-    time = fields.DateTime()
-    signature = fields.String(metadata={"description": "HMAC-SHA-256 with the audit key"})
-    anchor = fields.String(metadata={"description": "Keep it outside; verify?since_head="})
+    seq = fields.Integer(required=True)
+    head = fields.String(required=True)
+    time = fields.DateTime(required=True)
+    signature = fields.String(
+        required=True, metadata={"description": "HMAC-SHA-256 with the audit key"}
+    )
+    anchor = fields.String(
+        required=True, metadata={"description": "Keep it outside; verify?since_head="}
+    )

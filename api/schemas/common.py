@@ -74,6 +74,6 @@ def page_of(item: type[Schema], name: str) -> type[Schema]:
         (Schema,),
         {
             "items": fields.List(fields.Nested(item), required=True),
-            "next_cursor": fields.String(allow_none=True),
+            "next_cursor": fields.String(required=True, allow_none=True),
         },
     )

@@ -17,21 +17,31 @@ class ExportArgs(StrictSchema):
 
 
 class ExportJobSchema(Schema):
-    id = fields.UUID()
-    status = fields.String(metadata={"enum": [s.value for s in ExportStatus]})
-    format = fields.String()
-    rows = fields.Integer(metadata={"description": "Rows the export holds, all tables together"})
-    created_at = fields.DateTime()
-    expires_at = fields.DateTime(metadata={"description": "Deleted then if not downloaded"})
-    error = fields.String(allow_none=True)
+    id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(ExportStatus)))
+    format = fields.String(required=True, validate=validate.OneOf(list(ExportFormat)))
+    rows = fields.Integer(
+        required=True, metadata={"description": "Rows the export holds, all tables together"}
+    )
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(
+        required=True, metadata={"description": "Deleted then if not downloaded"}
+    )
+    error = fields.String(required=True, allow_none=True)
 
 
 class ParticipantExportSchema(Schema):
     """Everything held about one participant; the rows as the organization export has them."""
 
-    participant = fields.Dict()
+    participant = fields.Dict(required=True)
     matches = fields.List(
-        fields.Dict(), metadata={"description": "With score, breakdown, reasons and outcomes"}
+        fields.Dict(),
+        required=True,
+        metadata={"description": "With score, breakdown, reasons and outcomes"},
     )
-    unmatched = fields.List(fields.Dict(), metadata={"description": "Runs that left them out"})
-    audit_events = fields.List(fields.Dict(), metadata={"description": "Events naming their id"})
+    unmatched = fields.List(
+        fields.Dict(), required=True, metadata={"description": "Runs that left them out"}
+    )
+    audit_events = fields.List(
+        fields.Dict(), required=True, metadata={"description": "Events naming their id"}
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from api.schemas.common import PageArgs, StrictBoolean, StrictSchema
-from models.vocabulary import MatchStatus
+from models.vocabulary import MatchStatus, Role
 
 STATUSES = list(MatchStatus)
 
@@ -15,69 +15,75 @@ MAX_MATCH_IDS = 10_000
 
 class PersonRefSchema(StrictSchema):
     id = fields.UUID(required=True)
-    external_id = fields.String(allow_none=True)
-    name = fields.String()
+    external_id = fields.String(required=True, allow_none=True)
+    name = fields.String(required=True)
 
 
 class BreakdownItemSchema(StrictSchema):
-    criterion = fields.String()
-    weight = fields.Float()
-    similarity = fields.Float()
-    contribution = fields.Float()
+    criterion = fields.String(required=True)
+    weight = fields.Float(required=True)
+    similarity = fields.Float(required=True)
+    contribution = fields.Float(required=True)
 
 
 class MatchSchema(StrictSchema):
-    id = fields.UUID()
-    program_id = fields.UUID()
-    run_id = fields.UUID(allow_none=True)
-    mentee = fields.Nested(PersonRefSchema)
-    mentor = fields.Nested(PersonRefSchema)
-    score = fields.Float(metadata={"description": "Weighted mean similarity in [0, 1]"})
+    id = fields.UUID(required=True)
+    program_id = fields.UUID(required=True)
+    run_id = fields.UUID(required=True, allow_none=True)
+    mentee = fields.Nested(PersonRefSchema, required=True)
+    mentor = fields.Nested(PersonRefSchema, required=True)
+    score = fields.Float(
+        required=True, metadata={"description": "Weighted mean similarity in [0, 1]"}
+    )
     breakdown = fields.List(
         fields.Nested(BreakdownItemSchema),
+        required=True,
         metadata={"description": "Per criterion; the contributions sum to the score"},
     )
-    reasons = fields.List(fields.String())
+    reasons = fields.List(fields.String(), required=True)
     predicted_success = fields.Float(
+        required=True,
         allow_none=True,
         metadata={
             "description": "Realized success in [0, 1] predicted from the score, calibrated "
             "on the program's past outcomes; null while it has too few"
         },
     )
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     version = fields.Integer(
-        metadata={"description": "Bumped by every change; send it back in PATCH to guard edits"}
+        required=True,
+        metadata={"description": "Bumped by every change; send it back in PATCH to guard edits"},
     )
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    edited_by = fields.UUID(allow_none=True)
-    published_by = fields.UUID(allow_none=True)
-    published_at = fields.DateTime(allow_none=True)
-    ended_by = fields.UUID(allow_none=True)
-    ended_at = fields.DateTime(allow_none=True)
-    ended_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    edited_by = fields.UUID(required=True, allow_none=True)
+    published_by = fields.UUID(required=True, allow_none=True)
+    published_at = fields.DateTime(required=True, allow_none=True)
+    ended_by = fields.UUID(required=True, allow_none=True)
+    ended_at = fields.DateTime(required=True, allow_none=True)
+    ended_reason = fields.String(required=True, allow_none=True)
 
 
 class MatchListSchema(StrictSchema):
     items = fields.List(fields.Nested(MatchSchema), required=True)
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class UnmatchedSchema(StrictSchema):
-    mentee = fields.Nested(PersonRefSchema)
-    reason = fields.String()
+    mentee = fields.Nested(PersonRefSchema, required=True)
+    reason = fields.String(required=True)
 
 
 class RunMatchesSchema(MatchListSchema):
     unmatched = fields.List(
         fields.Nested(UnmatchedSchema),
+        required=True,
         metadata={
             "description": "Every mentee the run left unmatched, with why; "
             "given in full on the first page (no cursor), empty on later pages"
         },
     )
-    unmatched_count = fields.Integer()
+    unmatched_count = fields.Integer(required=True)
 
 
 class MatchListArgs(PageArgs):
@@ -117,12 +123,14 @@ class PublishSchema(StrictSchema):
 
 
 class PublicationSchema(StrictSchema):
-    run_id = fields.UUID()
+    run_id = fields.UUID(required=True)
     newly_published = fields.Integer(
-        metadata={"description": "Published by this call (0 when repeated)"}
+        required=True, metadata={"description": "Published by this call (0 when repeated)"}
     )
     published = fields.List(
-        fields.UUID(), metadata={"description": "Of the requested matches, those now published"}
+        fields.UUID(),
+        required=True,
+        metadata={"description": "Of the requested matches, those now published"},
     )
 
 
@@ -135,17 +143,18 @@ class RecommendationArgs(StrictSchema):
 
 
 class RecommendationSchema(StrictSchema):
-    partner = fields.Nested(PersonRefSchema)
-    score = fields.Float()
-    breakdown = fields.List(fields.Nested(BreakdownItemSchema))
-    reasons = fields.List(fields.String())
+    partner = fields.Nested(PersonRefSchema, required=True)
+    score = fields.Float(required=True)
+    breakdown = fields.List(fields.Nested(BreakdownItemSchema), required=True)
+    reasons = fields.List(fields.String(), required=True)
 
 
 class RecommendationListSchema(StrictSchema):
-    participant = fields.Nested(PersonRefSchema)
-    role = fields.String()
-    items = fields.List(fields.Nested(RecommendationSchema))
+    participant = fields.Nested(PersonRefSchema, required=True)
+    role = fields.String(required=True, validate=validate.OneOf(list(Role)))
+    items = fields.List(fields.Nested(RecommendationSchema), required=True)
     note = fields.String(
+        required=True,
         allow_none=True,
         metadata={
             "description": "Why there are no recommendations at all: 'already matched' "

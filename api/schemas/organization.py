@@ -13,8 +13,9 @@ class OrganizationDeleteSchema(StrictSchema):
 
 
 class OrganizationDeletedSchema(StrictSchema):
-    id = fields.UUID()
-    deleted_at = fields.DateTime()
+    id = fields.UUID(required=True)
+    deleted_at = fields.DateTime(required=True)
     purge_after = fields.DateTime(
-        metadata={"description": "Every row of the organization is purged after this time"}
+        required=True,
+        metadata={"description": "Every row of the organization is purged after this time"},
     )

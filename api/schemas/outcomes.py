@@ -47,26 +47,27 @@ class OutcomeCreateSchema(StrictSchema):
 
 
 class OutcomeSchema(StrictSchema):
-    id = fields.UUID()
-    match_id = fields.UUID()
-    meetings = fields.Integer(allow_none=True)
-    messages = fields.Integer(allow_none=True)
-    goals_completed = fields.Integer(allow_none=True)
-    goals_total = fields.Integer(allow_none=True)
-    milestones = fields.Integer(allow_none=True)
-    mentor_rating = fields.Integer(allow_none=True)
-    mentee_rating = fields.Integer(allow_none=True)
-    ended_early = fields.Boolean(allow_none=True)
-    ended_reason = fields.String(allow_none=True)
+    id = fields.UUID(required=True)
+    match_id = fields.UUID(required=True)
+    meetings = fields.Integer(required=True, allow_none=True)
+    messages = fields.Integer(required=True, allow_none=True)
+    goals_completed = fields.Integer(required=True, allow_none=True)
+    goals_total = fields.Integer(required=True, allow_none=True)
+    milestones = fields.Integer(required=True, allow_none=True)
+    mentor_rating = fields.Integer(required=True, allow_none=True)
+    mentee_rating = fields.Integer(required=True, allow_none=True)
+    ended_early = fields.Boolean(required=True, allow_none=True)
+    ended_reason = fields.String(required=True, allow_none=True)
     success = fields.Float(
+        required=True,
         allow_none=True,
         metadata={
             "description": "Realized success in [0, 1] of this record by the program's "
             "config.success; null when no part of the formula is present"
         },
     )
-    recorded_by = fields.UUID(allow_none=True)
-    recorded_at = fields.DateTime()
+    recorded_by = fields.UUID(required=True, allow_none=True)
+    recorded_at = fields.DateTime(required=True)
 
 
 OutcomeListSchema = page_of(OutcomeSchema, "OutcomeList")

@@ -101,21 +101,23 @@ class ParticipantUploadSchema(StrictSchema):
 
 
 class ParticipantSchema(Schema):
-    id = fields.UUID()
-    external_id = fields.String(allow_none=True)
-    role = fields.String()
-    name = fields.String()
-    email = fields.String(allow_none=True)
-    position = fields.String(allow_none=True)
-    level = fields.Integer(allow_none=True)
-    skills = fields.List(fields.String())
-    capacity = fields.Integer(allow_none=True)
-    attributes = fields.Dict()
-    exclude_ = fields.List(fields.String(), data_key="exclude", attribute="exclude")  # see above
-    active = fields.Boolean()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    erased_at = fields.DateTime(allow_none=True)
+    id = fields.UUID(required=True)
+    external_id = fields.String(required=True, allow_none=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    name = fields.String(required=True)
+    email = fields.String(required=True, allow_none=True)
+    position = fields.String(required=True, allow_none=True)
+    level = fields.Integer(required=True, allow_none=True)
+    skills = fields.List(fields.String(), required=True)
+    capacity = fields.Integer(required=True, allow_none=True)
+    attributes = fields.Dict(required=True)
+    exclude_ = fields.List(
+        fields.String(), required=True, data_key="exclude", attribute="exclude"
+    )  # see above
+    active = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    erased_at = fields.DateTime(required=True, allow_none=True)
 
     @pre_dump
     def _public(self, participant: Participant, **_: Any) -> dict[str, Any]:
@@ -123,10 +125,12 @@ class ParticipantSchema(Schema):
 
 
 class ImportResultSchema(Schema):
-    created = fields.Integer()
-    updated = fields.Integer()
-    unchanged = fields.Integer()
-    ids = fields.List(fields.UUID(), metadata={"description": "One per uploaded row, in order"})
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    ids = fields.List(
+        fields.UUID(), required=True, metadata={"description": "One per uploaded row, in order"}
+    )
 
 
 class UploadResultSchema(ParticipantSchema):

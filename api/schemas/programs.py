@@ -38,13 +38,13 @@ class ProgramUpdateSchema(StrictSchema):
 
 
 class ProgramSchema(StrictSchema):
-    id = fields.UUID()
-    name = fields.String()
-    description = fields.String(allow_none=True)
-    config = fields.Dict()
-    config_version = fields.Integer()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    config = fields.Dict(required=True)
+    config_version = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
 
 
 ProgramListSchema = page_of(ProgramSchema, "ProgramList")

@@ -65,9 +65,9 @@ class RunCreateSchema(StrictSchema):
 class RunOptionsSchema(StrictSchema):
     """A run's options, under the names the trigger's body gives them."""
 
-    pins = fields.List(fields.List(fields.String()))
-    config = fields.Dict(allow_none=True, attribute="config_overrides")
-    priority_unmatched = fields.Float()
+    pins = fields.List(fields.List(fields.String()), required=True)
+    config = fields.Dict(required=True, allow_none=True, attribute="config_overrides")
+    priority_unmatched = fields.Float(required=True)
 
     @pre_dump
     def _typed(self, stored: dict[str, Any], **_kw: object) -> dict[str, Any]:
@@ -86,22 +86,22 @@ class RunWaitArgs(StrictSchema):
 
 
 class RunSchema(StrictSchema):
-    id = fields.UUID()
-    program_id = fields.UUID()
-    status = fields.String(validate=validate.OneOf(list(RunStatus)))
-    scope = fields.String()
-    objective = fields.String()
-    dry_run = fields.Boolean()
-    options = fields.Nested(RunOptionsSchema)
-    triggered_by = fields.UUID(allow_none=True)
-    config_version = fields.Integer()
-    weights_version = fields.Integer(allow_none=True)
-    progress = fields.Float()
-    stats = fields.Dict()
-    error = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
+    id = fields.UUID(required=True)
+    program_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(RunStatus)))
+    scope = fields.String(required=True, validate=validate.OneOf(SCOPES))
+    objective = fields.String(required=True, validate=validate.OneOf(OBJECTIVES))
+    dry_run = fields.Boolean(required=True)
+    options = fields.Nested(RunOptionsSchema, required=True)
+    triggered_by = fields.UUID(required=True, allow_none=True)
+    config_version = fields.Integer(required=True)
+    weights_version = fields.Integer(required=True, allow_none=True)
+    progress = fields.Float(required=True)
+    stats = fields.Dict(required=True)
+    error = fields.String(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
 
 
 RunListSchema = page_of(RunSchema, "RunList")
@@ -112,42 +112,46 @@ class CompareArgs(StrictSchema):
 
 
 class _Ref(StrictSchema):
-    id = fields.UUID()
-    external_id = fields.String(allow_none=True)
+    id = fields.UUID(required=True)
+    external_id = fields.String(required=True, allow_none=True)
 
 
 class _Pair(StrictSchema):
-    mentee = fields.Nested(_Ref)
-    mentor = fields.Nested(_Ref)
-    score = fields.Float()
+    mentee = fields.Nested(_Ref, required=True)
+    mentor = fields.Nested(_Ref, required=True)
+    score = fields.Float(required=True)
 
 
 class _RunSummary(StrictSchema):
-    id = fields.UUID()
-    status = fields.String()
-    dry_run = fields.Boolean()
-    objective = fields.String()
-    scope = fields.String()
-    matched = fields.Integer()
-    n_mentees = fields.Integer()
-    coverage = fields.Float()
-    score_total = fields.Float()
-    score_mean = fields.Float(allow_none=True)
-    score_min = fields.Float(allow_none=True)
+    id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(RunStatus)))
+    dry_run = fields.Boolean(required=True)
+    objective = fields.String(required=True, validate=validate.OneOf(OBJECTIVES))
+    scope = fields.String(required=True, validate=validate.OneOf(SCOPES))
+    matched = fields.Integer(required=True)
+    n_mentees = fields.Integer(required=True)
+    coverage = fields.Float(required=True)
+    score_total = fields.Float(required=True)
+    score_mean = fields.Float(required=True, allow_none=True)
+    score_min = fields.Float(required=True, allow_none=True)
 
 
 class _Difference(StrictSchema):
-    score_total = fields.Float()
-    matched = fields.Integer()
-    coverage = fields.Float()
+    score_total = fields.Float(required=True)
+    matched = fields.Integer(required=True)
+    coverage = fields.Float(required=True)
 
 
 class RunComparisonSchema(StrictSchema):
-    a = fields.Nested(_RunSummary)
-    b = fields.Nested(_RunSummary)
-    difference = fields.Nested(_Difference, metadata={"description": "b minus a"})
-    common = fields.Integer(metadata={"description": "Pairs both runs propose"})
-    only_in_a_count = fields.Integer()
-    only_in_b_count = fields.Integer()
-    only_in_a = fields.List(fields.Nested(_Pair), metadata={"description": "Best 500 first"})
-    only_in_b = fields.List(fields.Nested(_Pair), metadata={"description": "Best 500 first"})
+    a = fields.Nested(_RunSummary, required=True)
+    b = fields.Nested(_RunSummary, required=True)
+    difference = fields.Nested(_Difference, required=True, metadata={"description": "b minus a"})
+    common = fields.Integer(required=True, metadata={"description": "Pairs both runs propose"})
+    only_in_a_count = fields.Integer(required=True)
+    only_in_b_count = fields.Integer(required=True)
+    only_in_a = fields.List(
+        fields.Nested(_Pair), required=True, metadata={"description": "Best 500 first"}
+    )
+    only_in_b = fields.List(
+        fields.Nested(_Pair), required=True, metadata={"description": "Best 500 first"}
+    )

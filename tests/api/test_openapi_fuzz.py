@@ -1,9 +1,12 @@
-"""Property-based fuzzing of every documented operation: no input makes the API fail.
+"""Property-based fuzzing of every documented operation: no input makes the API fail,
+and every answer is the one the description promises.
 
 schemathesis generates requests from the app's own OpenAPI description. Path ids are
 pointed at real resources of the caller's organization (a program with participants,
 a finished run and its matches), so bodies and queries reach the code behind the
 404s. Every answer must be deliberate: a 2xx, or a 4xx in problem+json; never a 5xx.
+Each answer must also conform: a documented status, the documented content type, a
+body valid against the documented schema, the documented (required) headers.
 """
 
 from __future__ import annotations
@@ -13,10 +16,24 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.services.csv_format import participants_csv
 from scoring.synthetic import generate_cohort
 from tests.factories import Tenant
+
+#: What schemathesis checks on each answer, beside "no 5xx".
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 def _real_ids(client: Any, tenant: Tenant) -> dict[str, str]:
@@ -59,6 +76,7 @@ def test_no_generated_request_gets_a_server_error(app: Any, client: Any, tenant:
     # Deletions last, so that the other operations meet live resources.
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
     failures: list[tuple[str, str, int, str]] = []
+    nonconforming: dict[tuple[str, str], str] = {}
     statuses: set[int] = set()
 
     for operation in operations:
@@ -73,8 +91,15 @@ def test_no_generated_request_gets_a_server_error(app: Any, client: Any, tenant:
                     case.path_parameters[name] = real[name]
             response = case.call(headers=tenant.headers)
             statuses.add(response.status_code)
+            # Key rotation revokes the key it was called with, the fuzzer's own: go on
+            # with the new one, or every later operation would answer only 401.
             if case.path == "/v1/admins/me/keys" and response.status_code == 201:
-                tenant.key = response.json()["api_key"]  # the key used is revoked now
+                tenant.key = response.json()["api_key"]
+            try:
+                case.validate_response(response, checks=CONFORMANCE)
+            except Exception as exc:  # collected: one report at the end, no shrinking
+                key = (case.method, case.path)
+                nonconforming.setdefault(key, f"{response.status_code}: {exc}"[:2000])
             if response.status_code >= 500:
                 failures.append((case.method, case.path, response.status_code, response.text))
             elif response.status_code >= 400:
@@ -86,4 +111,5 @@ def test_no_generated_request_gets_a_server_error(app: Any, client: Any, tenant:
 
         call()
     assert not failures, failures[:5]
+    assert not nonconforming, "\n\n".join(f"{k}: {v}" for k, v in nonconforming.items())
     assert {200, 422} <= statuses  # the fuzzing reached real handlers and their validation
