@@ -6,6 +6,9 @@ answer a single 422 listing them all.
 
 Decisions worth knowing:
 
+* A ``category`` field without ``values`` is open: any string, compared
+  exactly after normalization (:func:`scoring.encode.category_key`); with
+  ``values`` it takes one of them (at least one must be listed).
 * ``same`` and ``different`` need a ``category`` field. A ``multi`` field is
   refused for them because "same" is ambiguous for sets (identical sets? any
   shared value?); use ``overlap`` (Jaccard), which is 0 exactly when no value
@@ -55,6 +58,7 @@ from scoring.limits import (
     finite_number,
 )
 from scoring.points import check_point_params
+from scoring.positions import check_positions_mode
 from scoring.sensitive import sensitive_reason
 from scoring.success import check_success
 from scoring.validation import Errors, fmt
@@ -85,6 +89,7 @@ FIELD_KINDS = tuple(k for k, t in CRITERION_KINDS.items() if t is not None)
 _TOP_KEYS = (
     "fields",
     "position_levels",
+    "positions",
     "criteria",
     "default_capacity",
     "min_score",
@@ -179,10 +184,7 @@ def _validate_fields(err: Errors, raw: object) -> dict[str, dict[str, Any]]:
             ok = False
         out: dict[str, Any] = {"key": key, "type": ftype}
         if ftype == "category":
-            if "values" not in f:
-                err.add(f"{path}.values", "a category field needs a list of allowed 'values'")
-                ok = False
-            else:
+            if "values" in f:  # else open: any value, compared after normalization
                 values = _check_str_list(
                     err, f"{path}.values", f["values"], "values", sensitive=True
                 )
@@ -366,8 +368,9 @@ def validate_config(config: object) -> dict[str, Any]:
     ----------
     config : dict
         The program config (DESIGN section 4): ``fields``, ``position_levels``,
-        ``criteria``, ``default_capacity``, ``min_score``, ``objective``,
-        ``success`` (how outcomes become success, :mod:`scoring.success`).
+        ``positions`` (:mod:`scoring.positions`), ``criteria``,
+        ``default_capacity``, ``min_score``, ``objective``, ``success`` (how
+        outcomes become success, :mod:`scoring.success`).
 
     Returns
     -------
@@ -375,6 +378,7 @@ def validate_config(config: object) -> dict[str, Any]:
         A new, normalized config: every criterion has ``weight`` (float),
         ``required``, ``params`` (defaults filled) and, for field kinds,
         ``field``; ``fields`` and ``position_levels`` default to ``[]``,
+        ``positions`` to ``"checked"``,
         ``default_capacity`` to 1, ``min_score`` to ``None``, ``objective`` to
         ``"total"``, ``success`` to :data:`scoring.success.DEFAULT_SUCCESS`
         (see :func:`scoring.success.validate_success`). The input is not
@@ -419,6 +423,7 @@ sensitive category ('religion'); such data is not accepted
         sensitive=False,
         cap=MAX_LEVELS,
     )
+    positions = check_positions_mode(err, config.get("positions"))
     criteria = _validate_criteria(err, config.get("criteria"), fields, declared)
 
     capacity = config.get("default_capacity", 1)
@@ -448,6 +453,7 @@ sensitive category ('religion'); such data is not accepted
     return {
         "fields": [copy.deepcopy(f) for f in fields.values()],  # all valid, in order
         "position_levels": levels,
+        "positions": positions,
         "criteria": criteria,
         "default_capacity": capacity,
         "min_score": score,

@@ -7,23 +7,33 @@ match on the whole normalized string, never on substrings.
 
 A participant's seniority is its explicit integer ``level`` when given, else
 the index of its ``position`` in the program's ``position_levels`` (matched
-after normalization); otherwise it is missing. Attributes whose key is not a
-declared field are ignored (the API decides what is stored).
+after normalization); otherwise it is missing. A position that is not listed is
+refused unless the program's ``positions`` is ``"open"``
+(:class:`scoring.positions.PositionRule`, the rule the API's uploads use too).
+Attributes whose key is not a declared field are ignored (the API decides what
+is stored).
+
+A ``category`` field without declared ``values`` is open: any string is a value,
+and two values are the same when their :func:`category_key` (NFC, then
+:func:`norm`) is; a side's codes number its distinct keys in first-seen order and
+the criteria renumber both sides on their union.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from scoring.errors import EmptyCohortError, ParticipantError
+from scoring.identifiers import nfc
 from scoring.limits import MAX_ABS_NUMBER, finite_number
+from scoring.positions import PositionRule
 
-__all__ = ["Side", "encode_side", "norm", "validate_participant"]
+__all__ = ["Side", "category_key", "encode_side", "norm", "validate_participant"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -41,11 +51,24 @@ def norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def category_key(text: str) -> str:
+    """The key a category value is compared by: NFC, inner whitespace collapsed, trimmed,
+    case-folded.
+
+    Examples
+    --------
+    >>> category_key(" Cafe\u0301  Nord ") == category_key("CAFÉ NORD")
+    True
+    """
+    return norm(nfc(text))
+
+
 @dataclass(frozen=True, eq=False)
 class Side:
     """Column data of one side of the cohort (``n`` participants).
 
-    ``category`` codes index the field's declared ``values`` (-1: missing);
+    ``category`` codes index ``category_labels`` (-1: missing): the field's declared
+    ``values``, or for an open field this side's distinct values in first-seen order;
     ``number`` and ``level`` use NaN for missing internally (never in output);
     ``multi`` and ``skills`` are lists of unique normalized strings in first-seen
     order; ``text`` is ``""`` when missing.
@@ -62,6 +85,7 @@ class Side:
     texts: dict[str, list[str]]
     exclude: list[list[str]]
     active: BoolArray
+    category_labels: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _str_list(
@@ -109,7 +133,8 @@ def validate_participant(
         ``external_id``, ``level`` (int or None, resolved from ``position``),
         ``skills``, ``exclude`` (normalized lists), ``active`` and
         ``attributes`` (declared fields only: category values in their declared
-        spelling, multi values normalized, numbers as float, texts as str).
+        spelling, an open category's as given, NFC and trimmed; multi values
+        normalized, numbers as float, texts as str).
 
     Raises
     ------
@@ -137,9 +162,16 @@ class _Schema:
     """Lookups derived from a config once, for validating many participants."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.levels = {norm(x): k for k, x in enumerate(config.get("position_levels") or [])}
-        self.fields: list[tuple[str, str, dict[str, str]]] = [
-            (f["key"], f["type"], {norm(x): x for x in f.get("values") or []})
+        self.positions = PositionRule(config)
+        # None: an open category (any value).
+        self.fields: list[tuple[str, str, dict[str, str] | None]] = [
+            (
+                f["key"],
+                f["type"],
+                None
+                if f["type"] == "category" and "values" not in f
+                else {category_key(x): x for x in f.get("values") or []},
+            )
             for f in config.get("fields") or []
         ]
         # Skills and values repeat across participants: normalize each string once.
@@ -164,8 +196,10 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
         raise ParticipantError(
             side, i, ext, "position", f"expected a string or null, got {position!r}"
         )
+    if position is not None and (problem := schema.positions.problem(position)) is not None:
+        raise ParticipantError(side, i, ext, "position", problem)
     if level is None and position:
-        level = schema.levels.get(norm(position))
+        level = schema.positions.level(position)
     active = p.get("active", True)
     if not isinstance(active, bool):
         raise ParticipantError(side, i, ext, "active", f"expected true or false, got {active!r}")
@@ -185,7 +219,10 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
                 raise ParticipantError(side, i, ext, where, f"expected a string, got {v!r}")
             if not v.strip():
                 continue
-            nv = schema.cache.get(v) or norm(v)
+            if allowed is None:
+                out_attrs[key] = nfc(v).strip()
+                continue
+            nv = category_key(v)
             if nv not in allowed:
                 raise ParticipantError(
                     side,
@@ -293,6 +330,7 @@ def encode_side(participants: Sequence[object], config: Mapping[str, Any], side:
         [np.nan if r["level"] is None else float(r["level"]) for r in recs], dtype=np.float64
     )
     categories: dict[str, IntArray] = {}
+    labels: dict[str, list[str]] = {}
     multis: dict[str, list[list[str]]] = {}
     numbers: dict[str, FloatArray] = {}
     texts: dict[str, list[str]] = {}
@@ -300,8 +338,7 @@ def encode_side(participants: Sequence[object], config: Mapping[str, Any], side:
         key, ftype = f["key"], f["type"]
         vals = [r["attributes"].get(key) for r in recs]
         if ftype == "category":
-            index = {v: k for k, v in enumerate(f["values"])}
-            categories[key] = np.array([-1 if v is None else index[v] for v in vals], np.int64)
+            categories[key], labels[key] = _category_codes(vals, f.get("values"))
         elif ftype == "multi":
             multis[key] = [[] if v is None else v for v in vals]
         elif ftype == "number":
@@ -320,4 +357,26 @@ def encode_side(participants: Sequence[object], config: Mapping[str, Any], side:
         texts=texts,
         exclude=[r["exclude"] for r in recs],
         active=np.array([r["active"] for r in recs], dtype=bool),
+        category_labels=labels,
     )
+
+
+def _category_codes(values: list[Any], declared: list[str] | None) -> tuple[IntArray, list[str]]:
+    """Codes of one category column and the labels they index (an open field's: first seen)."""
+    labels = list(declared) if declared is not None else []
+    index = {category_key(v): k for k, v in enumerate(labels)}
+    by_spelling: dict[str, int] = {}  # values repeat: normalize each spelling once
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for n, v in enumerate(values):
+        if v is None:
+            continue
+        code = by_spelling.get(v)
+        if code is None:
+            key = category_key(v)
+            code = index.get(key)
+            if code is None:  # only an open field meets new values (declared were checked)
+                code = index[key] = len(labels)
+                labels.append(v)
+            by_spelling[v] = code
+        codes[n] = code
+    return codes, labels

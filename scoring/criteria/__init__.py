@@ -29,7 +29,8 @@ instead give a table of similarity by whole-number gap, :mod:`scoring.points`):
 * ``skill_overlap``: ``|A & B| / |A|``, the share of the skills the mentee
   wants that the mentor offers (0 if the mentee lists none);
 * ``overlap``: Jaccard ``|A & B| / |A | B|`` of a multi field (0 if both empty);
-* ``same`` / ``different``: 1 if both values present and equal / unequal;
+* ``same`` / ``different``: 1 if both values present and equal / unequal
+  (integer codes; an open field's built from the union of both sides' values);
 * ``seniority_gap``: with ``g = level_b - level_a``, 0 outside
   ``[min_gap, max_gap]``; inside, linear from 0.5 at ``min_gap`` to 1 at
   ``ideal_gap`` and back to 0.5 at ``max_gap`` (1 on a degenerate side);
@@ -85,7 +86,5 @@ def build_criterion(
         return SeniorityGap(spec, a, b, list(config.get("position_levels") or []))
     if kind == "proximity":
         return Proximity(spec, a, b)
-    labels = next(f["values"] for f in config["fields"] if f["key"] == spec["field"])
     crit: CategoryCriterion = Same(spec, a, b) if kind == "same" else Different(spec, a, b)
-    crit.labels = list(labels)
     return crit

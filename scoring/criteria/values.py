@@ -21,7 +21,7 @@ from scoring.criteria.base import (
     fold_profiles,
     profiles_of_values,
 )
-from scoring.encode import Side
+from scoring.encode import Side, category_key
 from scoring.points import PointTable
 
 __all__ = ["Different", "Proximity", "Same", "SeniorityGap"]
@@ -59,12 +59,40 @@ class _ValueCriterion(Criterion):
         return fold_positive(self, start, stop, c0, c1)
 
 
+def union_codes(
+    codes_a: I64, labels_a: list[str], codes_b: I64, labels_b: list[str]
+) -> tuple[I64, I64, list[str]]:
+    """Both sides' category codes renumbered on the union of their labels (by
+    :func:`~scoring.encode.category_key`), and the union's labels; -1 stays missing.
+
+    A loop over the distinct values only; the codes are remapped by indexing.
+    """
+    index: dict[str, int] = {}
+    labels: list[str] = []
+
+    def remap(codes: I64, side_labels: list[str]) -> I64:
+        table = np.full(len(side_labels) + 1, -1, dtype=np.int64)  # table[-1]: missing
+        for k, label in enumerate(side_labels):
+            key = category_key(label)
+            if key not in index:
+                index[key] = len(labels)
+                labels.append(label)
+            table[k] = index[key]
+        out: I64 = table[codes]
+        return out
+
+    return remap(codes_a, labels_a), remap(codes_b, labels_b), labels
+
+
 class CategoryCriterion(_ValueCriterion):
     def __init__(self, spec: Mapping[str, Any], a: Side, b: Side) -> None:
         super().__init__(spec, a, b)
         assert self.field is not None
         self.va, self.vb = a.categories[self.field], b.categories[self.field]
-        self.labels: list[str] = []
+        la, lb = a.category_labels[self.field], b.category_labels[self.field]
+        self.labels: list[str] = list(la)
+        if la != lb:  # an open field: each side numbered its own values
+            self.va, self.vb, self.labels = union_codes(self.va, la, self.vb, lb)
 
 
 class Same(CategoryCriterion):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -81,7 +82,8 @@ def similarity(
         xa, xb = attr(a, field), attr(b, field)
         if xa is None or xb is None or not xa.strip() or not xb.strip():
             return 0.0
-        equal = norm(xa) == norm(xb)
+        # declared or open: the same comparison (an open value is any string)
+        equal = norm(unicodedata.normalize("NFC", xa)) == norm(unicodedata.normalize("NFC", xb))
         return float(equal if kind == "same" else not equal)
     if kind == "seniority_gap":
         la, lb = level_of(a, cfg["position_levels"]), level_of(b, cfg["position_levels"])

@@ -12,6 +12,7 @@ FIELDS = [
     {"key": "langs", "type": "multi"},
     {"key": "tz", "type": "number"},
     {"key": "goals", "type": "text"},
+    {"key": "office", "type": "category"},  # open: no declared values
 ]
 KIND_FIELD = {
     "skill_overlap": None,
@@ -24,6 +25,8 @@ KIND_FIELD = {
 }
 SKILLS = ["ai", "retail", "Python", "python ", "SQL", "go", "data  science", "a"]
 LANGS = ["en", "EN", "de", "fr", "es"]
+#: An open category's values: spellings of one office (case, spaces, NFC/NFD) and others.
+OFFICES = ["London", " london", "LONDON  ", "Leeds", "Cafe\u0301 Nord", "Café nord", "Oslo", ""]
 WORDS = ["data", "career", "growth", "python", "the", "and", "lead", "team", "x", "sales"]
 IDS = [f"p{k}" for k in range(8)]
 
@@ -45,6 +48,8 @@ def criterion(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     c: dict[str, Any] = {"name": kind, "kind": kind, "weight": draw(weights)}
     if KIND_FIELD[kind]:
         c["field"] = KIND_FIELD[kind]
+    if kind in ("same", "different"):
+        c["field"] = draw(st.sampled_from(["dept", "office"]))
     c["required"] = draw(st.booleans())
     if kind in POINT_GAPS and draw(st.booleans()):
         c["params"] = {"points": draw(points(POINT_GAPS[kind]))}
@@ -65,7 +70,9 @@ def configs(draw: st.DrawFn, kinds: list[str] | None = None) -> dict[str, Any]:
     crits = [draw(criterion(k)) for k in kinds]
     if not any(c["weight"] > 0 or c["required"] for c in crits):
         crits[0]["weight"] = 1
-    return {"fields": FIELDS, "position_levels": LEVELS, "criteria": crits}
+    # "open": the cohorts hold an unlisted position ("Chief Wizard", no level); the
+    # checked default refuses it (tests/scoring/test_positions.py).
+    return {"fields": FIELDS, "position_levels": LEVELS, "positions": "open", "criteria": crits}
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -77,6 +84,8 @@ def participant(draw: st.DrawFn, ext_id: str, other_ids: list[str]) -> dict[str,
     attributes: dict[str, Any] = {}
     if draw(st.booleans()):
         attributes["dept"] = draw(st.sampled_from(["Eng", "eng", "Sales", " OPS", ""]))
+    if draw(st.booleans()):
+        attributes["office"] = draw(st.sampled_from(OFFICES))
     if draw(st.booleans()):
         attributes["langs"] = draw(st.lists(st.sampled_from(LANGS), max_size=3))
     if draw(st.booleans()):

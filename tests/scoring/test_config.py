@@ -60,6 +60,7 @@ def test_defaults_are_filled() -> None:
     assert out == {
         "fields": [],
         "position_levels": [],
+        "positions": "checked",
         "criteria": [
             {"name": "s", "kind": "skill_overlap", "weight": 1.0, "required": False, "params": {}}
         ],
@@ -247,7 +248,6 @@ def test_invalid_configs_name_path_and_value(config: object, path: str, fragment
         ({"key": "", "type": "text"}, "fields.4.key", "non-empty string"),
         ({"key": " x ", "type": "text"}, "fields.4.key", "surrounding spaces"),
         ({"key": "goals", "type": "text"}, "fields.4.key", "duplicate field key 'goals'"),
-        ({"key": "x", "type": "category"}, "fields.4.values", "needs a list"),
         ({"key": "x", "type": "category", "values": []}, "fields.4.values", "at least one"),
         ({"key": "x", "type": "category", "values": ["a", " A"]}, "fields.4.values.1", "duplicate"),
         ({"key": "x", "type": "category", "values": [""]}, "fields.4.values.0", "non-empty"),
