@@ -40,7 +40,7 @@ class RunMatches(MethodView):
 
 @blp.route("/programs/<uuid:program_id>/runs/<uuid:run_id>/publish")
 class RunPublish(MethodView):
-    @blp.arguments(PublishSchema)
+    @blp.arguments(PublishSchema, required=False)  # no body: publish all
     @blp.response(200, PublicationSchema)
     def post(self, body: dict[str, Any], program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
         """Publish all of a run's proposals, or some (idempotent)."""
