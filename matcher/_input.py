@@ -136,6 +136,16 @@ class Problem:
     pin_mentee: NDArray[np.int64]
     pin_mentor: NDArray[np.int64]
     objective: str
+    #: Places per mentee, shape (n_mentees,); all 1 unless ``mentee_capacity`` says otherwise.
+    mentee_capacity: NDArray[np.int64] | None = None
+    #: Bonus scale of the spread option (0: off).
+    spread: float = 0.0
+
+    @property
+    def many(self) -> bool:
+        """Whether the b-matching path applies (a mentee with several places, or spread)."""
+        mc = self.mentee_capacity
+        return self.spread > 0 or (mc is not None and bool((mc != 1).any()))
 
 
 def _check_scores(scores: Any) -> tuple[Source, bool]:
@@ -180,32 +190,55 @@ def _check_allowed(allowed: Any, shape: tuple[int, int]) -> BoolArray:
     return mask
 
 
-def check_capacity(capacity: Any, n_mentors: int) -> NDArray[np.int64]:
-    """Validate ``capacity`` into an int64 array of shape (n_mentors,)."""
+def check_capacity(
+    capacity: Any, n_mentors: int, *, name: str = "capacity", who: str = "mentor"
+) -> NDArray[np.int64]:
+    """Validate ``capacity`` into an int64 array of shape (n_mentors,).
+
+    ``name`` and ``who`` word the messages (``mentee_capacity`` / ``mentee``).
+    """
     if capacity is None:
         return np.ones(n_mentors, dtype=np.int64)
     cap = np.asarray(capacity)
     if cap.dtype == np.bool_ or not (
         np.issubdtype(cap.dtype, np.integer)
-        or (np.issubdtype(cap.dtype, np.floating) and np.all(np.mod(cap, 1) == 0))
+        or (
+            np.issubdtype(cap.dtype, np.floating)
+            and np.isfinite(cap).all()
+            and np.all(np.mod(cap, 1) == 0)
+        )
     ):
-        raise InvalidCapacityError(f"expected integer capacities, got {capacity!r}")
+        what = "capacities" if name == "capacity" else f"{name} values"
+        raise InvalidCapacityError(f"expected integer {what}, got {capacity!r}")
     if cap.ndim == 0:
         cap = np.full(n_mentors, int(cap), dtype=np.int64)
     if cap.shape != (n_mentors,):
         raise InvalidCapacityError(
-            f"expected an int or an array of shape ({n_mentors},) for capacity, "
-            f"got shape {cap.shape}"
+            f"expected an int or an array of shape ({n_mentors},) for {name}, got shape {cap.shape}"
         )
     cap = cap.astype(np.int64)
     if cap.size and cap.min() < 0:
         j = int(np.argmin(cap))
-        raise InvalidCapacityError(f"capacity must be >= 0, got {int(cap[j])} for mentor {j}")
+        raise InvalidCapacityError(f"{name} must be >= 0, got {int(cap[j])} for {who} {j}")
     return cap
 
 
+def _check_spread(spread: Any) -> float:
+    if isinstance(spread, bool) or not isinstance(spread, (int, float, np.integer, np.floating)):
+        raise InvalidScoresError(
+            f"spread: expected a finite number >= 0, got {type(spread).__name__}"
+        )
+    value = float(spread)
+    if not (np.isfinite(value) and value >= 0):
+        raise InvalidScoresError(f"spread: expected a finite number >= 0, got {value!r}")
+    return value
+
+
 def _check_pins(
-    pins: Sequence[tuple[int, int]] | Any, source: Source, capacity: NDArray[np.int64]
+    pins: Sequence[tuple[int, int]] | Any,
+    source: Source,
+    capacity: NDArray[np.int64],
+    mentee_capacity: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     empty = np.zeros(0, dtype=np.int64)
     if pins is None:
@@ -230,7 +263,9 @@ def _check_pins(
                 mentor=int(pj[k]),
             )
     uniq, counts = np.unique(pm, return_counts=True)
-    if (counts > 1).any():
+    if mentee_capacity is not None:
+        _check_many_pins(pm, pj, uniq, counts, source.n_mentors, mentee_capacity)
+    elif (counts > 1).any():
         twice = int(uniq[counts > 1][0])
         raise InvalidPinError(
             f"mentee {twice} is pinned more than once, expected at most one pin per mentee",
@@ -257,8 +292,37 @@ def _check_pins(
             problem="over_capacity",
             mentor=j,
         )
-    order = np.argsort(pm, kind="stable")
+    order = np.lexsort((pj, pm))
     return pm[order], pj[order]
+
+
+def _check_many_pins(
+    pm: NDArray[np.int64],
+    pj: NDArray[np.int64],
+    uniq: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    n_mentors: int,
+    mentee_capacity: NDArray[np.int64],
+) -> None:
+    """With mentee capacities: a pair pinned once, a mentee pinned up to its places."""
+    code, code_counts = np.unique(pm * max(n_mentors, 1) + pj, return_counts=True)
+    if (code_counts > 1).any():
+        i, j = divmod(int(code[code_counts > 1][0]), max(n_mentors, 1))
+        raise InvalidPinError(
+            f"pin ({i}, {j}) is given more than once, expected each pair at most once",
+            problem="duplicate_pair",
+            mentee=i,
+            mentor=j,
+        )
+    over = counts > mentee_capacity[uniq]
+    if over.any():
+        i = int(uniq[over][0])
+        raise InvalidPinError(
+            f"mentee {i} has {int(counts[over][0])} pins but mentee_capacity "
+            f"{int(mentee_capacity[i])}, expected at most as many pins as its places",
+            problem="over_capacity",
+            mentee=i,
+        )
 
 
 def validate(
@@ -269,6 +333,8 @@ def validate(
     min_score: float | None,
     pins: Any,
     objective: str,
+    mentee_capacity: Any = None,
+    spread: Any = 0.0,
 ) -> Problem:
     """Check every argument of :func:`matcher.assign` and build a :class:`Problem`."""
     if objective not in OBJECTIVES:
@@ -298,8 +364,16 @@ def validate(
             raise InvalidScoresError(f"expected a finite min_score, got {min_score!r}")
         min_score = ms
     cap = check_capacity(capacity, source.n_mentors)
-    pm, pj = _check_pins(pins, source, cap)
-    return Problem(source, cap, min_score, pm, pj, objective)
+    mcap = None
+    if mentee_capacity is not None:
+        mcap = check_capacity(
+            mentee_capacity, source.n_mentees, name="mentee_capacity", who="mentee"
+        )
+    spread_value = _check_spread(spread)
+    pm, pj = _check_pins(
+        pins, source, cap, mcap if mcap is not None and (mcap != 1).any() else None
+    )
+    return Problem(source, cap, min_score, pm, pj, objective, mcap, spread_value)
 
 
 def above_mask(s: NDArray[Any], allowed: BoolArray, lo: float) -> BoolArray:

@@ -8,10 +8,34 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["REASONS", "Assignment", "Solved"]
+__all__ = ["REASONS", "Assignment", "Solved", "SpreadReport"]
 
 #: Why a mentee stays unmatched, in the order they are checked.
 REASONS = ("no_allowed_mentor", "below_min_score", "capacity_exhausted")
+
+
+@dataclass(frozen=True)
+class SpreadReport:
+    """What the ``spread`` option cost, for a run's stats.
+
+    Attributes
+    ----------
+    mentors_used, mentors_used_without : int
+        Mentors with at least one mentee, with and without spread.
+    mentees_served, mentees_served_without : int
+        Mentees with at least one mentor, with and without spread.
+    total_without : float
+        The objective's total score without spread (same objective, pins, mask).
+    total_given_up : float
+        ``total_without - total``: score traded for the spread (>= 0 up to rounding).
+    """
+
+    mentors_used: int
+    mentors_used_without: int
+    mentees_served: int
+    mentees_served_without: int
+    total_without: float
+    total_given_up: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,13 +45,14 @@ class Assignment:
     Attributes
     ----------
     mentee, mentor : ndarray of int64, shape (n_pairs,)
-        The chosen pairs, sorted by mentee index (each mentee at most once).
+        The chosen pairs, sorted by mentee then mentor. A mentee appears at most
+        ``mentee_capacity`` times (once by default), a pair at most once.
     score : ndarray of float64, shape (n_pairs,)
         The score of each chosen pair.
     total : float
         Sum of ``score``.
     unmatched : ndarray of int64, shape (n_unmatched,)
-        Mentees without a mentor, ascending.
+        Mentees without any mentor, ascending.
     reasons : tuple of str, length n_unmatched
         One of ``"no_allowed_mentor"``, ``"below_min_score"``,
         ``"capacity_exhausted"`` for each entry of ``unmatched``.
@@ -41,9 +66,15 @@ class Assignment:
         ``(bound - value) / bound`` of the objective's weights; 0.0 when certified.
     method : str
         ``"dense"``, ``"sparse"``, ``"components"``, ``"auction"`` (a
-        ``tolerance`` was given), ``"deferred_acceptance"`` or ``"empty"``.
+        ``tolerance`` was given), ``"deferred_acceptance"``, ``"lp"`` (the
+        b-matching of ``mentee_capacity`` or ``spread``) or ``"empty"``.
     pinned : ndarray of bool, shape (n_pairs,)
         True for the pairs that came from ``pins``.
+    filled : ndarray of int64, shape (n_mentees,), optional
+        Mentors each mentee got, pins included (set when ``mentee_capacity`` or
+        ``spread`` is given; otherwise None, every mentee having 0 or 1).
+    spread : SpreadReport, optional
+        The trade-off of the ``spread`` option (None without it).
     """
 
     mentee: NDArray[np.int64]
@@ -57,10 +88,12 @@ class Assignment:
     gap: float
     method: str
     pinned: NDArray[np.bool_]
+    filled: NDArray[np.int64] | None = None
+    spread: SpreadReport | None = None
 
     @property
     def n_matched(self) -> int:
-        """Number of matched mentees."""
+        """Number of matched pairs (matched mentees when each has one place)."""
         return int(self.mentee.size)
 
     def min_score(self) -> float:

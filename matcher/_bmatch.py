@@ -1,0 +1,224 @@
+"""A certified b-matching LP over all pairs: candidate graph, solve, price check, grow.
+
+1. The graph: every usable pair when they are few (or the level has floors),
+   else each mentee's and each mentor's top-k usable partners
+   (:func:`matcher._candidates.find_candidates`).
+2. :func:`matcher._lp.solve_lp` gives its integral optimum and prices.
+3. One blocked pass over all pairs computes ``red_ij = w_ij - pi_i - sigma_j`` on
+   every usable pair: the sum of the positive ones plus the LP's own part is an
+   upper bound on the optimum over all pairs (a proven gap), and pairs outside the
+   graph with ``red_ij > tol`` join it. No such pair: certified optimal.
+
+A usable pair is allowed, scores at least ``lo``, has a mentee and a mentor with
+places left, and is not pinned (a pair is used at most once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher._blocks import block_rows, nonzero_2d
+from matcher._candidates import EdgeIndex, find_candidates
+from matcher._input import Source
+from matcher._lp import LpResult, Places, solve_lp
+
+__all__ = ["Level", "LevelResult", "solve_level", "usable_pairs"]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Up to this many pairs, the LP takes every usable pair at once (no check pass).
+FULL_LIMIT = 20_000
+_MAX_ROUNDS = 30
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """One LP: pair weights from a score block, place gains, optional floors."""
+
+    weight: Callable[[NDArray[Any]], FloatArray]
+    row_places: Places | None = None
+    col_places: Places | None = None
+    floor_first: int | None = None
+    floor_pairs: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class LevelResult:
+    """The chosen pairs (sorted by mentee, mentor), the LP value, and its proof."""
+
+    rows: IntArray
+    cols: IntArray
+    scores: FloatArray
+    value: float
+    optimal: bool
+    gap: float
+    rounds: int
+    any_allowed: BoolArray
+    any_usable: BoolArray
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """What every level of one problem shares: the usable pairs' definition."""
+
+    source: Source
+    lo: float
+    rcap: IntArray
+    ccap: IntArray
+    pin_mentee: IntArray
+    pin_mentor: IntArray
+
+
+def _block_use(frame: Frame, a0: int, b0: int) -> tuple[NDArray[Any], BoolArray, BoolArray]:
+    """Scores, allowed mask and usable mask of rows [a0, b0)."""
+    s, a = frame.source.block(a0, b0)
+    use = a & (s >= frame.lo) if frame.lo > -np.inf else a.copy()
+    use &= (frame.rcap[a0:b0] > 0)[:, None]
+    use &= (frame.ccap > 0)[None, :]
+    at = (frame.pin_mentee >= a0) & (frame.pin_mentee < b0)
+    use[frame.pin_mentee[at] - a0, frame.pin_mentor[at]] = False
+    return s, a, use
+
+
+def usable_pairs(frame: Frame) -> tuple[IntArray, IntArray, FloatArray, BoolArray, BoolArray]:
+    """Every usable pair (for small or dense problems) and the mentees' reason flags."""
+    n = frame.source.n_mentees
+    step = block_rows(n, frame.source.n_mentors)
+    ei, ej, es = [], [], []
+    any_allowed = np.zeros(n, np.bool_)
+    any_usable = np.zeros(n, np.bool_)
+    for a0 in range(0, n, step):
+        b0 = min(n, a0 + step)
+        s, a, use = _block_use(frame, a0, b0)
+        any_allowed[a0:b0] = a.any(axis=1)
+        above = a & (s >= frame.lo) if frame.lo > -np.inf else a
+        any_usable[a0:b0] = above.any(axis=1)
+        i, j = nonzero_2d(use)
+        ei.append(i + a0)
+        ej.append(j)
+        es.append(s[i, j].astype(np.float64))
+    empty = np.zeros(0, np.int64)
+    return (
+        np.concatenate(ei) if ei else empty,
+        np.concatenate(ej) if ej else empty,
+        np.concatenate(es) if es else np.zeros(0),
+        any_allowed,
+        any_usable,
+    )
+
+
+def _check(
+    frame: Frame, level: Level, lp: LpResult, tol: float, k: int
+) -> tuple[float, IntArray, IntArray, FloatArray]:
+    """The pairs' part of the bound, and up to k pairs per row with ``red > tol``."""
+    n = frame.source.n_mentees
+    step = block_rows(n, frame.source.n_mentors)
+    total = 0.0
+    found_i, found_j, found_s = [], [], []
+    for a0 in range(0, n, step):
+        b0 = min(n, a0 + step)
+        s, _, use = _block_use(frame, a0, b0)
+        red = level.weight(s) - lp.pi[a0:b0, None] - lp.sigma[None, :]
+        red = np.where(use, red, -np.inf)
+        total += float(red[red > 0].sum())
+        i, j = nonzero_2d(red > tol)
+        if i.size:
+            o = np.lexsort((-red[i, j], i))
+            i, j = i[o], j[o]
+            keep = np.arange(i.size) - np.searchsorted(i, i, side="left") < k
+            i, j = i[keep], j[keep]
+        found_i.append(i + a0)
+        found_j.append(j)
+        found_s.append(s[i, j].astype(np.float64))
+    empty = np.zeros(0, np.int64)
+    return (
+        total,
+        np.concatenate(found_i) if found_i else empty,
+        np.concatenate(found_j) if found_j else empty,
+        np.concatenate(found_s) if found_s else np.zeros(0),
+    )
+
+
+def _initial(
+    frame: Frame, k: int, full: bool
+) -> tuple[IntArray, IntArray, FloatArray, BoolArray, BoolArray, bool]:
+    """The first graph: all usable pairs (``full``, or when they are few) or the top-k."""
+    n, m = frame.source.n_mentees, frame.source.n_mentors
+    if full or n * m <= FULL_LIMIT:
+        return (*usable_pairs(frame), True)
+    row_ok = frame.rcap > 0
+    cand = find_candidates(frame.source, frame.lo, row_ok, frame.ccap > 0, k, block_rows(n, m))
+    ei, ej, es = cand.ei, cand.ej, cand.es
+    if frame.pin_mentee.size:
+        fresh = EdgeIndex(frame.pin_mentee, frame.pin_mentor, m).fresh(ei, ej)
+        ei, ej, es = ei[fresh], ej[fresh], es[fresh]
+    return ei, ej, es, cand.any_allowed, cand.any_usable, False
+
+
+def solve_level(
+    frame: Frame, level: Level, *, k: int, full: bool, time_limit: float | None
+) -> LevelResult | None:
+    """The level's optimum over all usable pairs, certified (or with a proven gap).
+
+    ``full`` puts every usable pair in the LP at once (required with floors, which
+    a candidate graph might not meet). None when the floors cannot be met.
+    """
+    t0 = time.perf_counter()
+    m = frame.source.n_mentors
+    ei, ej, es, any_allowed, any_usable, full = _initial(frame, k, full)
+    rounds, optimal, gap = 0, False, np.inf
+    while True:
+        rounds += 1
+        ew = level.weight(es)
+        lp = solve_lp(
+            ei,
+            ej,
+            ew,
+            frame.rcap,
+            frame.ccap,
+            row_places=level.row_places,
+            col_places=level.col_places,
+            floor_first=level.floor_first,
+            floor_pairs=level.floor_pairs,
+        )
+        if lp is None:
+            return None
+        if full:
+            optimal, gap = True, 0.0
+            break
+        tol = 1e-6 * max(1.0, float(np.abs(ew).max(initial=0.0)))
+        pairs_part, ni, nj, ns = _check(frame, level, lp, tol, k)
+        bound = lp.base + pairs_part
+        gap = max(0.0, bound - lp.value) / bound if bound > 0 else 0.0
+        fresh = EdgeIndex(ei, ej, m).fresh(ni, nj) if ni.size else np.zeros(0, np.bool_)
+        if not fresh.any():
+            optimal, gap = True, 0.0
+            break
+        if rounds >= _MAX_ROUNDS or (
+            time_limit is not None and time.perf_counter() - t0 > time_limit
+        ):
+            break
+        ei = np.concatenate([ei, ni[fresh]])
+        ej = np.concatenate([ej, nj[fresh]])
+        es = np.concatenate([es, ns[fresh]])
+    rows, cols, scores = ei[lp.chosen], ej[lp.chosen], es[lp.chosen]
+    order = np.lexsort((cols, rows))
+    return LevelResult(
+        rows[order],
+        cols[order],
+        scores[order],
+        lp.value,
+        optimal,
+        float(gap),
+        rounds,
+        any_allowed,
+        any_usable,
+    )
