@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, body, db, errors, logs
+from api import auth, body, cors, db, errors, logs
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
     logs.init_app(app)
+    cors.init_app(app, settings.cors_origins)
     db.init_app(app)
     auth.init_app(app)
     body.init_app(app)  # after auth: a request without a key is refused unread

@@ -30,6 +30,8 @@ def init_app(app: Flask) -> None:
             return
         if request.endpoint is None:
             return  # 404/405 follow
+        if request.method == "OPTIONS":
+            return  # a CORS preflight carries no key; Flask answers it, calling no view
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

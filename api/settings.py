@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,9 @@ class Settings:
     # The audit chain's HMAC key. Unset: the embedded default (SQLite) generates one
     # into instance/ on first start; PostgreSQL (production) refuses to start.
     audit_key: str | None = field(default=None, repr=False)
+    # Origins (``https://dash.example.org``) whose pages may call the API from a browser;
+    # None: no cross-origin caller at all (no Access-Control-* header is ever sent).
+    cors_origins: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -234,6 +238,26 @@ def _audit_key(value: object) -> str | None:
     return value.strip()
 
 
+_ORIGIN = re.compile(r"https?://[^/\s?#,]+")
+
+
+def _origins(value: object) -> tuple[str, ...] | None:
+    """``https://a.example, http://localhost:3000`` -> a tuple; each an origin, no path."""
+    if value is None or value == "":
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected comma-separated origins")
+    origins = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+    bad = [origin for origin in origins if not _ORIGIN.fullmatch(origin)]
+    if bad:
+        raise ValueError(
+            f"expected comma-separated origins like https://dash.example.org "
+            f"(scheme and host, no path), not {', '.join(bad)}"
+        )
+    return origins or None
+
+
 def _database_url(value: object) -> str:
     expected = "expected a database URL (sqlite:///path or postgresql://user@host/db)"
     if not isinstance(value, str) or not value.strip():
@@ -280,6 +304,7 @@ _PARSERS: dict[str, Parser] = {
     "log_level": _log_level,
     "retention_days": _integer(1, "days"),
     "audit_key": _audit_key,
+    "cors_origins": _origins,
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
 OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)

@@ -34,6 +34,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_LOG_LEVEL": "debug",
     "MENTORMATCH_RETENTION_DAYS": "90",
     "MENTORMATCH_AUDIT_KEY": "k" * 40,
+    "MENTORMATCH_CORS_ORIGINS": "https://dash.example.org, http://localhost:3000/",
 }
 
 
@@ -71,6 +72,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         log_level="DEBUG",
         retention_days=90,
         audit_key="k" * 40,
+        cors_origins=("https://dash.example.org", "http://localhost:3000"),
     )
 
 
@@ -117,6 +119,8 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_LOG_LEVEL", "LOUD", "expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("MENTORMATCH_DATABASE_URL", "not a url", "expected a database URL (sqlite:///path"),
         ("MENTORMATCH_REDIS_URL", "localhost:6379", "expected a redis://, rediss:// or unix://"),
+        ("MENTORMATCH_CORS_ORIGINS", "dash.example.org", "expected comma-separated origins like"),
+        ("MENTORMATCH_CORS_ORIGINS", "https://a.example/app", "expected comma-separated origins"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(
@@ -163,8 +167,8 @@ def test_overrides_win_over_the_environment() -> None:
         ({"MAX_CONTENT_LENGTH": True}, "MAX_CONTENT_LENGTH", "expected a whole number of bytes"),
         ({"RUN_LEASE_SECONDS": -1}, "RUN_LEASE_SECONDS", "expected a number of seconds > 0"),
         ({"JOBS_IMMEDIATE": "sometimes"}, "JOBS_IMMEDIATE", "expected one of 1, true"),
-        ({"TESTING": True}, "TESTING", "not a setting; expected one of AUDIT_KEY, DATABASE"),
-        ({"log_level": "INFO"}, "log_level", "not a setting; expected one of AUDIT_KEY, DATA"),
+        ({"TESTING": True}, "TESTING", "not a setting; expected one of AUDIT_KEY, CORS_ORIGINS"),
+        ({"log_level": "INFO"}, "log_level", "not a setting; expected one of AUDIT_KEY, CORS"),
     ],
 )
 def test_a_bad_override_is_an_error_naming_its_key(
