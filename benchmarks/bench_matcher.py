@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.bench_matcher --sizes 1000 4000 8000
     .venv/bin/python -m benchmarks.bench_matcher --sizes --no-rect --large 50000,100000
+    .venv/bin/python -m benchmarks.bench_matcher --sizes --no-rect --both 500:3:3,10000:2:3
 
 Scores come from the scoring engine on synthetic cohorts (``--source scoring``,
 the default: ``scoring.synthetic.generate_cohort`` with the design's seven
@@ -175,6 +176,68 @@ def run_large(n: int, time_limit: float | None, tolerance: float, source: str) -
     )
 
 
+def sequential_rounds(prob: Problem, mentee_cap: int, capacity: int) -> float:
+    """One-to-one rounds (each mentee and mentor at most once a round, no pair twice)."""
+    s = np.asarray(prob.scores)
+    n, m = s.shape
+    allowed = np.ones((n, m), bool) if prob.allowed is None else prob.allowed.copy()
+    rows_left = np.full(n, mentee_cap)
+    cols_left = np.full(m, capacity)
+    total = 0.0
+    for _ in range(max(mentee_cap, capacity)):
+        a = matcher.assign(
+            s,
+            capacity=(cols_left > 0).astype(np.int64),
+            allowed=allowed & (rows_left > 0)[:, None],
+            min_score=prob.min_score,
+        )
+        total += a.total
+        allowed[a.mentee, a.mentor] = False
+        np.subtract.at(rows_left, a.mentee, 1)
+        np.subtract.at(cols_left, a.mentor, 1)
+    return total
+
+
+def run_both(n: int, mentee_cap: int, capacity: int, source: str) -> None:
+    """Both sides with capacity: the global b-matching against one-mentor and rounds."""
+    prob = Problem(n, n, source=source, seed=n + n)
+    res: list[matcher.Assignment] = []
+
+    def many() -> float:
+        res.append(
+            matcher.assign(
+                prob.scores,
+                capacity=capacity,
+                mentee_capacity=mentee_cap,
+                allowed=prob.allowed,
+                min_score=prob.min_score,
+            )
+        )
+        return res[-1].total
+
+    def one() -> float:
+        return matcher.assign(
+            prob.scores, capacity=capacity, allowed=prob.allowed, min_score=prob.min_score
+        ).total
+
+    out = {
+        f"matcher b-matching (mentee cap {mentee_cap})": timed(many),
+        "matcher one mentor per mentee": timed(one),
+        f"{max(mentee_cap, capacity)} sequential one-to-one rounds": timed(
+            lambda: sequential_rounds(prob, mentee_cap, capacity)
+        ),
+    }
+    best = res[0].total
+    label = f"{n:,} x {n:,} mentee cap {mentee_cap}, mentor cap {capacity}"
+    for name, (sec, value, peak) in out.items():
+        extra = f" ({res[0].method}, certified={res[0].optimal})" if "b-matching" in name else ""
+        print(
+            f"| {label} | {name}{extra} | {sec:.2f} | {value:,.3f} | "
+            f"{(best - value) / best * 100:.3f}% | {peak:.2f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="*", default=[1000, 4000, 8000, 16000])
@@ -189,6 +252,12 @@ def main() -> None:
         help="proven relative gap accepted on the --large cases (0: certified optimum)",
     )
     p.add_argument("--source", choices=["scoring", "standin"], default="scoring")
+    p.add_argument(
+        "--both",
+        type=str,
+        default="",
+        help="both-sides-capacity cases n:mentee_cap:mentor_cap, comma-separated",
+    )
     args = p.parse_args()
     print(f"scores: {args.source}")
     print("| case | method | seconds | total score | gap to optimum | peak GiB |")
@@ -199,6 +268,9 @@ def main() -> None:
         run_case(4000, 1000, 4, args.lsa_max, args.source)
     for n in (int(x) for x in args.large.split(",") if x):
         run_large(n, args.time_limit, args.tolerance, args.source)
+    for case in (x for x in args.both.split(",") if x):
+        n, mentee_cap, capacity = (int(v) for v in case.split(":"))
+        run_both(n, mentee_cap, capacity, args.source)
 
 
 if __name__ == "__main__":

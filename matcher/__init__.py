@@ -14,7 +14,7 @@ from matcher._errors import (
     UnknownObjectiveError,
 )
 from matcher._input import OBJECTIVES, LazyScores
-from matcher._result import REASONS, Assignment
+from matcher._result import REASONS, Assignment, SpreadReport
 from matcher._stable import blocking_pairs, find_blocking_pairs
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "InvalidToleranceError",
     "LazyScores",
     "MatcherError",
+    "SpreadReport",
     "UnknownObjectiveError",
     "assign",
     "blocking_pairs",
