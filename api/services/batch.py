@@ -48,12 +48,8 @@ def match_files(
         config = validate_config(raw)
     except ConfigError as exc:
         raise ValidationFailed(exc.errors) from None
-    mentees, stray_mentors = csv_format.read_participants(
-        mentees_path.read_bytes(), config["fields"]
-    )
-    stray_mentees, mentors = csv_format.read_participants(
-        mentors_path.read_bytes(), config["fields"]
-    )
+    mentees, stray_mentors = csv_format.read_participants(mentees_path.read_bytes(), config)
+    stray_mentees, mentors = csv_format.read_participants(mentors_path.read_bytes(), config)
     # Each file holds one side: a swapped or mixed file is a mistake, not a merge.
     wrong = {
         str(mentees_path): (stray_mentors, Role.MENTOR, Role.MENTEE),

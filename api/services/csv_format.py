@@ -15,8 +15,9 @@ from typing import Any
 
 from api.services.errors import ValidationFailed
 from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, column_of, parse_csv
-from api.services.participants_validation import ErrorLog, check_participant
+from api.services.participants_validation import ErrorLog, check_participant, fields_by_key
 from models.vocabulary import Role
+from scoring.positions import PositionRule
 
 MATCH_COLUMNS = ("mentee_external_id", "mentor_external_id", "score", "reasons")
 
@@ -46,19 +47,21 @@ def participants_csv(
 
 
 def read_participants(
-    data: bytes, fields: Sequence[Mapping[str, Any]]
+    data: bytes, config: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(mentees, mentors)`` profile dicts of an upload-format CSV; ValidationFailed if bad.
 
-    Each row is checked as an upload checks it (bounds, characters, special categories
-    in values), errors keyed ``row N.column``.
+    Each row is checked against the (validated) ``config`` as an upload checks it
+    (bounds, characters, special categories in values, positions), errors keyed
+    ``row N.column``.
     """
     log = ErrorLog()
-    by_key = {f["key"]: f for f in fields}
+    by_key = fields_by_key(config)
+    positions = PositionRule(config)
     rows = parse_csv(data, by_key, log=log)
     people: list[dict[str, Any]] = []
     for row in rows:
-        clean, problems = check_participant(row.data, by_key)
+        clean, problems = check_participant(row.data, by_key, positions=positions)
         for path, message in problems:
             log.add(f"row {row.row}.{column_of(path)}", message)
         people.append(clean)

@@ -35,6 +35,7 @@ from api.services.participants_validation import (
 )
 from models import Participant, Program
 from scoring.identifiers import character_problem, nfc
+from scoring.positions import PositionRule
 
 __all__ = [
     "MAX_ERRORS",
@@ -79,9 +80,12 @@ def _stored(participant: Participant, fields: Mapping[str, Any]) -> dict[str, An
     return values
 
 
-def _live_program(session: Session, actor: Actor, program_id: uuid.UUID) -> tuple[Program, Any]:
+def _live_program(
+    session: Session, actor: Actor, program_id: uuid.UUID
+) -> tuple[Program, Any, PositionRule]:
     program = get_program(session, actor, program_id)
-    return program, fields_by_key(config_of(session, program))
+    config = config_of(session, program)
+    return program, fields_by_key(config), PositionRule(config)
 
 
 @contextmanager
@@ -139,8 +143,8 @@ def create_participant(
     session: Session, actor: Actor, program_id: uuid.UUID, data: Mapping[str, Any]
 ) -> Participant:
     """Create one participant; an external_id already in the program is a Conflict."""
-    program, fields = _live_program(session, actor, program_id)
-    clean, problems = check_participant(data, fields)
+    program, fields, positions = _live_program(session, actor, program_id)
+    clean, problems = check_participant(data, fields, positions=positions)
     _raise_any(problems)
     if _taken(session, program.id, clean["external_id"]):
         raise Conflict(
@@ -168,7 +172,7 @@ def upsert_participants(
     session: Session, actor: Actor, program_id: uuid.UUID, items: Sequence[Mapping[str, Any]]
 ) -> ImportResult:
     """Bulk upsert by external_id; errors are keyed ``items.<index>.<field>``."""
-    program, fields = _live_program(session, actor, program_id)
+    program, fields, positions = _live_program(session, actor, program_id)
     rows = [(f"items.{i}.", dict(item)) for i, item in enumerate(items)]
     return _retried(
         session,
@@ -178,6 +182,7 @@ def upsert_participants(
             program,
             fields,
             rows,
+            positions=positions,
             log=ErrorLog(),
             path=lambda prefix, p: prefix + p,
             source="json",
@@ -188,7 +193,7 @@ def upsert_participants(
 
 def import_csv(session: Session, actor: Actor, program_id: uuid.UUID, data: bytes) -> ImportResult:
     """Bulk upsert from a CSV upload; errors are keyed ``row <N>.<column>`` (header = row 1)."""
-    program, fields = _live_program(session, actor, program_id)
+    program, fields, positions = _live_program(session, actor, program_id)
     log = ErrorLog()
     parsed = parse_csv(data, fields, log=log)
     rows = [(f"row {r.row}.", r.data) for r in parsed]
@@ -200,6 +205,7 @@ def import_csv(session: Session, actor: Actor, program_id: uuid.UUID, data: byte
             program,
             fields,
             rows,
+            positions=positions,
             log=log,
             path=lambda prefix, p: prefix + column_of(p),
             source="csv",
@@ -253,6 +259,7 @@ def _upsert(
     fields: Mapping[str, Any],
     rows: list[tuple[str, dict[str, Any]]],
     *,
+    positions: PositionRule,
     log: ErrorLog,
     path: Callable[[str, str], str],
     source: str,
@@ -271,13 +278,13 @@ def _upsert(
         current = existing.get(key) if key is not None else None
         stored: dict[str, Any] = {}
         if current is None:
-            clean, problems = check_participant(data, fields)
+            clean, problems = check_participant(data, fields, positions=positions)
         else:
             stored = _stored(current, fields)
             given = dict(data)
             if merge_attributes and "attributes" in given:
                 given["attributes"] = {**stored["attributes"], **given["attributes"]}
-            clean, problems = check_participant({**stored, **given}, fields)
+            clean, problems = check_participant({**stored, **given}, fields, positions=positions)
         log.extend(prefix, ((path("", p), m) for p, m in problems))
         if problems or log.total:
             continue  # once anything is wrong, only more problems are worth collecting
@@ -398,7 +405,9 @@ def update_participant(
     config = config_of(session, get_program(session, actor, program_id))
     fields = fields_by_key(config)
     stored = _stored(participant, fields)
-    clean, problems = check_participant({**stored, **changes}, fields)
+    clean, problems = check_participant(
+        {**stored, **changes}, fields, positions=PositionRule(config)
+    )
     _raise_any(problems)
     changed = [key for key in KEYS if clean[key] != stored[key]]
     if "external_id" in changed and _taken(session, program_id, clean["external_id"]):

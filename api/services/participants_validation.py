@@ -14,6 +14,11 @@ infinite); at most :data:`MAX_SKILLS` skills of :data:`MAX_SKILL_LENGTH` charact
 :data:`MAX_MULTI` values per ``multi`` attribute, :data:`MAX_TEXT` characters per
 ``text`` attribute. The JSON schemas and the CSV parser use the same bounds.
 
+Positions (:class:`scoring.positions.PositionRule`, the rule scoring applies): when the
+program lists ``position_levels`` and its ``positions`` is not ``"open"``, a position must
+be one of them. A ``category`` field without declared ``values`` is open: any value
+within the bounds, never one naming a special category.
+
 Characters (:mod:`scoring.identifiers`): ids, positions, skills and category and multi
 values are NFC-normalized and may not hold control characters, lone surrogates or
 invisible format characters; a name may keep the zero-width joiners; free text may not
@@ -46,6 +51,7 @@ from scoring.limits import (
     MAX_VALUE_LENGTH,
     finite_number,
 )
+from scoring.positions import PositionRule
 from scoring.sensitive import sensitive_reason
 
 ROLES = tuple(Role)
@@ -280,9 +286,12 @@ def _attributes(
 
 
 def check_participant(
-    data: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]
+    data: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]], *, positions: PositionRule
 ) -> tuple[dict[str, Any], Problems]:
     """Check and normalize one whole participant.
+
+    ``positions`` is the program's rule (``PositionRule(config)``): a position it does
+    not list is refused naming the allowed levels, as scoring refuses it.
 
     Returns the cleaned participant (every key of :data:`KEYS`, defaults filled) and the
     problems found; the cleaned value is meaningful only when there are none.
@@ -321,6 +330,8 @@ def check_participant(
     role = clean["role"]
     if role is not None and role not in ROLES:
         out.append(("role", f"must be one of: {', '.join(ROLES)}; got {_fmt(role)}"))
+    if (problem := positions.problem(clean["position"])) is not None:
+        out.append(("position", problem))
     if clean["email"] is not None and not _EMAIL.match(clean["email"]):
         out.append(("email", f"not an email address: {clean['email']!r}"))
     _bounded_int(out, "level", clean["level"])

@@ -1,8 +1,10 @@
 """A new configuration against the participants already stored under the old one.
 
 A configuration change may contradict stored data: a category narrowed below the
-values people hold, a field whose type changed. Left alone, every run would then fail
-and even renaming an affected person would answer 422. So a change is checked against
+values people hold, a field whose type changed, position levels that no longer list
+someone's position (reported as field ``position``; cleared, it becomes no position).
+Left alone, every run would then fail and even renaming an affected person would
+answer 422. So a change is checked against
 the program's participants first (:func:`refit`):
 
 - ``on_conflict="refuse"`` (the default): a 422 counting who would no longer fit and
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from api.services.errors import ValidationFailed
 from api.services.participants_validation import KEYS, check_participant, fields_by_key
 from models import Participant, Program
+from scoring.positions import PositionRule
 
 ON_CONFLICT = ("refuse", "clear")
 #: How many external ids a refusal names.
@@ -42,7 +45,9 @@ def refit(
             {"on_conflict": [f"must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}"]}
         )
     fields = fields_by_key(config)
+    positions = PositionRule(config)
     misfits: list[tuple[Participant, set[str]]] = []
+    unlisted: list[Participant] = []  # positions the new position_levels no longer list
     dropped: list[tuple[Participant, dict[str, Any]]] = []
     people = session.scalars(
         select(Participant)
@@ -53,8 +58,11 @@ def refit(
         attributes = dict(person.attributes or {})
         kept = {k: v for k, v in attributes.items() if k in fields}
         values = {key: getattr(person, key) for key in KEYS} | {"attributes": kept}
-        _, problems = check_participant(values, fields)
+        _, problems = check_participant(values, fields, positions=positions)
         bad = {p.split(".")[1] for p, _ in problems if p.startswith("attributes.")}
+        if any(p == "position" for p, _ in problems):
+            unlisted.append(person)
+            bad.add("position")
         if bad:
             misfits.append((person, bad))
         if kept != attributes:
@@ -78,4 +86,6 @@ def refit(
         person.attributes = kept
     for person, bad in misfits:
         person.attributes = {k: v for k, v in (person.attributes or {}).items() if k not in bad}
+    for person in unlisted:
+        person.position = None
     return {"cleared": len(misfits), "dropped": len(dropped)}

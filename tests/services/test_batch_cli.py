@@ -41,7 +41,7 @@ def test_generate_writes_the_upload_format(tmp_path: Path) -> None:
     header = (out / "mentees.csv").read_text().splitlines()[0].split(",")
     assert header == [*CONTRACT_HEADER, *(f["key"] for f in program["config"]["fields"])]
     mentees, mentors = csv_format.read_participants(
-        (out / "mentees.csv").read_bytes(), program["config"]["fields"]
+        (out / "mentees.csv").read_bytes(), program["config"]
     )
     assert len(mentees) == 60
     assert mentors == []
@@ -58,8 +58,8 @@ def test_match_writes_the_optimal_pairs(tmp_path: Path) -> None:
 
     # The same cohort through the library reaches the same optimum, within capacity.
     config = json.loads((out / "program.json").read_text())["config"]
-    mentees, _ = csv_format.read_participants((out / "mentees.csv").read_bytes(), config["fields"])
-    _, mentors = csv_format.read_participants((out / "mentors.csv").read_bytes(), config["fields"])
+    mentees, _ = csv_format.read_participants((out / "mentees.csv").read_bytes(), config)
+    _, mentors = csv_format.read_participants((out / "mentors.csv").read_bytes(), config)
     compat = scoring.compatibility(mentees, mentors, config)
     capacity = {m["external_id"]: m.get("capacity") or 1 for m in mentors}
     best = matcher.assign(

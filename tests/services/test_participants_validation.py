@@ -11,6 +11,7 @@ from api.services.errors import ValidationFailed
 from api.services.participants_csv import column_of, parse_csv
 from api.services.participants_validation import ErrorLog, check_participant, fields_by_key
 from scoring.limits import MAX_CAPACITY, MAX_LEVEL
+from scoring.positions import PositionRule
 
 FIELDS = fields_by_key(
     {
@@ -24,15 +25,16 @@ FIELDS = fields_by_key(
     }
 )
 BASE = {"external_id": "u1", "role": "mentor", "name": "Ann"}
+ANY = PositionRule({})  # no position_levels: any position
 
 
 def problems(data: dict[str, Any]) -> dict[str, str]:
-    _, found = check_participant(data, FIELDS)
+    _, found = check_participant(data, FIELDS, positions=ANY)
     return dict(found)
 
 
 def test_a_minimal_participant_gets_defaults() -> None:
-    clean, found = check_participant(BASE, FIELDS)
+    clean, found = check_participant(BASE, FIELDS, positions=ANY)
     assert found == []
     assert clean == {
         **BASE,
@@ -61,6 +63,7 @@ def test_values_are_normalized() -> None:
             },
         },
         FIELDS,
+        positions=ANY,
     )
     assert found == []
     assert clean["name"] == "Ann"
@@ -249,7 +252,9 @@ def test_bounds_are_inclusive_and_messages_name_field_and_bound() -> None:
 
 def test_tabs_and_line_breaks_are_allowed_in_text() -> None:
     clean, found = check_participant(
-        {**BASE, "attributes": {"goals": "grow\n\tlead\r\n"}, "name": "Ann\tLee"}, FIELDS
+        {**BASE, "attributes": {"goals": "grow\n\tlead\r\n"}, "name": "Ann\tLee"},
+        FIELDS,
+        positions=ANY,
     )
     assert found == []
     assert clean["attributes"]["goals"] == "grow\n\tlead\r\n"
