@@ -6,8 +6,10 @@ of the call divided by their sum, so they sum to 1; equal weights if all are
 contributions sum to the pair's score (up to float rounding, well under 1e-6).
 Reasons are sentences built only from evidence present in both profiles
 (skills matched as whole normalized strings, shared values, the actual levels
-and numbers), most contributing criterion first. For a pair that is not
-allowed, ``blocked_by`` says why.
+and numbers). Each sentence is given once: criteria giving the same one (two
+``seniority_gap`` rules, say) are merged and their contributions added; the
+sentences are ordered by that contribution, largest first, ties in config order.
+For a pair that is not allowed, ``blocked_by`` says why.
 """
 
 from __future__ import annotations
@@ -83,11 +85,11 @@ def explain_pairs(engine: Engine, mentee: object, mentor: object) -> list[Explan
             }
             for n, c in enumerate(engine.criteria)
         ]
-        reasons = []
-        for n in np.argsort(-contrib[k], kind="stable"):
-            c = engine.criteria[int(n)]
+        merged: dict[str, float] = {}  # reason -> the contributions of the criteria giving it
+        for n, c in enumerate(engine.criteria):
             if sims[k, n] > 0 and (text := c.reason(ii, jj)) is not None:
-                reasons.append(text)
+                merged[text] = merged.get(text, 0.0) + float(contrib[k, n])
+        reasons = sorted(merged, key=lambda text: -merged[text])  # stable: ties in config order
         blocked = []
         if not allowed[k]:
             if not engine.a.active[ii]:

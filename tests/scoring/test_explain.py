@@ -127,3 +127,33 @@ def test_self_pairs_and_exclusions_in_both_directions() -> None:
     np.testing.assert_array_equal(c.scores, 1)
     (e,) = scoring.explain(c, 1, 1)
     assert e.blocked_by == ["pair is excluded (same person, exclusion list or existing match)"]
+
+
+def test_identical_reasons_are_merged_and_ordered_by_contribution() -> None:
+    # Two criteria of one kind (the stacked grade rule) give one sentence, ranked by
+    # their summed contribution (0.3 + 0.3) above a single larger one (0.4).
+    cfg = {
+        "position_levels": ["G7", "G6", "SCS1"],
+        "criteria": [
+            {"name": "skills", "kind": "skill_overlap", "weight": 4},
+            {"name": "one_up", "kind": "seniority_gap", "weight": 3,
+             "params": {"points": {"1": 1}}},
+            {"name": "near", "kind": "seniority_gap", "weight": 3,
+             "params": {"min_gap": 1, "ideal_gap": 1, "max_gap": 2}},
+        ],
+    }  # fmt: skip
+    mentee = {"position": "G7", "skills": ["python"]}
+    c = scoring.compatibility([mentee], [{"position": "G6", "skills": ["python"]}], cfg)
+    (e,) = scoring.explain(c, 0, 0)
+    assert [b["contribution"] for b in e.breakdown] == pytest.approx([0.4, 0.3, 0.3])
+    assert e.reasons == [
+        "Mentor is 1 level senior (G7 -> G6)",
+        "Mentor offers 1 of the 1 skill the mentee wants: python",
+    ]
+    # Alone, the larger single contribution comes first; equal ones keep config order.
+    c = scoring.compatibility([mentee], [{"position": "G6", "skills": ["python"]}],
+                              cfg, weights={"near": 0.0})  # fmt: skip
+    assert scoring.explain(c, 0, 0)[0].reasons == [
+        "Mentor offers 1 of the 1 skill the mentee wants: python",
+        "Mentor is 1 level senior (G7 -> G6)",
+    ]
