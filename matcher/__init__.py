@@ -4,6 +4,7 @@ Rows are mentees, columns are mentors, everywhere. See :func:`assign`.
 """
 
 from matcher._assign import assign
+from matcher._baselines import Baseline, greedy_matching, random_matching
 from matcher._errors import (
     InvalidCapacityError,
     InvalidMaskError,
@@ -21,6 +22,7 @@ __all__ = [
     "OBJECTIVES",
     "REASONS",
     "Assignment",
+    "Baseline",
     "InvalidCapacityError",
     "InvalidMaskError",
     "InvalidPinError",
@@ -33,4 +35,6 @@ __all__ = [
     "assign",
     "blocking_pairs",
     "find_blocking_pairs",
+    "greedy_matching",
+    "random_matching",
 ]
