@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, body, cors, db, errors, logs
+from api import auth, body, conditional, cors, db, errors, logs
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -79,6 +79,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     auth.init_app(app)
     body.init_app(app)  # after auth: a request without a key is refused unread
+    conditional.init_app(app)  # after body: If-Match is checked on a well-formed body
 
     # Problems, operationIds, headers and examples for every operation (api/openapi.py).
     api = MentormatchApi(app, spec_kwargs={"extra_plugins": [DescriptionPlugin()]})

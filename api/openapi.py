@@ -57,6 +57,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /v1/programs/{program_id}/runs": "listRuns",
     "POST /v1/programs/{program_id}/runs": "triggerRun",
     "GET /v1/programs/{program_id}/runs/{run_id}": "getRun",
+    "POST /v1/programs/{program_id}/runs/{run_id}/cancel": "cancelRun",
     "GET /v1/programs/{program_id}/runs/{run_id}/compare": "compareRuns",
     "GET /v1/programs/{program_id}/runs/{run_id}/matches": "listRunMatches",
     "POST /v1/programs/{program_id}/runs/{run_id}/publish": "publishRun",
@@ -88,6 +89,7 @@ CONFLICTS = frozenset(
         "eraseParticipant",
         "updateProgram",  # changed concurrently
         "triggerRun",  # another run is active (active_run_id)
+        "cancelRun",  # the run finished already
         "publishRun",  # a dry run, an unfinished run, capacities, closed matches
         "editMatch",  # not proposed, or changed since `version`
         "endMatch",
@@ -108,6 +110,14 @@ RESPONSE_HEADERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("downloadExport", "202"): ("Location", "RetryAfter"),
 }
 
+#: GETs answering an ETag (api/conditional.py), and the changes If-Match guards.
+ETAG_READS = frozenset({"getProgram", "getParticipant", "getRun", "getMatch"})
+GUARDED_CHANGES = frozenset(
+    {"updateProgram", "deleteProgram", "updateParticipant", "eraseParticipant", "editMatch"}
+)
+#: If-Match is required when the change is a program config (else 428).
+IF_MATCH_REQUIRED = frozenset({"updateProgram"})
+
 _HEADERS: dict[str, dict[str, Any]] = {
     "RequestId": {
         "description": "The request's id (the X-Request-Id sent, up to 64 characters, "
@@ -125,6 +135,12 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "integer", "minimum": 0},
     },
+    "ETag": {
+        "description": "The representation's version: send it in If-Match to change the "
+        "resource only if nobody changed it since, or If-None-Match to get 304",
+        "required": True,
+        "schema": {"type": "string"},
+    },
     "WWWAuthenticate": {
         "description": 'Bearer realm="mentormatch"',
         "required": True,
@@ -138,8 +154,10 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found, or of another organization (indistinguishable)",
     409: "The resource's state forbids this now; the problem says why",
     413: "The body is larger than MENTORMATCH_MAX_CONTENT_LENGTH",
+    412: "If-Match names no current ETag: the resource changed since; GET it again",
     415: "A body of another media type than the operation takes",
     422: "Invalid input: every bad field in errors",
+    428: "A config change without If-Match",
 }
 _BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
 
@@ -162,6 +180,10 @@ def error_statuses(
         statuses.add(404)  # also a path id the converter refuses (not a UUID)
     if operation_id in CONFLICTS:
         statuses.add(409)
+    if operation_id in GUARDED_CHANGES:
+        statuses.add(412)
+    if operation_id in IF_MATCH_REQUIRED:
+        statuses.add(428)
     if method in _BODY_METHODS:
         statuses |= {413, 415, 422}  # api.body checks any body of these methods
     if parameters or "requestBody" in operation:
@@ -336,10 +358,54 @@ class DescriptionPlugin(BasePlugin):
             if public:
                 operation["security"] = []
             self._responses(operation_id, operation, method=method, path=path or "", public=public)
+            self._conditional(operation_id, operation)
             examples = self.examples.get(operation_id)
             content = operation.get("requestBody", {}).get("content", {})
             if examples and "application/json" in content:
                 content["application/json"]["examples"] = copy.deepcopy(examples)
+
+    @staticmethod
+    def _conditional(operation_id: str, operation: dict[str, Any]) -> None:
+        parameters = operation.setdefault("parameters", [])
+        if operation_id in ETAG_READS:
+            parameters.append(
+                {
+                    "in": "header",
+                    "name": "If-None-Match",
+                    "required": False,
+                    "description": "An ETag of the resource: 304 if it is still current",
+                    "schema": {"type": "string"},
+                }
+            )
+            operation["responses"]["304"] = {
+                "description": "Not modified: the ETag given is still current",
+                "headers": {
+                    "ETag": _ref("headers", "ETag"),
+                    "X-Request-Id": _ref("headers", "RequestId"),
+                },
+            }
+        if operation_id in GUARDED_CHANGES:
+            required = operation_id in IF_MATCH_REQUIRED
+            parameters.append(
+                {
+                    "in": "header",
+                    "name": "If-Match",
+                    "required": False,
+                    "description": "The ETag of its GET: 412 if the resource changed since"
+                    + (
+                        "; required (428 without) when the body changes the config"
+                        if required
+                        else ""
+                    ),
+                    "schema": {"type": "string"},
+                }
+            )
+        if operation_id in ETAG_READS | GUARDED_CHANGES:
+            for code, answer in operation["responses"].items():
+                if str(code) == "200":
+                    answer.setdefault("headers", {})["ETag"] = _ref("headers", "ETag")
+        if not parameters:
+            del operation["parameters"]
 
     @staticmethod
     def _responses(

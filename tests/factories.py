@@ -342,3 +342,10 @@ def reload(session: Session, run_id: uuid.UUID) -> Run:
     run = session.get(Run, run_id)
     assert run is not None
     return run
+
+
+def if_match(client: Any, url: str, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with ``If-Match`` set to the resource's current ETag (read by a GET)."""
+    current = client.get(url, headers=headers)
+    assert current.status_code == 200, current.get_data()[:300]
+    return {**headers, "If-Match": current.headers["ETag"]}

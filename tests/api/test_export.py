@@ -62,7 +62,12 @@ def _build(client: Any, tenant: Tenant, prefix: str) -> dict[str, Any]:
     ).json
     pid = program["id"]
     config = {**RUN_CONFIG, "default_capacity": 2}
-    _ok(client.patch(f"/v1/programs/{pid}", json={"config": config}, headers=h), 200)
+    _ok(
+        client.patch(
+            f"/v1/programs/{pid}", json={"config": config}, headers={**h, "If-Match": "*"}
+        ),
+        200,
+    )
     people = _ok(
         client.post(f"/v1/programs/{pid}/participants", json={"items": _people(prefix)}, headers=h),
         200,

@@ -90,7 +90,9 @@ def test_every_path_that_creates_fields_runs_the_guard(
 ) -> None:
     fields = [*CONFIG["fields"], {"key": key, "type": "text"}]
     patched = client.patch(
-        url(pid), json={"config": {**CONFIG, "fields": fields}}, headers=tenant.headers
+        url(pid),
+        json={"config": {**CONFIG, "fields": fields}},
+        headers={**tenant.headers, "If-Match": "*"},
     )
     assert patched.status_code == 422, patched.json
     assert "config.fields.2.key" in patched.json["errors"]

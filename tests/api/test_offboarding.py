@@ -163,7 +163,9 @@ def test_a_removed_admin_stays_named_and_their_email_can_be_erased(
     pid = _fill(client, tenant)
     # The admin acts, so that audit events name them.
     assert (
-        client.patch(f"/v1/programs/{pid}", json={"name": "Renamed"}, headers=headers).status_code
+        client.patch(
+            f"/v1/programs/{pid}", json={"name": "Renamed"}, headers={**headers, "If-Match": "*"}
+        ).status_code
         == 200
     )
 

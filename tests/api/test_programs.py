@@ -84,13 +84,17 @@ def test_config_change_is_a_new_version_only_when_changed(
     app: Any, client: Any, tenant: Tenant
 ) -> None:
     pid = create(client, tenant).json["id"]
-    same = client.patch(f"/v1/programs/{pid}", json={"config": CONFIG}, headers=tenant.headers)
+    same = client.patch(
+        f"/v1/programs/{pid}", json={"config": CONFIG}, headers={**tenant.headers, "If-Match": "*"}
+    )
     assert same.status_code == 200
     assert same.json["config_version"] == 1
 
     changed = {**CONFIG, "min_score": 0.3}
     response = client.patch(
-        f"/v1/programs/{pid}", json={"config": changed, "name": "Autumn"}, headers=tenant.headers
+        f"/v1/programs/{pid}",
+        json={"config": changed, "name": "Autumn"},
+        headers={**tenant.headers, "If-Match": "*"},
     )
     assert response.status_code == 200
     assert response.json["config_version"] == 2
@@ -98,7 +102,9 @@ def test_config_change_is_a_new_version_only_when_changed(
     assert response.json["name"] == "Autumn"
 
     renamed = client.patch(
-        f"/v1/programs/{pid}", json={"description": None}, headers=tenant.headers
+        f"/v1/programs/{pid}",
+        json={"description": None},
+        headers={**tenant.headers, "If-Match": "*"},
     )
     assert renamed.json["config_version"] == 2
 
@@ -145,7 +151,9 @@ def test_bad_config_names_every_path(app: Any, client: Any, tenant: Tenant) -> N
 
     pid = create(client, tenant).json["id"]
     patched = client.patch(
-        f"/v1/programs/{pid}", json={"config": {"criteria": []}}, headers=tenant.headers
+        f"/v1/programs/{pid}",
+        json={"config": {"criteria": []}},
+        headers={**tenant.headers, "If-Match": "*"},
     )
     assert patched.status_code == 422
     assert "config.criteria" in patched.json["errors"]
@@ -166,7 +174,9 @@ def test_bad_bodies_are_422(client: Any, tenant: Tenant) -> None:
         assert response.status_code == 422, body
         assert field in response.json["errors"], (body, response.json)
     pid = create(client, tenant).json["id"]
-    response = client.patch(f"/v1/programs/{pid}", json={"id": pid}, headers=tenant.headers)
+    response = client.patch(
+        f"/v1/programs/{pid}", json={"id": pid}, headers={**tenant.headers, "If-Match": "*"}
+    )
     assert response.status_code == 422
     assert "id" in response.json["errors"]
 
@@ -249,7 +259,9 @@ def test_huge_numbers_and_control_characters_in_config_are_422(
     assert _program_count(app) == 0
 
     pid = create(client, tenant).json["id"]
-    patched = client.patch(f"/v1/programs/{pid}", json={"config": config}, headers=tenant.headers)
+    patched = client.patch(
+        f"/v1/programs/{pid}", json={"config": config}, headers={**tenant.headers, "If-Match": "*"}
+    )
     assert patched.status_code == 422, patched.json
     assert field in patched.json["errors"], patched.json
     assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["config_version"] == 1
@@ -272,7 +284,9 @@ def test_control_characters_in_name_or_description_are_422(
     assert _program_count(app) == 0
 
     pid = create(client, tenant).json["id"]
-    patched = client.patch(f"/v1/programs/{pid}", json=body, headers=tenant.headers)
+    patched = client.patch(
+        f"/v1/programs/{pid}", json=body, headers={**tenant.headers, "If-Match": "*"}
+    )
     assert patched.status_code == 422, patched.json
     assert field in patched.json["errors"], patched.json
     assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).json["name"] == "Spring"

@@ -106,7 +106,7 @@ def test_the_api_answers_422_with_the_conflicts_then_clears_on_request(
         client.post(f"/v1/programs/{pid}/participants", json=person, headers=h).status_code == 201
     )
     narrowed = {"config": _narrowed(["eng"])}
-    refused = client.patch(f"/v1/programs/{pid}", json=narrowed, headers=h)
+    refused = client.patch(f"/v1/programs/{pid}", json=narrowed, headers={**h, "If-Match": "*"})
     assert refused.status_code == 422
     assert refused.content_type == "application/problem+json"
     assert refused.json["conflicts"] == {
@@ -115,7 +115,9 @@ def test_the_api_answers_422_with_the_conflicts_then_clears_on_request(
         "fields": ["department"],
     }
     cleared = client.patch(
-        f"/v1/programs/{pid}", json={**narrowed, "on_conflict": "clear"}, headers=h
+        f"/v1/programs/{pid}",
+        json={**narrowed, "on_conflict": "clear"},
+        headers={**h, "If-Match": "*"},
     )
     assert cleared.status_code == 200
     assert cleared.json["config_version"] == 2
