@@ -10,6 +10,7 @@ from api.views import (
     outcomes,
     participants,
     programs,
+    reports,
     runs,
     weights,
 )
@@ -24,6 +25,7 @@ BLUEPRINTS = [
     runs.blp,
     outcomes.blp,
     weights.blp,
+    reports.blp,
     organization.blp,
     export.blp,
 ]
