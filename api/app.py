@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, body, conditional, cors, db, errors, logs
+from api import auth, body, compression, conditional, cors, db, errors, logs
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -79,6 +79,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     auth.init_app(app)
     body.init_app(app)  # after auth: a request without a key is refused unread
+    # Before conditional: after-request hooks run in reverse, so the ETag is taken of the
+    # JSON before gzip compresses it.
+    compression.init_app(app)
     conditional.init_app(app)  # after body: If-Match is checked on a well-formed body
 
     # Problems, operationIds, headers and examples for every operation (api/openapi.py).

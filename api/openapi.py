@@ -10,6 +10,8 @@ stays truthful without repeating it in each one:
 * ``security: []`` on the endpoints :mod:`api.auth` serves without a key;
 * the ``X-Request-Id`` header on every answer, ``Location`` and ``Retry-After`` where
   the view sends them (:data:`RESPONSE_HEADERS`);
+* the other media types an answer comes in (:data:`RESPONSE_MEDIA_TYPES`: the CSV
+  and xlsx downloads of a run's proposals);
 * request body examples (:func:`request_examples`), the program config one taken from
   the synthetic generator so that it stays a valid config.
 """
@@ -26,6 +28,7 @@ from flask_smorest import Api
 
 from api.auth import PUBLIC_ENDPOINTS
 from api.schemas.problem import ProblemSchema
+from api.services.run_downloads import MEDIA_TYPES, MatchesFormat
 
 PROBLEM = "application/problem+json"
 
@@ -70,7 +73,6 @@ OPERATION_IDS: dict[str, str] = {
     "GET /v1/programs/{program_id}/weights": "listWeights",
     "POST /v1/programs/{program_id}/weights/learn": "learnWeights",
     "POST /v1/programs/{program_id}/weights/{version}/activate": "activateWeights",
-    "GET /v1/programs/{program_id}/report": "getProgramReport",
     "DELETE /v1/organization": "deleteOrganization",
     "GET /v1/export": "exportOrganization",
     "GET /v1/export/{job_id}": "downloadExport",
@@ -109,6 +111,21 @@ RESPONSE_HEADERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("triggerRun", "202"): ("Location",),
     ("exportOrganization", "202"): ("Location", "RetryAfter"),
     ("downloadExport", "202"): ("Location", "RetryAfter"),
+}
+
+#: Media types a success answer has beside its JSON schema, by operationId and status.
+RESPONSE_MEDIA_TYPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("listRunMatches", "200"): {
+        MEDIA_TYPES[MatchesFormat.CSV]: {
+            "schema": {"type": "string"},
+            "example": "\ufeffmentee_name,mentee_external_id,mentor_name,mentor_external_id,"
+            "score,skills (similarity),reasons,status,match_id\r\n"
+            "Bo Chen,u-1,Ann Lee,u-2,0.75,0.75,Both know sql,proposed,"
+            "5b0b6c8e-2f5e-4f43-9d7b-6f3f4a3c9e11\r\n"
+            "Cy Diaz,u-3,,,,,no_allowed_mentor,unmatched,\r\n",
+        },
+        MEDIA_TYPES[MatchesFormat.XLSX]: {"schema": {"type": "string", "format": "binary"}},
+    },
 }
 
 #: GETs answering an ETag (api/conditional.py), and the changes If-Match guards.
@@ -427,5 +444,7 @@ class DescriptionPlugin(BasePlugin):
                 continue
             headers = answer.setdefault("headers", {})
             headers["X-Request-Id"] = _ref("headers", "RequestId")
+            extra = RESPONSE_MEDIA_TYPES.get((operation_id, str(code)), {})
+            answer.setdefault("content", {}).update(copy.deepcopy(extra))
             for name in RESPONSE_HEADERS.get((operation_id, str(code)), ()):
                 headers[re.sub(r"(?<=[a-z])(?=[A-Z])", "-", name)] = _ref("headers", name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from api.schemas.common import PageArgs, StrictBoolean, StrictSchema
+from api.services.run_downloads import MAX_ROWS, MatchesFormat
 from models.vocabulary import MatchStatus, Role
 
 STATUSES = list(MatchStatus)
@@ -88,6 +89,19 @@ class RunMatchesSchema(MatchListSchema):
 
 class MatchListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+
+class RunMatchesArgs(MatchListArgs):
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(MatchesFormat)),
+        metadata={
+            "description": "json (one page, the default), or a file of every proposal "
+            "and every unmatched mentee, limit and cursor ignored (up to "
+            f"{MAX_ROWS} rows, else 422): csv (UTF-8 with BOM) or xlsx. Without it, "
+            "Accept: text/csv or the xlsx media type chooses the file"
+        },
+    )
 
 
 class MatchEditSchema(StrictSchema):

@@ -4,6 +4,10 @@ Header ``external_id,role,name,email,position,level,skills,capacity,exclude`` th
 one column per program field (its ``key``); multi-valued cells are ``;``-separated.
 Reading goes through the upload parser (:mod:`api.services.participants_csv`) so a
 file this module writes is exactly what ``POST .../participants`` accepts.
+
+The matches file is for people and spreadsheets: it is written by
+:func:`api.services.export_files.csv_lines`, the one CSV writer of downloads and
+exports (formula cells escaped, UTF-8 with a BOM).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from api.services.errors import ValidationFailed
+from api.services.export_files import csv_lines
 from api.services.participants_csv import CONTRACT_COLUMNS, LIST_SEPARATOR, column_of, parse_csv
 from api.services.participants_validation import ErrorLog, check_participant, fields_by_key
 from models.vocabulary import Role
@@ -73,11 +78,10 @@ def read_participants(
 
 
 def matches_csv(rows: Iterable[Sequence[Any]]) -> str:
-    """``mentee_external_id,mentor_external_id,score,reasons`` (reasons ``;``-joined)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(MATCH_COLUMNS)
-    for mentee, mentor, score, reasons in rows:
-        score_cell = "" if score is None else f"{score:.6f}"
-        writer.writerow([mentee or "", mentor or "", score_cell, "; ".join(reasons)])
-    return out.getvalue()
+    """``mentee_external_id,mentor_external_id,score,reasons`` (reasons ``;``-joined),
+    BOM first, every text cell formula-escaped."""
+    cells = (
+        (mentee, mentor, None if score is None else f"{score:.6f}", "; ".join(reasons))
+        for mentee, mentor, score, reasons in rows
+    )
+    return "".join(csv_lines(MATCH_COLUMNS, cells))

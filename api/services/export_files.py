@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from models.vocabulary import ExportFormat
@@ -32,7 +32,8 @@ def escape_formula(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as CSV cell text: numbers as numbers, nested values as JSON, text escaped."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -46,18 +47,28 @@ def _cell(value: Any) -> str:
     return escape_formula(text)
 
 
+def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """CSV text line by line, BOM first, then the header: for streaming a large table.
+
+    Every cell, header included, goes through :func:`cell`.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([escape_formula(name) for name in columns])
+    yield BOM + out.getvalue()
+    for row in rows:
+        out.seek(0)
+        out.truncate()
+        writer.writerow([cell(value) for value in row])
+        yield out.getvalue()
+
+
 def table_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     """One table as CSV text, BOM first; the header is the union of the rows' keys."""
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns]
-    out = io.StringIO()
-    out.write(BOM)
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(key)) for key in columns])
-    return out.getvalue()
+    return "".join(csv_lines(columns, ([row.get(key) for key in columns] for row in rows)))
 
 
 def csv_zip(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,22 +21,47 @@ from api.schemas.matches import (
     PublishSchema,
     RecommendationArgs,
     RecommendationListSchema,
+    RunMatchesArgs,
     RunMatchesSchema,
 )
-from api.services import matches, publication, recommendations
+from api.services import matches, publication, recommendations, run_downloads
+from api.services.run_downloads import MEDIA_TYPES, MatchesFormat
 
 blp = Blueprint(
     "matches", __name__, url_prefix="/v1", description="Review, edit, publish and end matches"
 )
 
 
+def _format(args: dict[str, Any]) -> MatchesFormat:
+    """The format asked for: ``?format=`` first, else the best of Accept (JSON for */*)."""
+    if args["format"] is not None:
+        return MatchesFormat(args["format"])
+    best = request.accept_mimetypes.best_match(
+        [MEDIA_TYPES[f] for f in MatchesFormat], default=MEDIA_TYPES[MatchesFormat.JSON]
+    )
+    return next(f for f in MatchesFormat if MEDIA_TYPES[f] == best)
+
+
 @blp.route("/programs/<uuid:program_id>/runs/<uuid:run_id>/matches")
 class RunMatches(MethodView):
-    @blp.arguments(MatchListArgs, location="query")
+    @blp.arguments(RunMatchesArgs, location="query")
     @blp.response(200, RunMatchesSchema)
     def get(self, args: dict[str, Any], program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
         """A run's proposals with explanations, and the mentees it left unmatched with why."""
-        return matches.list_run_matches(get_session(), current_actor(), program_id, run_id, **args)
+        fmt = _format(args)
+        if fmt is MatchesFormat.JSON:
+            args.pop("format")
+            return matches.list_run_matches(
+                get_session(), current_actor(), program_id, run_id, **args
+            )
+        download = run_downloads.download_run_matches(
+            get_session(), current_actor(), program_id, run_id, fmt=fmt, status=args["status"]
+        )
+        return Response(
+            download.content,
+            mimetype=download.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
+        )
 
 
 @blp.route("/programs/<uuid:program_id>/runs/<uuid:run_id>/publish")

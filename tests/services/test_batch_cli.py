@@ -51,7 +51,7 @@ def test_match_writes_the_optimal_pairs(tmp_path: Path) -> None:
     out = _generate(tmp_path)
     result = _match(out, "mentees.csv", "mentors.csv", tmp_path / "matches.csv")
     assert result.exit_code == 0, result.output
-    with (tmp_path / "matches.csv").open() as f:
+    with (tmp_path / "matches.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 60  # one row per mentee, matched or not
     paired = [r for r in rows if r["mentor_external_id"]]
@@ -99,3 +99,15 @@ def test_match_reports_a_bad_config(tmp_path: Path) -> None:
     result = _match(out, "mentees.csv", "mentors.csv", tmp_path / "matches.csv")
     assert result.exit_code != 0
     assert "magic" in result.output
+
+
+def test_matches_csv_escapes_formulas_like_every_csv_download() -> None:
+    text = csv_format.matches_csv([("=cmd|'/c calc'!A1", "@m1", 0.5, ["-2 skills", "ok"])])
+    assert text.startswith("\ufeff")
+    row = next(csv.DictReader(text.removeprefix("\ufeff").splitlines()))
+    assert row == {
+        "mentee_external_id": "'=cmd|'/c calc'!A1",
+        "mentor_external_id": "'@m1",
+        "score": "0.500000",
+        "reasons": "'-2 skills; ok",
+    }
