@@ -73,6 +73,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /v1/programs/{program_id}/weights": "listWeights",
     "POST /v1/programs/{program_id}/weights/learn": "learnWeights",
     "POST /v1/programs/{program_id}/weights/{version}/activate": "activateWeights",
+    "GET /v1/programs/{program_id}/report": "getProgramReport",
     "DELETE /v1/organization": "deleteOrganization",
     "GET /v1/export": "exportOrganization",
     "GET /v1/export/{job_id}": "downloadExport",
