@@ -75,13 +75,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
     logs.init_app(app)
+    # Before cors and conditional: after-request hooks run in reverse, so gzip comes last,
+    # after the ETag is taken of the JSON and with the Vary: Origin of CORS to extend.
+    compression.init_app(app)
     cors.init_app(app, settings.cors_origins)
     db.init_app(app)
     auth.init_app(app)
     body.init_app(app)  # after auth: a request without a key is refused unread
-    # Before conditional: after-request hooks run in reverse, so the ETag is taken of the
-    # JSON before gzip compresses it.
-    compression.init_app(app)
     conditional.init_app(app)  # after body: If-Match is checked on a well-formed body
 
     # Problems, operationIds, headers and examples for every operation (api/openapi.py).
