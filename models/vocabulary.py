@@ -16,10 +16,13 @@ class Role(StrEnum):
 
 
 class RunStatus(StrEnum):
+    """queued -> running -> succeeded or failed; an admin may cancel a queued or running run."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # migration 0009
 
 
 #: A program has at most one run in these states (a partial unique index).

@@ -61,6 +61,14 @@ class RunById(MethodView):
         return runs.get_run(get_session(), current_actor(), program_id, run_id)
 
 
+@blp.route("/<uuid:program_id>/runs/<uuid:run_id>/cancel")
+class RunCancel(MethodView):
+    @blp.response(200, RunSchema)
+    def post(self, program_id: uuid.UUID, run_id: uuid.UUID) -> Any:
+        """Cancel a queued or running run (a running one stops at its next phase)."""
+        return runs.cancel_run(get_session(), current_actor(), program_id, run_id)
+
+
 @blp.route("/<uuid:program_id>/runs/<uuid:run_id>/compare")
 class RunComparison(MethodView):
     @blp.arguments(CompareArgs, location="query")

@@ -14,9 +14,12 @@
    offline batch uses it too.
 6. back in execution: proposals, the unmatched and the final status are written in
    one transaction, or nothing is.
-7. :mod:`~api.services.runs.reading`: a run, a program's runs, two runs compared.
+7. :mod:`~api.services.runs.reading`: a run, a program's runs, two runs compared; a
+   run past its lease reads as failed at once.
+8. :mod:`~api.services.runs.cancel`: an admin cancels a queued or running run.
 """
 
+from api.services.runs.cancel import cancel_run
 from api.services.runs.cohort import RunError
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.services.runs.options import RunOptions
@@ -27,6 +30,7 @@ __all__ = [
     "ActiveRunConflict",
     "RunError",
     "RunOptions",
+    "cancel_run",
     "compare_runs",
     "execute_run",
     "expire_stale_runs",

@@ -74,17 +74,31 @@ class _Heartbeat:
         while not self._stop.wait(self.lease / 4):
             try:
                 self.update()
+            except RunStopped:
+                return  # cancelled or expired: the main thread stops at its next phase
             except Exception:  # a missed renewal is survivable; the next one may work
                 log.warning("lease renewal failed", extra={"run_id": str(self.run_id)})
 
     def update(self, **values: Any) -> None:
+        """Renew the lease (and set ``values``); :class:`RunStopped` if the run is no
+        longer running: an admin cancelled it, or its lease was taken for expired."""
         with self.session_factory() as session:
-            session.execute(
+            renewed = session.execute(
                 update(Run)
                 .where(Run.id == self.run_id, Run.status == RunStatus.RUNNING)
                 .values(lease_expires_at=_now() + timedelta(seconds=self.lease), **values)
             )
             session.commit()
+        if renewed.rowcount == 0:  # type: ignore[attr-defined]
+            raise RunStopped(self.run_id)
+
+
+class RunStopped(Exception):
+    """The run left ``running`` under its worker (cancelled, or failed by expiry)."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(f"run {run_id} is no longer running")
+        self.run_id = run_id
 
 
 def _claim(session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> bool:
@@ -143,7 +157,7 @@ def _persist(
     with session_factory() as session:
         run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).one()
         if run.status != RunStatus.RUNNING:
-            raise RunError(f"run was marked {run.status} meanwhile ({run.error}); results dropped")
+            raise RunStopped(run_id)  # cancelled or expired meanwhile: results dropped
         t0 = time.perf_counter()
         now = _now()
         predicted = _predicted_success(cohort, result)
@@ -283,6 +297,12 @@ def execute_run(
                 raise RunError(f"the matcher refused the run: {reason}") from exc
             seconds.update(result.seconds)
             _persist(session_factory, run_id, cohort, result, seconds, started)
+    except RunStopped:
+        # Cancelled (or expired) meanwhile: its status says so already; write nothing.
+        with session_factory() as session:
+            status = session.scalar(select(Run.status).where(Run.id == run_id))
+        log.info("run stopped: %s", status, extra={"run_id": str(run_id)})
+        return status or "missing"
     except Exception as exc:
         known = isinstance(exc, RunError | ScoringError)
         # The run's error is served by the API: an unexpected exception (a database
@@ -306,21 +326,25 @@ def execute_run(
     return RunStatus.SUCCEEDED
 
 
-def expire_stale_runs(session: Session, *, now: datetime | None = None) -> list[uuid.UUID]:
+def expire_stale_runs(
+    session: Session, *, now: datetime | None = None, among: list[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
     """Fail every active run whose lease expired (its worker died, or none ever took it).
 
-    Called by the queue's periodic task, by a worker as it starts, and before each
-    trigger. Runs in the caller's transaction; the caller commits.
+    Called by the queue's periodic task, by a worker as it starts, before each trigger,
+    and by reads of runs (``among``: only those). Runs in the caller's transaction; the
+    caller commits.
     """
     now = now or _now()
     with unguarded(session):  # maintenance across organizations
-        stale = session.execute(
-            select(Run.id, Run.status, Run.lease_expires_at).where(
-                Run.status.in_(RUN_ACTIVE_STATUSES),
-                Run.lease_expires_at.is_not(None),
-                Run.lease_expires_at < now,
-            )
-        ).all()
+        stmt = select(Run.id, Run.status, Run.lease_expires_at).where(
+            Run.status.in_(RUN_ACTIVE_STATUSES),
+            Run.lease_expires_at.is_not(None),
+            Run.lease_expires_at < now,
+        )
+        if among is not None:
+            stmt = stmt.where(Run.id.in_(among))
+        stale = session.execute(stmt).all()
         for run_id, status, expired_at in stale:
             assert expired_at is not None  # selected by lease_expires_at < now
             stamp = expired_at.astimezone(UTC).isoformat(timespec="seconds")

@@ -12,6 +12,10 @@ Nothing is built at import time: :func:`build_jobs` makes a Huey instance and
 registers its tasks on it; ``create_app`` and ``mentormatch worker`` call it once.
 The task only calls :func:`api.services.runs.execution.execute_run` (with the
 settings' run lease); the run's state lives in the database, so Huey keeps no results.
+Every minute a worker fails runs past their lease and queues again the queued runs
+whose job the queue lost (:meth:`Jobs.recover_lost_runs`: a Redis restarted without
+persistence, say). A worker process writes a heartbeat into Huey's key-value storage
+(:data:`HEARTBEAT_KEY`) every :data:`HEARTBEAT_SECONDS`; readiness reads it.
 Other services hand the worker their daily maintenance as :class:`DailyTask` values
 (``build_jobs(..., daily=[...])``), so this module imports none of them.
 """
@@ -19,20 +23,35 @@ Other services hand the worker their daily maintenance as :class:`DailyTask` val
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services.export_jobs import register_export_tasks
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.settings import Settings
-from models.tenant_guard import required_factory
+from models import Run
+from models.tenant_guard import required_factory, unguarded
+from models.vocabulary import RunStatus
 
 log = logging.getLogger("mentormatch.jobs")
+
+#: A queued run this old whose job is not waiting in the queue is queued again. Its
+#: trigger enqueued it right after committing, so younger ones may be in flight.
+LOST_JOB_GRACE = timedelta(seconds=30)
+#: Where worker processes leave their heartbeat (Huey's key-value storage: the queue's
+#: own server, no table), and how often.
+HEARTBEAT_KEY = "mentormatch:worker-heartbeat"
+HEARTBEAT_SECONDS = 15.0
 
 
 @dataclass
@@ -60,6 +79,40 @@ class Jobs:
         for run_id in expired:
             log.warning("run failed: worker lost", extra={"run_id": str(run_id)})
         return expired
+
+    def recover_lost_runs(self, *, now: datetime | None = None) -> list[uuid.UUID]:
+        """Queue again each run queued for over :data:`LOST_JOB_GRACE` whose job is not
+        in the queue; return their ids.
+
+        Harmless if the job was only being handed to a worker: a run is claimed once
+        (:func:`~api.services.runs.execution.execute_run` leaves a claimed run alone).
+        """
+        cutoff = (now or datetime.now(UTC)) - LOST_JOB_GRACE
+        with self.session_factory() as session, unguarded(session):  # every organization
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})  # a read
+            queued = session.scalars(
+                select(Run.id).where(Run.status == RunStatus.QUEUED, Run.created_at < cutoff)
+            ).all()
+        if not queued:
+            return []
+        waiting = {str(task.args[0]) for task in self.huey.pending() if task.name == "execute_run"}
+        lost = [run_id for run_id in queued if str(run_id) not in waiting]
+        for run_id in lost:
+            log.warning("run's job was lost: queued again", extra={"run_id": str(run_id)})
+            self.enqueue_run(run_id)
+        return lost
+
+    def beat(self) -> None:
+        """Record that a worker process is alive (:data:`HEARTBEAT_KEY`)."""
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.huey.put(HEARTBEAT_KEY, {"at": datetime.now(UTC).isoformat(), "worker": worker})
+
+    def last_heartbeat(self) -> datetime | None:
+        """When a worker last beat, or None if none ever did (raises if the queue is down)."""
+        value = self.huey.get(HEARTBEAT_KEY, peek=True)
+        if not isinstance(value, dict) or not isinstance(value.get("at"), str):
+            return None
+        return datetime.fromisoformat(value["at"])
 
 
 @dataclass(frozen=True)
@@ -112,6 +165,10 @@ def build_jobs(
     def expire_stale_runs_task() -> None:
         jobs.expire_stale()
 
+    @huey.periodic_task(every_minute, name="recover_lost_runs")  # type: ignore[untyped-decorator]
+    def recover_lost_runs_task() -> None:
+        jobs.recover_lost_runs()
+
     for task in daily:
         _register_daily(huey, task, task_sessions)
     return jobs
@@ -141,4 +198,19 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
         # SQLite is polled: keep the idle poll short so a pressed button starts at once.
         options.update(initial_delay=0.05, backoff=1.5, max_delay=0.5)
     log.info("worker starting", extra={"backend": jobs.backend, "workers": workers})
-    jobs.huey.create_consumer(**options).run()
+    stop = threading.Event()
+    threading.Thread(target=_beat, args=(jobs, stop), name="heartbeat", daemon=True).start()
+    try:
+        jobs.huey.create_consumer(**options).run()
+    finally:
+        stop.set()
+
+
+def _beat(jobs: Jobs, stop: threading.Event) -> None:
+    while True:
+        try:
+            jobs.beat()
+        except Exception:  # the queue is down: readiness says so; beat again later
+            log.warning("worker heartbeat failed")
+        if stop.wait(HEARTBEAT_SECONDS):
+            return

@@ -7,7 +7,8 @@ real one, say).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,16 +17,44 @@ from sqlalchemy.orm import Session
 from api.services.context import Actor
 from api.services.lookup import get_owned, get_program, profile
 from api.services.pagination import Page, paginate
+from api.services.runs.execution import expire_stale_runs
 from models import Match, Participant, Run
-from models.vocabulary import MatchStatus
+from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus
 
 MAX_COMPARE_PAIRS = 500
 
 
 def get_run(session: Session, actor: Actor, program_id: uuid.UUID, run_id: uuid.UUID) -> Run:
-    """A run of the actor's organization, of this (live) program."""
+    """A run of the actor's organization, of this (live) program; failed at once if its
+    lease expired (:func:`expire_on_read`)."""
     get_program(session, actor, program_id)
-    return get_owned(session, Run, run_id, actor, program_id=program_id)
+    run = get_owned(session, Run, run_id, actor, program_id=program_id)
+    expire_on_read(session, [run])
+    return run
+
+
+def expire_on_read(session: Session, shown: Sequence[Run]) -> None:
+    """Fail the shown runs whose lease expired, in a small transaction of their own.
+
+    A dead worker's run reads as failed at once, not after the next sweep or trigger.
+    The read's transaction is ended first (it may be a read-only one on SQLite); the
+    rows are refreshed after the commit.
+    """
+    now = datetime.now(UTC)
+    stale = [
+        run
+        for run in shown
+        if run.status in RUN_ACTIVE_STATUSES
+        and run.lease_expires_at is not None
+        and run.lease_expires_at < now
+    ]
+    if not stale:
+        return
+    session.rollback()  # a fresh write transaction (IMMEDIATE on SQLite)
+    expire_stale_runs(session, now=now, among=[run.id for run in stale])
+    session.commit()
+    for run in stale:
+        session.refresh(run)
 
 
 def list_runs(
@@ -39,7 +68,9 @@ def list_runs(
     """The program's runs, oldest first (keyset pagination)."""
     get_program(session, actor, program_id)
     stmt = select(Run).where(Run.program_id == program_id)
-    return paginate(session, stmt, Run.created_at, Run.id, limit=limit, cursor=cursor)
+    page = paginate(session, stmt, Run.created_at, Run.id, limit=limit, cursor=cursor)
+    expire_on_read(session, page.items)
+    return page
 
 
 def _pairs(session: Session, run_id: uuid.UUID) -> dict[tuple[uuid.UUID, uuid.UUID], float]:
