@@ -6,7 +6,8 @@ module; none keeps its own copy of a rule.
 
 1. **Capacity.** A mentor takes up to their own ``capacity`` mentees, else the
    program configuration's ``default_capacity`` (:func:`capacity_of`,
-   :func:`capacities` for a whole cohort at once).
+   :func:`capacities` for a whole cohort at once; defined in the database-free
+   :mod:`api.services.capacity`).
 2. **Places taken.** A published match holds its mentor's place
    (``Participant.published_load``, kept by the database at publication, released
    when the match ends): :func:`free_places`. A run of scope ``unmatched`` also keeps
@@ -50,6 +51,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import scoring
+from api.services.capacity import capacities as capacities
+from api.services.capacity import capacity_of as capacity_of
 from api.services.errors import Conflict
 from api.services.lookup import profile
 from models import Match, Participant, Run, WeightsVersion
@@ -63,19 +66,6 @@ NEVER_AGAIN = (MatchStatus.PUBLISHED, MatchStatus.ENDED, MatchStatus.REJECTED)
 
 
 # ----------------------------------------------------------------- 1, 2: capacity
-
-
-def capacity_of(mentor: Participant | Mapping[str, Any], config: Mapping[str, Any]) -> int:
-    """A mentor's own capacity, else the configuration's ``default_capacity`` (default 1)."""
-    own = mentor.get("capacity") if isinstance(mentor, Mapping) else mentor.capacity
-    return int(config.get("default_capacity", 1)) if own is None else int(own)
-
-
-def capacities(mentors: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> IntArray:
-    """:func:`capacity_of` for every mentor profile, as an int64 array."""
-    default = int(config.get("default_capacity", 1))
-    own = [m.get("capacity") for m in mentors]
-    return np.array([default if c is None else int(c) for c in own], dtype=np.int64)
 
 
 def free_places(mentor: Participant, config: Mapping[str, Any]) -> int:

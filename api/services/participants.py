@@ -32,9 +32,10 @@ from api.services.participants_validation import (
     ErrorLog,
     check_participant,
     fields_by_key,
+    first_seen,
+    id_key,
 )
 from models import Participant, Program
-from scoring.identifiers import character_problem, nfc
 from scoring.positions import PositionRule
 
 __all__ = [
@@ -230,28 +231,6 @@ def _existing(
     return found
 
 
-def _id_key(ext: object) -> str | None:
-    """An upload row's external id as stored (NFC, stripped): two spellings are one id."""
-    return nfc(ext).strip() if isinstance(ext, str) else None
-
-
-def _first_seen(
-    rows: list[tuple[str, dict[str, Any]]], *, log: ErrorLog, path: Callable[[str, str], str]
-) -> dict[str, str]:
-    """Each external id of an upload with the row it first appears in; repeats go to ``log``."""
-    first_seen: dict[str, str] = {}
-    for prefix, data in rows:
-        key = _id_key(data.get("external_id"))
-        if not key or character_problem(key) is not None:
-            continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
-        if key in first_seen:
-            where = first_seen[key].rstrip(".")
-            log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")
-        else:
-            first_seen[key] = prefix
-    return first_seen
-
-
 def _upsert(
     session: Session,
     actor: Actor,
@@ -265,7 +244,7 @@ def _upsert(
     source: str,
     merge_attributes: bool,
 ) -> ImportResult:
-    existing = _existing(session, program.id, _first_seen(rows, log=log, path=path))
+    existing = _existing(session, program.id, first_seen(rows, log=log, path=path))
     resided: list[tuple[uuid.UUID, dict[str, Any]]] = []  # role or capacity changes
 
     now = datetime.now(UTC)
@@ -274,7 +253,7 @@ def _upsert(
     ids: list[uuid.UUID] = []
     unchanged = 0
     for prefix, data in rows:
-        key = _id_key(data.get("external_id"))
+        key = id_key(data.get("external_id"))
         current = existing.get(key) if key is not None else None
         stored: dict[str, Any] = {}
         if current is None:

@@ -153,9 +153,15 @@ def _text(data: bytes) -> str:
 
 
 def parse_csv(
-    data: bytes, fields: Mapping[str, Mapping[str, Any]], *, log: ErrorLog
+    data: bytes,
+    fields: Mapping[str, Mapping[str, Any]],
+    *,
+    log: ErrorLog,
+    blank_rows: list[int] | None = None,
 ) -> list[CsvRow]:
     """Parse an upload into rows of participant values; cell problems go to ``log``.
+
+    The numbers of the blank rows skipped are appended to ``blank_rows`` when given.
 
     Each row's ``data`` holds the participant keys its header gives, with program
     fields under ``attributes``; an empty cell reads as ``None`` (a list column as
@@ -172,6 +178,8 @@ def parse_csv(
         columns = _header(header, fields)
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
+                if blank_rows is not None:
+                    blank_rows.append(number)
                 continue
             if len(cells) != len(columns):
                 log.add(

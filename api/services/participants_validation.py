@@ -33,7 +33,7 @@ match's reasons. Declared values were checked when the program was configured.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -368,3 +368,25 @@ class ErrorLog:
         if self.total > self.cap:
             detail += f" (the first {shown} are listed)"
         raise ValidationFailed(self.errors, detail=detail)
+
+
+def id_key(ext: object) -> str | None:
+    """An upload row's external id as stored (NFC, stripped): two spellings are one id."""
+    return nfc(ext).strip() if isinstance(ext, str) else None
+
+
+def first_seen(
+    rows: list[tuple[str, dict[str, Any]]], *, log: ErrorLog, path: Callable[[str, str], str]
+) -> dict[str, str]:
+    """Each external id of an upload with the row it first appears in; repeats go to ``log``."""
+    seen: dict[str, str] = {}
+    for prefix, data in rows:
+        key = id_key(data.get("external_id"))
+        if not key or character_problem(key) is not None:
+            continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
+        if key in seen:
+            where = seen[key].rstrip(".")
+            log.add(path(prefix, "external_id"), f"duplicate external_id {key!r} (also {where})")
+        else:
+            seen[key] = prefix
+    return seen

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import Connection
 
-from models.base import Base
+from models import Base  # every model, so the metadata is complete
 from models.db import make_engine
 from models.migrate import check_foreign_keys, sqlite_foreign_keys_off
 

@@ -1,0 +1,376 @@
+"""Match one cohort without any database: score, assign, explain the chosen pairs.
+
+Called by the worker's execution of a run (:func:`api.services.runs.execution.execute_run`,
+through :mod:`api.services.runs.matching`) and by the offline ``mentormatch match`` batch
+(:func:`api.services.batch.match_files`); it works on plain profile dicts and arrays and
+imports no database code, so the batch starts without loading it. The numeric packages
+are reached through the :class:`Engines` protocol, so tests substitute engines that fail
+on purpose instead of patching modules; :class:`ScoringAndMatching` is the real one.
+
+Priority for mentees left unmatched by earlier runs: their rows of the score matrix
+get ``priority_bonus`` added before the assignment (on the solver's copy only), so
+an optimizer choosing between covering them and covering someone else prefers them.
+The bonus never lets a pair under ``min_score`` through (the threshold is applied to
+the true scores of those rows first, :func:`_boosted_allowed`), and persisted scores,
+breakdowns and stats are always the true, un-boosted ones. Dense and lazy scores take
+the same two functions, on the whole matrix or one row block at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+import matcher
+import scoring
+from models.vocabulary import Objective
+
+IntArray = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+Profile = Mapping[str, object]
+Compat = scoring.Compatibility | scoring.LazyCompatibility
+Scores = F32 | matcher.LazyScores
+
+#: Above this many mentee x mentor pairs the scores are computed lazily, in row
+#: blocks, and the matcher works on a sparse candidate graph.
+DENSE_PAIR_LIMIT = 150_000_000
+
+
+class Engines(Protocol):
+    """What a run needs of ``scoring`` and ``matcher``, with the arguments it passes."""
+
+    def compatibility(
+        self,
+        mentees: Sequence[Profile],
+        mentors: Sequence[Profile],
+        config: Mapping[str, object],
+        *,
+        weights: Mapping[str, float] | None,
+        exclude_pairs: Sequence[tuple[int, int]] | None,
+    ) -> scoring.Compatibility: ...
+
+    def lazy_compatibility(
+        self,
+        mentees: Sequence[Profile],
+        mentors: Sequence[Profile],
+        config: Mapping[str, object],
+        *,
+        weights: Mapping[str, float] | None,
+        exclude_pairs: Sequence[tuple[int, int]] | None,
+    ) -> scoring.LazyCompatibility: ...
+
+    def explain(
+        self, compat: Compat, mentee: IntArray, mentor: IntArray
+    ) -> list[scoring.Explanation]: ...
+
+    def assign(
+        self,
+        scores: Scores,
+        *,
+        capacity: IntArray,
+        allowed: BoolArray | None,
+        min_score: float | None,
+        pins: IntArray | None,
+        objective: str,
+        tolerance: float,
+    ) -> matcher.Assignment: ...
+
+    def blocking_pairs(
+        self,
+        scores: Scores,
+        assignment: matcher.Assignment,
+        *,
+        capacity: IntArray,
+        allowed: BoolArray | None,
+    ) -> int: ...
+
+
+class ScoringAndMatching:
+    """The real engines: :mod:`scoring` and :mod:`matcher`."""
+
+    def compatibility(
+        self,
+        mentees: Sequence[Profile],
+        mentors: Sequence[Profile],
+        config: Mapping[str, object],
+        *,
+        weights: Mapping[str, float] | None,
+        exclude_pairs: Sequence[tuple[int, int]] | None,
+    ) -> scoring.Compatibility:
+        return scoring.compatibility(
+            mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs
+        )
+
+    def lazy_compatibility(
+        self,
+        mentees: Sequence[Profile],
+        mentors: Sequence[Profile],
+        config: Mapping[str, object],
+        *,
+        weights: Mapping[str, float] | None,
+        exclude_pairs: Sequence[tuple[int, int]] | None,
+    ) -> scoring.LazyCompatibility:
+        return scoring.lazy_compatibility(
+            mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs
+        )
+
+    def explain(
+        self, compat: Compat, mentee: IntArray, mentor: IntArray
+    ) -> list[scoring.Explanation]:
+        return scoring.explain(compat, mentee, mentor)
+
+    def assign(
+        self,
+        scores: Scores,
+        *,
+        capacity: IntArray,
+        allowed: BoolArray | None,
+        min_score: float | None,
+        pins: IntArray | None,
+        objective: str,
+        tolerance: float,
+    ) -> matcher.Assignment:
+        return matcher.assign(
+            scores,
+            capacity=capacity,
+            allowed=allowed,
+            min_score=min_score,
+            pins=pins,
+            objective=objective,
+            tolerance=tolerance,
+        )
+
+    def blocking_pairs(
+        self,
+        scores: Scores,
+        assignment: matcher.Assignment,
+        *,
+        capacity: IntArray,
+        allowed: BoolArray | None,
+    ) -> int:
+        return matcher.blocking_pairs(scores, assignment, capacity=capacity, allowed=allowed)
+
+
+REAL_ENGINES: Engines = ScoringAndMatching()
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """Chosen pairs (indices into the mentee and mentor lists) with their explanations."""
+
+    mentee: IntArray
+    mentor: IntArray
+    explanations: list[scoring.Explanation]
+    unmatched: IntArray
+    unmatched_reasons: list[str]
+    stats: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- priority bonus
+
+
+def _boosted_scores(scores: F32, bonus: F32) -> F32:
+    """``scores`` with each row's bonus added (a new array)."""
+    return scores + bonus[:, None]
+
+
+def _boosted_allowed(
+    allowed: BoolArray, scores: F32, bonus: F32, min_score: float | None
+) -> BoolArray:
+    """``allowed`` less the pairs of boosted rows whose true score is under ``min_score``:
+    the bonus must not lift them over the matcher's threshold."""
+    boosted = bonus > 0
+    if min_score is None or not boosted.any():
+        return allowed
+    return allowed & ~(boosted[:, None] & (scores < np.float32(min_score)))
+
+
+class _Boosted:
+    """A lazy score matrix with a per-row bonus, for the solver only."""
+
+    def __init__(self, base: scoring.LazyCompatibility, bonus: F32, min_score: float | None):
+        self.base, self.bonus, self.min_score = base, bonus, min_score
+        self.shape, self.dtype = base.shape, base.dtype
+
+    def rows(self, start: int, stop: int) -> F32:
+        return _boosted_scores(self.base.rows(start, stop), self.bonus[start:stop])
+
+    def allowed_rows(self, start: int, stop: int) -> BoolArray:
+        allowed = self.base.allowed_rows(start, stop)
+        bonus = self.bonus[start:stop]
+        if self.min_score is None or not (bonus > 0).any():
+            return allowed  # no true scores needed: skip scoring the block twice
+        return _boosted_allowed(allowed, self.base.rows(start, stop), bonus, self.min_score)
+
+
+def _solver_view(
+    compat: Compat, bonus: F32, min_score: float | None
+) -> tuple[Scores, BoolArray | None]:
+    """What the matcher is given: the scores with the bonus, and the mask (None when
+    the scores are lazy and carry their own ``allowed_rows``)."""
+    boosted = bool(bonus.any())
+    if isinstance(compat, scoring.LazyCompatibility):
+        return (_Boosted(compat, bonus, min_score) if boosted else compat), None
+    if not boosted:
+        return compat.scores, compat.allowed
+    allowed = _boosted_allowed(compat.allowed, compat.scores, bonus, min_score)
+    return _boosted_scores(compat.scores, bonus), allowed
+
+
+def _true_reasons(
+    compat: Compat,
+    unmatched: IntArray,
+    reasons: Sequence[str],
+    bonus: F32,
+    min_score: float | None,
+) -> list[str]:
+    """The matcher's reasons, except that a boosted row which lost its sub-threshold
+    pairs to the mask is ``below_min_score``, as it would have been without the bonus."""
+    out = [str(r) for r in reasons]
+    lost_at = np.flatnonzero(bonus[unmatched] > 0)
+    if min_score is None or not len(lost_at):
+        return out
+    rows = unmatched[lost_at]
+    if isinstance(compat, scoring.Compatibility):
+        feasible = np.asarray(compat.allowed[rows].any(axis=1))
+    else:  # one row block per unmatched boosted mentee: rows, never pairs, in Python
+        feasible = np.array([compat.allowed_rows(int(i), int(i) + 1).any() for i in rows])
+    for k in lost_at[feasible]:
+        if out[k] == "no_allowed_mentor":
+            out[k] = "below_min_score"
+    return out
+
+
+# ----------------------------------------------------------------- one cohort
+
+
+def match_cohort(
+    mentees: Sequence[Profile],
+    mentors: Sequence[Profile],
+    config: Mapping[str, Any],
+    *,
+    capacity: IntArray,
+    weights: Mapping[str, float] | None = None,
+    exclude_pairs: Sequence[tuple[int, int]] = (),
+    pins: Sequence[tuple[int, int]] = (),
+    objective: str | None = None,
+    priority_rows: IntArray | None = None,
+    priority_bonus: float = 0.0,
+    dense_pair_limit: int = DENSE_PAIR_LIMIT,
+    tolerance: float = 0.0,
+    engines: Engines = REAL_ENGINES,
+    on_phase: Callable[[str], None] | None = None,
+) -> CohortResult:
+    """Score, assign and explain one cohort; ``config`` is a validated program config.
+
+    ``capacity`` is the free capacity per mentor
+    (:func:`api.services.eligibility.capacities` less the places taken);
+    ``pins`` and ``exclude_pairs`` are (mentee index, mentor index) pairs.
+    ``tolerance`` reaches :func:`matcher.assign` (its auction path for large cohorts;
+    0, the default, is the exact optimum a run computes).
+    ``on_phase`` is told ``"scored"``, ``"assigned"`` and ``"explained"``.
+    """
+    seconds: dict[str, float] = {}
+    notify = on_phase or (lambda _phase: None)
+    n_mentees, n_mentors = len(mentees), len(mentors)
+    min_score = config.get("min_score")
+    objective = objective or config.get("objective") or Objective.TOTAL
+    excluded = [(int(i), int(j)) for i, j in exclude_pairs]
+    lazy = n_mentees * n_mentors > dense_pair_limit
+    extra: dict[str, Any] = {"excluded_pairs": len(excluded), "pins": len(pins)}
+    if n_mentees == 0 or n_mentors == 0:
+        # Nothing to score (e.g. scope "unmatched" with everyone matched): not a failure.
+        none = np.zeros(0, dtype=np.int64)
+        reasons = ["no_allowed_mentor"] * n_mentees
+        stats = _stats(n_mentees, n_mentors, capacity, [], reasons, objective, min_score, None)
+        stats.update(extra, scoring="none", blocking_pairs=0)
+        return CohortResult(none, none, [], np.arange(n_mentees, dtype=np.int64), reasons, stats)
+
+    started = time.perf_counter()
+    build = engines.lazy_compatibility if lazy else engines.compatibility
+    compat = build(mentees, mentors, config, weights=weights, exclude_pairs=excluded or None)
+    bonus = np.zeros(n_mentees, dtype=np.float32)
+    if priority_rows is not None and len(priority_rows) and priority_bonus > 0:
+        bonus[priority_rows] = np.float32(priority_bonus)
+    scores, allowed = _solver_view(compat, bonus, min_score)
+    seconds["score"] = time.perf_counter() - started
+    notify("scored")
+
+    started = time.perf_counter()
+    pin_array = np.asarray(pins, dtype=np.int64).reshape(-1, 2) if len(pins) else None
+    assignment = engines.assign(
+        scores,
+        capacity=capacity,
+        allowed=allowed,
+        min_score=min_score,
+        pins=pin_array,
+        objective=objective,
+        tolerance=tolerance,
+    )
+    seconds["assign"] = time.perf_counter() - started
+    started = time.perf_counter()
+    blocking = engines.blocking_pairs(scores, assignment, capacity=capacity, allowed=allowed)
+    seconds["stability"] = time.perf_counter() - started
+    notify("assigned")
+
+    started = time.perf_counter()
+    mentee_idx = np.asarray(assignment.mentee, dtype=np.int64)
+    mentor_idx = np.asarray(assignment.mentor, dtype=np.int64)
+    explanations = engines.explain(compat, mentee_idx, mentor_idx) if len(mentee_idx) else []
+    unmatched = np.asarray(assignment.unmatched, dtype=np.int64)
+    reasons = _true_reasons(compat, unmatched, assignment.reasons, bonus, min_score)
+    seconds["explain"] = time.perf_counter() - started
+    notify("explained")
+
+    scores_of = [e.score for e in explanations]
+    stats = _stats(
+        n_mentees, n_mentors, capacity, scores_of, reasons, objective, min_score, assignment
+    )
+    stats.update(
+        extra,
+        scoring="lazy" if lazy else "dense",
+        blocking_pairs=int(blocking),
+        priority_boosted=int(np.count_nonzero(bonus)),
+    )
+    return CohortResult(mentee_idx, mentor_idx, explanations, unmatched, reasons, stats, seconds)
+
+
+def _stats(
+    n_mentees: int,
+    n_mentors: int,
+    capacity: IntArray,
+    pair_scores: Sequence[float],
+    reasons: list[str],
+    objective: str,
+    min_score: float | None,
+    assignment: matcher.Assignment | None,
+) -> dict[str, Any]:
+    """A run's ``stats`` from its true (un-boosted) pair scores."""
+    scores = np.asarray(pair_scores, dtype=np.float64)
+    matched = len(scores)
+    return {
+        "n_mentees": n_mentees,
+        "n_mentors": n_mentors,
+        "capacity": int(capacity.sum()),
+        "matched": matched,
+        "unmatched": len(reasons),
+        "unmatched_by_reason": dict(sorted(Counter(reasons).items())),
+        "coverage": matched / n_mentees if n_mentees else 0.0,
+        "score_total": float(scores.sum()),
+        "score_mean": float(scores.mean()) if matched else None,
+        "score_min": float(scores.min()) if matched else None,
+        "score_max": float(scores.max()) if matched else None,
+        "objective": objective,
+        "min_score": min_score,
+        "optimal": True if assignment is None else bool(assignment.optimal),
+        "gap": 0.0 if assignment is None else float(assignment.gap),
+        "method": "none" if assignment is None else assignment.method,
+    }
