@@ -1,28 +1,60 @@
-"""The ``mentormatch`` command: serve, migrate, create organizations, run workers."""
+"""The ``mentormatch`` command: serve, migrate, create organizations, run workers.
+
+Start-up is cheap: each command imports what it uses when it runs, so ``--help`` and
+the offline ``generate`` and ``match`` load neither the web stack nor the database
+layer (``tests/services/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.orm import Session
 
-from api.settings import Settings, SettingsError
-from models import make_engine, make_session_factory
-from models.migrate import upgrade
-from models.tenant_guard import require_scope, scope_session, unguarded
+from api.cli_batch import FORMATS, BadInput, DataCommand, PhaseProgress, bad_input, summary
+from models.vocabulary import Objective
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from api.settings import Settings
 
 
 def _settings() -> Settings:
     """This command's settings, read from the environment once; bad values end it."""
+    from api.settings import Settings, SettingsError
+
     try:
         return Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# models.tenant_guard's functions, imported when a command first uses the database.
+
+
+def require_scope(session: Session) -> Session:
+    from models.tenant_guard import require_scope as require
+
+    return require(session)
+
+
+def scope_session(session: Session, organization_id: uuid.UUID) -> Session:
+    from models.tenant_guard import scope_session as scope
+
+    return scope(session, organization_id)
+
+
+@contextmanager
+def unguarded(session: Session) -> Iterator[Session]:
+    from models.tenant_guard import unguarded as open_guard
+
+    with open_guard(session) as opened:
+        yield opened
 
 
 @contextmanager
@@ -32,6 +64,9 @@ def _session(settings: Settings) -> Iterator[Session]:
     It refuses tenant queries until the command scopes it to an organization, or opts
     out with ``unguarded`` for work across organizations (models.tenant_guard).
     """
+    from api.settings import SettingsError
+    from models import make_engine, make_session_factory
+
     try:
         info = {"audit_key": settings.audit_secret()}
     except SettingsError as exc:
@@ -45,6 +80,7 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 
 @click.group(help="mentormatch: mentor-mentee matching service.")
+@click.version_option(package_name="mentormatch", prog_name="mentormatch")
 def main() -> None:
     pass
 
@@ -56,6 +92,8 @@ def db() -> None:
 
 @db.command("upgrade", help="Apply every pending migration (MENTORMATCH_DATABASE_URL).")
 def db_upgrade() -> None:
+    from models.migrate import upgrade
+
     settings = _settings()
     upgrade(settings.database_url)
     click.echo("database is up to date")
@@ -136,6 +174,7 @@ API docs: {base}/docs
 )
 def serve(host: str, port: int, workers: int | None) -> None:
     from api.server import run_server
+    from api.settings import SettingsError
 
     settings = _settings()
     try:
@@ -348,6 +387,8 @@ def worker(workers: int | None, worker_type: str) -> None:
     from api.app import make_jobs
     from api.logs import configure_logging
     from api.services.runs.queue import run_worker
+    from api.settings import SettingsError
+    from models import make_engine, make_session_factory
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -374,30 +415,88 @@ def generate(n_mentees: int, n_mentors: int, seed: int, out_dir: str) -> None:
         click.echo(str(path))
 
 
-@main.command("match", help="Offline batch: match two participant CSVs, no database.")
+@main.command(
+    "match",
+    cls=DataCommand,
+    help="Offline batch: match two participant CSVs, no database. Each file is checked as "
+    "an upload is. Exit codes: 0 done, 1 usage error, 2 bad input (file, row and column "
+    "named).",
+)
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--mentees", "mentees_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--mentors", "mentors_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
-def match(config_path: str, mentees_path: str, mentors_path: str, out_path: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option(
+    "--unmatched",
+    "unmatched_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the unmatched mentees with their reasons (CSV).",
+)
+@click.option(
+    "--objective", type=click.Choice([str(o) for o in Objective]), help="Override the config's."
+)
+@click.option("--min-score", type=float, help="Override the config's min_score.")
+@click.option(
+    "--capacity",
+    type=int,
+    help="Override the config's default_capacity (mentors whose row gives none).",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Accept a total this close to the optimum (objective total): the fast auction "
+    "path for large cohorts; the gap proven is reported.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress line per phase on stderr [default: when stderr is a terminal].",
+)
+def match(
+    config_path: str,
+    mentees_path: str,
+    mentors_path: str,
+    out_path: str,
+    fmt: str,
+    unmatched_path: str | None,
+    objective: str | None,
+    min_score: float | None,
+    capacity: int | None,
+    tolerance: float,
+    progress: bool | None,
+) -> None:
     from pathlib import Path
 
-    from api.services.batch import match_files
-    from api.services.errors import ServiceError
+    from api.services.batch import Overrides, match_files
+    from api.services.errors import ValidationFailed
+    from matcher import MatcherError
 
-    try:
-        result = match_files(
-            Path(config_path), Path(mentees_path), Path(mentors_path), Path(out_path)
-        )
-    except (ServiceError, ValueError, OSError) as exc:
-        detail = exc.detail if isinstance(exc, ServiceError) else str(exc)
-        raise click.ClickException(detail) from exc
-    stats = result.stats
-    click.echo(
-        f"matched {stats['matched']} of {stats['n_mentees']} mentees "
-        f"(mean score {stats['score_mean'] or 0:.3f}); unmatched: {stats['unmatched_by_reason']}"
+    overrides = Overrides(
+        objective=objective, min_score=min_score, default_capacity=capacity, tolerance=tolerance
     )
-    click.echo(json.dumps({k: round(v, 3) for k, v in result.seconds.items()}))
+    try:
+        with PhaseProgress(progress) as display:
+            result = match_files(
+                Path(config_path),
+                Path(mentees_path),
+                Path(mentors_path),
+                Path(out_path),
+                fmt=fmt,
+                unmatched_out=Path(unmatched_path) if unmatched_path else None,
+                overrides=overrides,
+                on_phase=display.phase,
+            )
+    except ValidationFailed as exc:
+        raise bad_input(exc.detail, exc.errors) from exc
+    except MatcherError as exc:
+        raise BadInput(str(exc)) from exc
+    except OSError as exc:  # writing the output
+        raise BadInput(f"cannot write: {exc}") from exc
+    for line in summary(result):
+        click.echo(line)
 
 
 if __name__ == "__main__":

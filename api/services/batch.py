@@ -1,18 +1,48 @@
-"""Offline batch work without the database: synthetic cohorts, and matching CSV files."""
+"""Offline batch work without the database: synthetic cohorts, and matching CSV files.
+
+:func:`match_files` checks each file exactly as ``POST .../participants`` checks an
+upload (the same parser, :func:`~api.services.participants_validation.check_participant`
+and duplicate ids, the same messages, keyed ``<file> row N.column``), then across the
+two files: each file holds one side, no external id is in both, and every exclusion
+names someone in either file. Any problem ends the batch before anything is written.
+A blank row is skipped and counted; an inactive participant is not matched, as in a
+run, and an inactive mentee is listed as unmatched (reason ``inactive``).
+
+The work goes in phases (:data:`PHASES`), announced to ``on_phase`` as each begins.
+Nothing here imports the web stack or the ORM (``tests/services/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import resource
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.services import csv_format, eligibility
+from api.services import batch_output, csv_format
+from api.services.capacity import capacities
+from api.services.cohort_matching import match_cohort
 from api.services.errors import ValidationFailed
-from api.services.runs.matching import match_cohort
+from api.services.participants_csv import column_of, parse_csv
+from api.services.participants_validation import (
+    ErrorLog,
+    check_participant,
+    fields_by_key,
+    first_seen,
+    id_key,
+)
 from models.vocabulary import Role
 from scoring import ConfigError, validate_config
+from scoring.positions import PositionRule
 from scoring.synthetic import generate_cohort
+
+#: The phases of :func:`match_files`, in order.
+PHASES = ("read", "score", "assign", "explain", "write")
+#: The reason given for an inactive mentee, beside the matcher's reasons.
+INACTIVE = "inactive"
 
 
 def generate(n_mentees: int, n_mentors: int, *, seed: int, out: Path) -> list[Path]:
@@ -29,50 +59,226 @@ def generate(n_mentees: int, n_mentors: int, *, seed: int, out: Path) -> list[Pa
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """Values that replace the config file's for one batch (``None``: keep the file's)."""
+
+    objective: str | None = None
+    min_score: float | None = None
+    default_capacity: int | None = None
+    tolerance: float = 0.0
+
+    def apply(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        config = dict(raw)
+        given = {
+            "objective": self.objective,
+            "min_score": self.min_score,
+            "default_capacity": self.default_capacity,
+        }
+        config.update({k: v for k, v in given.items() if v is not None})
+        return config
+
+
+@dataclass(frozen=True)
 class BatchResult:
+    """The run's ``stats`` plus the batch's own counts, seconds per phase, peak memory."""
+
     stats: dict[str, Any]
     seconds: dict[str, float]
+    blank_rows: dict[str, int] = field(default_factory=dict)
+    inactive: dict[str, int] = field(default_factory=dict)
+    peak_memory_mb: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One file's participants: (row number, cleaned profile) each, and its blank rows."""
+
+    name: str
+    rows: list[tuple[int, dict[str, Any]]]
+    blank_rows: int
+
+
+def _read_bytes(path: Path, errors: dict[str, list[str]]) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        errors[path.name] = [f"cannot read {str(path)!r}: {exc.strerror or exc}"]
+        return None
+
+
+def _config(path: Path, overrides: Overrides) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    data = _read_bytes(path, errors)
+    if data is None:
+        raise ValidationFailed(errors)
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailed({path.name: [f"not a JSON document: {exc}"]}) from None
+    raw = document.get("config", document) if isinstance(document, dict) else document
+    if not isinstance(raw, dict):
+        raise ValidationFailed({path.name: ["expected a JSON object (a program or its config)"]})
+    try:
+        return validate_config(overrides.apply(raw))
+    except ConfigError as exc:
+        raise ValidationFailed({f"{path.name} {k}": v for k, v in exc.errors.items()}) from None
+
+
+def _side(data: bytes, name: str, role: str, config: Mapping[str, Any], log: ErrorLog) -> _Side:
+    """One file read and checked as an upload is; problems go to ``log`` keyed by file."""
+    own = ErrorLog(cap=log.cap)
+    fields, blank = fields_by_key(config), list[int]()
+    try:
+        parsed = parse_csv(data, fields, log=own, blank_rows=blank)
+    except ValidationFailed as exc:  # the header, or the file as a whole
+        _merge(log, name, exc.errors, sum(len(m) for m in exc.errors.values()))
+        return _Side(name, [], 0)
+    first_seen([(f"row {r.row}.", r.data) for r in parsed], log=own, path=lambda p, c: p + c)
+    positions = PositionRule(config)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for row in parsed:
+        clean, problems = check_participant(row.data, fields, positions=positions)
+        own.extend(f"row {row.row}.", ((column_of(p), m) for p, m in problems))
+        if not problems and clean["role"] != role:
+            got = clean["role"]
+            own.add(
+                f"row {row.row}.role", f"this file must hold only {str(role)!r} rows; got {got!r}"
+            )
+        rows.append((row.row, clean))
+    _merge(log, name, own.errors, own.total)
+    return _Side(name, rows, len(blank))
+
+
+def _merge(log: ErrorLog, name: str, errors: Mapping[str, list[str]], total: int) -> None:
+    """A file's problems into the batch's log, keyed by the file's name."""
+    for key, messages in errors.items():
+        for message in messages:
+            log.add(f"{name} {key}", message)
+    log.total += total - sum(len(m) for m in errors.values())  # those past the file's cap
+
+
+def _across(mentees: _Side, mentors: _Side, log: ErrorLog) -> None:
+    """Checks across the two files: an id in both, an exclusion naming nobody."""
+    where = {id_key(p["external_id"]): f"{mentees.name} row {n}" for n, p in mentees.rows}
+    for n, p in mentors.rows:
+        if (also := where.get(id_key(p["external_id"]))) is not None:
+            log.add(
+                f"{mentors.name} row {n}.external_id",
+                f"external_id {p['external_id']!r} is also in {also}; "
+                "a participant is a mentee or a mentor",
+            )
+    known = {*where, *(id_key(p["external_id"]) for _, p in mentors.rows)}
+    for side in (mentees, mentors):
+        for n, p in side.rows:
+            for other in p["exclude"]:
+                if id_key(other) not in known:
+                    log.add(
+                        f"{side.name} row {n}.exclude",
+                        f"excludes {other!r}, who is in neither {mentees.name} nor {mentors.name}",
+                    )
+
+
+def _read(mentees_path: Path, mentors_path: Path, config: Mapping[str, Any]) -> tuple[_Side, _Side]:
+    errors: dict[str, list[str]] = {}
+    data = {p: _read_bytes(p, errors) for p in (mentees_path, mentors_path)}
+    if errors:
+        raise ValidationFailed(errors)
+    log = ErrorLog()
+    names = (mentees_path.name, mentors_path.name)
+    if names[0] == names[1]:
+        names = (str(mentees_path), str(mentors_path))
+    mentees = _side(data[mentees_path] or b"", names[0], Role.MENTEE, config, log)
+    mentors = _side(data[mentors_path] or b"", names[1], Role.MENTOR, config, log)
+    if not log.total:
+        _across(mentees, mentors, log)
+    if log.total:
+        shown = min(log.total, log.cap)
+        detail = f"{log.total} problem(s) found; nothing was written"
+        if log.total > log.cap:
+            detail += f" (the first {shown} are listed)"
+        raise ValidationFailed(log.errors, detail=detail)
+    return mentees, mentors
 
 
 def match_files(
-    config_path: Path, mentees_path: Path, mentors_path: Path, out: Path
+    config_path: Path,
+    mentees_path: Path,
+    mentors_path: Path,
+    out: Path,
+    *,
+    fmt: str = "csv",
+    unmatched_out: Path | None = None,
+    overrides: Overrides | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> BatchResult:
-    """Match the participants of two upload-format CSVs; write one row per mentee to ``out``.
+    """Match the participants of two upload-format CSVs; write the pairs to ``out``.
 
-    ``config_path`` holds ``{"name", "config"}`` (as ``generate`` writes) or a bare config.
-    Unmatched mentees get an empty mentor and their reason.
+    ``config_path`` holds ``{"name", "config"}`` (as ``generate`` writes) or a bare config;
+    ``overrides`` replace its values before it is validated. ``fmt`` is one of
+    :data:`api.services.batch_output.FORMATS`; ``unmatched_out``, if given, receives
+    the unmatched mentees with their reasons (CSV). Raises ValidationFailed, naming
+    the file, row and column, before writing anything.
     """
-    document = json.loads(config_path.read_text(encoding="utf-8"))
-    raw = document.get("config", document) if isinstance(document, dict) else document
-    try:
-        config = validate_config(raw)
-    except ConfigError as exc:
-        raise ValidationFailed(exc.errors) from None
-    mentees, stray_mentors = csv_format.read_participants(mentees_path.read_bytes(), config)
-    stray_mentees, mentors = csv_format.read_participants(mentors_path.read_bytes(), config)
-    # Each file holds one side: a swapped or mixed file is a mistake, not a merge.
-    wrong = {
-        str(mentees_path): (stray_mentors, Role.MENTOR, Role.MENTEE),
-        str(mentors_path): (stray_mentees, Role.MENTEE, Role.MENTOR),
-    }
-    errors = {
-        name: [f"{len(rows)} row(s) have role '{found}'; this file must hold only '{want}' rows"]
-        for name, (rows, found, want) in wrong.items()
-        if rows
-    }
-    if errors:
-        raise ValidationFailed(errors)
+    overrides = overrides or Overrides()
+    notify = on_phase or (lambda _phase: None)
+    seconds: dict[str, float] = {}
+    notify("read")
+    started = time.perf_counter()
+    config = _config(config_path, overrides)
+    mentees_side, mentors_side = _read(mentees_path, mentors_path, config)
+    mentees = [p for _, p in mentees_side.rows if p["active"]]
+    mentors = [p for _, p in mentors_side.rows if p["active"]]
+    inactive = [p for _, p in mentees_side.rows if not p["active"]]
+    seconds["read"] = time.perf_counter() - started
+    notify("score")
+
+    following = {"scored": "assign", "assigned": "explain", "explained": "write"}
     result = match_cohort(
-        mentees, mentors, config, capacity=eligibility.capacities(mentors, config)
+        mentees,
+        mentors,
+        config,
+        capacity=capacities(mentors, config),
+        tolerance=overrides.tolerance,
+        on_phase=lambda done: notify(following[done]),
     )
-    rows: list[tuple[Any, ...]] = [
-        (mentees[int(i)]["external_id"], mentors[int(j)]["external_id"], e.score, e.reasons)
+    seconds.update(result.seconds)
+
+    started = time.perf_counter()
+    pairs = [
+        batch_output.Pair(
+            mentees[int(i)]["external_id"], mentors[int(j)]["external_id"], e.score, e.reasons
+        )
         for i, j, e in zip(result.mentee, result.mentor, result.explanations, strict=True)
     ]
-    rows += [
-        (mentees[int(i)]["external_id"], None, None, [f"unmatched: {reason}"])
+    unmatched = [
+        batch_output.Unmatched(mentees[int(i)]["external_id"], mentees[int(i)]["name"], reason)
         for i, reason in zip(result.unmatched, result.unmatched_reasons, strict=True)
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(csv_format.matches_csv(rows), encoding="utf-8")
-    return BatchResult(result.stats, result.seconds)
+    unmatched += [batch_output.Unmatched(p["external_id"], p["name"], INACTIVE) for p in inactive]
+    stats = dict(result.stats)
+    if inactive:
+        by_reason = {**stats["unmatched_by_reason"], INACTIVE: len(inactive)}
+        stats.update(
+            n_mentees=stats["n_mentees"] + len(inactive),
+            unmatched=stats["unmatched"] + len(inactive),
+            unmatched_by_reason=dict(sorted(by_reason.items())),
+        )
+    batch_output.write(out, fmt, pairs, unmatched, stats)
+    if unmatched_out is not None:
+        batch_output.write_unmatched(unmatched_out, unmatched)
+    seconds["write"] = time.perf_counter() - started
+    return BatchResult(
+        stats,
+        seconds,
+        blank_rows={s.name: s.blank_rows for s in (mentees_side, mentors_side)},
+        inactive={
+            mentees_side.name: len(inactive),
+            mentors_side.name: sum(1 for _, p in mentors_side.rows if not p["active"]),
+        },
+        peak_memory_mb=peak_memory_mb(),
+    )
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
