@@ -61,7 +61,6 @@ OPERATION_IDS: dict[str, str] = {
     "POST /v1/programs/{program_id}/runs": "triggerRun",
     "GET /v1/programs/{program_id}/runs/{run_id}": "getRun",
     "POST /v1/programs/{program_id}/runs/{run_id}/cancel": "cancelRun",
-    "POST /v1/programs/{program_id}/runs/{run_id}/cancel": "cancelRun",
     "GET /v1/programs/{program_id}/runs/{run_id}/compare": "compareRuns",
     "GET /v1/programs/{program_id}/runs/{run_id}/matches": "listRunMatches",
     "POST /v1/programs/{program_id}/runs/{run_id}/publish": "publishRun",
@@ -94,7 +93,6 @@ CONFLICTS = frozenset(
         "eraseParticipant",
         "updateProgram",  # changed concurrently
         "triggerRun",  # another run is active (active_run_id)
-        "cancelRun",  # the run finished already
         "cancelRun",  # the run finished already
         "publishRun",  # a dry run, an unfinished run, capacities, closed matches
         "editMatch",  # not proposed, or changed since `version`
