@@ -338,6 +338,48 @@ def weights_list(program_id: Any) -> None:
 
 
 @main.command(
+    "report", help=f"A program's report: match rate, scores, baselines, outcomes. {_ACTS_AS}"
+)
+@click.option("--program", "program_id", required=True, type=click.UUID)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write it as HTML.")
+def report(program_id: Any, html_path: str | None) -> None:
+    from pathlib import Path
+
+    from api.services import learning, reports
+    from api.services.errors import ServiceError
+
+    with _session(_settings()) as session:
+        try:
+            with unguarded(session):  # the program decides the organization
+                actor = learning.program_owner(session, program_id)
+            scope_session(session, actor.organization_id)
+            answer = reports.program_report(session, actor, program_id)
+        except ServiceError as exc:
+            raise click.ClickException(exc.detail) from exc
+    rate, quality = answer["match_rate"], answer["quality"]
+    if answer["run"] is None:
+        click.echo("no succeeded run yet")
+    else:
+        click.echo(
+            f"latest run {answer['run']['id']}: matched {rate['run_matched']} of "
+            f"{rate['run_mentees']} mentees"
+        )
+        click.echo(quality["summary"] or f"baselines {quality['status']}: {quality['reason']}")
+    if answer["outcomes"] is not None:
+        o = answer["outcomes"]
+        click.echo(f"outcomes: {o['samples']}, mean success {o['mean_success']:.3f}")
+    if html_path:
+        from api.services.report_html import MissingPlotting, render_html
+
+        try:
+            text = render_html(answer, title=f"Program report {program_id}")
+        except MissingPlotting as exc:
+            raise click.ClickException(str(exc)) from exc
+        Path(html_path).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {html_path}")
+
+
+@main.command(
     "purge",
     help="Delete for good the programs and organizations deleted more than "
     "MENTORMATCH_RETENTION_DAYS ago; prints the rows per table (the worker also runs it daily).",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 from html.parser import HTMLParser
+from typing import Any
+
+import pytest
 
 from api.services import reports
 from api.services.report_html import render_html
@@ -51,3 +54,32 @@ def test_html_embeds_every_chart_and_says_the_sentence(session, cohort) -> None:
     past_outcomes(session, actor, program, [[1, 1], [0, 0]], [{"meetings": 6}, {"meetings": 0}])
     with_outcomes = render_html(reports.program_report(session, actor, program.id))
     assert len(charts(with_outcomes).sources) == 4  # and success by score decile
+
+
+def test_the_cli_prints_the_summary_and_writes_the_html(
+    session,
+    session_factory,
+    cohort,  # noqa: F811
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    _, program, _ = cohort
+    program_id = program.id
+    session.close()  # the command reads in its own session
+    session_factory.kw["bind"].dispose()  # SQLite: no pooled connection of the run's worker
+    monkeypatch.setenv("MENTORMATCH_DATABASE_URL", db_url)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--program", str(program_id), "--html", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "matched 2 of 2 mentees" in result.output
+    assert "60% more in total than greedy" in result.output
+    assert len(charts(out.read_text(encoding="utf-8")).sources) == 3
+    missing = CliRunner().invoke(
+        main, ["report", "--program", "00000000-0000-0000-0000-000000000000"]
+    )
+    assert missing.exit_code == 1
