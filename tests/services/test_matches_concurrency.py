@@ -10,7 +10,6 @@ chain stays valid.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,34 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import audit, matches, publication
-from api.services.errors import ServiceError
 from models import AuditEvent, Match, Participant
 from tests.factories import make_match, make_participant, make_run, proposals
-
-
-def _race(
-    session_factory: sessionmaker[Session], jobs: list[Callable[[Session], Any]]
-) -> list[str]:
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = [""] * len(jobs)
-
-    def work(k: int) -> None:
-        with session_factory() as session:
-            barrier.wait()
-            try:
-                jobs[k](session)
-                outcomes[k] = "ok"
-            except ServiceError as exc:
-                outcomes[k] = type(exc).__name__
-            except Exception as exc:  # a 500 in the API
-                outcomes[k] = f"unexpected {type(exc).__name__}: {exc}"
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return outcomes
+from tests.services.races import race
 
 
 def test_concurrent_publications_and_edits(session_factory: sessionmaker[Session]) -> None:
@@ -70,7 +44,7 @@ def test_concurrent_publications_and_edits(session_factory: sessionmaker[Session
         return lambda session: matches.edit_match(session, actor, edited, mentor_id=spares[k % 2])
 
     jobs = [publish(runs[k % 2]) for k in range(6)] + [edit(k) for k in range(4)]
-    outcomes = _race(session_factory, jobs)
+    outcomes = race(session_factory, jobs)
     assert not [o for o in outcomes if o.startswith("unexpected")], outcomes
     assert set(outcomes) <= {"ok", "Conflict", "ValidationFailed"}, outcomes
 
@@ -102,7 +76,7 @@ def test_concurrent_publication_of_one_run_happens_once(
         s = proposals(session, pairs=5, spare_mentors=0)
         actor, program_id, run_id = s.actor, s.program.id, s.run.id
 
-    outcomes = _race(
+    outcomes = race(
         session_factory,
         [lambda session: publication.publish(session, actor, program_id, run_id)] * 6,
     )
