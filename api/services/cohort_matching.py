@@ -1,7 +1,7 @@
 """Match one cohort without any database: score, assign, explain the chosen pairs.
 
-Called by the worker's execution of a run (:func:`api.services.runs.execution.execute_run`,
-through :mod:`api.services.runs.matching`) and by the offline ``mentormatch match`` batch
+Called by the worker's execution of a run (:func:`api.services.runs.execution.execute_run`)
+and by the offline ``mentormatch match`` batch
 (:func:`api.services.batch.match_files`); it works on plain profile dicts and arrays and
 imports no database code, so the batch starts without loading it. The numeric packages
 are reached through the :class:`Engines` protocol, so tests substitute engines that fail

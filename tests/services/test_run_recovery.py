@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import make_jobs
 from api.services import runs
+from api.services.cohort_matching import ScoringAndMatching
 from api.services.errors import Conflict, NotFound
 from api.services.runs import queue
-from api.services.runs.matching import ScoringAndMatching
 from api.settings import Settings
 from models import AuditEvent, Match, UnmatchedMentee
 from tests.conftest import REDIS_ENV

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import publication, runs
+from api.services.cohort_matching import REAL_ENGINES, ScoringAndMatching
 from api.services.errors import NotFound, ValidationFailed
-from api.services.runs.matching import REAL_ENGINES, ScoringAndMatching
 from models import AuditEvent, Match, Participant, Run, UnmatchedMentee, WeightsVersion
 from tests.factories import RUN_CONFIG, add, make_org, make_program, pairs, reload, set_status
 

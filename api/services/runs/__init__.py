@@ -9,9 +9,10 @@
    (:func:`execute_run`); :func:`expire_stale_runs` fails runs whose worker died.
 4. :mod:`~api.services.runs.cohort`: who is matched, by the rules of
    :mod:`api.services.eligibility`, then a pure build step into arrays.
-5. :mod:`~api.services.runs.matching`: one cohort scored, assigned and explained
-   through the typed :class:`~api.services.runs.matching.Engines` protocol; the
-   offline batch uses it too.
+5. :mod:`api.services.cohort_matching` (outside this package, so that the offline
+   batch imports it without the database and queue this ``__init__`` loads): one
+   cohort scored, assigned and explained through the typed
+   :class:`~api.services.cohort_matching.Engines` protocol.
 6. back in execution: proposals, the unmatched and the final status are written in
    one transaction, or nothing is.
 7. :mod:`~api.services.runs.reading`: a run, a program's runs, two runs compared; a

@@ -4,7 +4,7 @@ Called by the queue's task (:mod:`api.services.runs.queue`), and by tests and
 benchmarks directly. Phases, each timed into ``run.stats["seconds"]``: claim the
 queued run (``running`` with a lease), load the cohort
 (:func:`~api.services.runs.cohort.load_cohort`), score, assign and explain
-(:func:`~api.services.runs.matching.match_cohort`), persist. Progress is written in
+(:func:`~api.services.cohort_matching.match_cohort`), persist. Progress is written in
 short transactions of their own as the phases end, and a heartbeat thread renews the
 lease meanwhile, so a live worker's run is never taken for a dead one
 (:func:`expire_stale_runs`). Proposals and the unmatched are written together with
@@ -28,14 +28,14 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 import matcher
-from api.services.runs.cohort import Cohort, RunError, load_cohort
-from api.services.runs.matching import (
+from api.services.cohort_matching import (
     DENSE_PAIR_LIMIT,
     REAL_ENGINES,
     CohortResult,
     Engines,
     match_cohort,
 )
+from api.services.runs.cohort import Cohort, RunError, load_cohort
 from models import Match, Run, UnmatchedMentee
 from models.tenant_guard import scoped_factory, unguarded
 from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
