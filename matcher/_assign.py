@@ -13,7 +13,7 @@ from matcher._errors import InvalidToleranceError, MatcherError
 from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
 from matcher._many import assign_many
-from matcher._result import Assignment, Solved
+from matcher._result import Assignment, Solved, unmatched_reasons
 from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, solve
 from matcher._stable import deferred_acceptance
 
@@ -325,11 +325,6 @@ def _build(prob: Problem, solved: Solved) -> Assignment:
     matched = np.zeros(n, dtype=np.bool_)
     matched[mentee] = True
     unmatched = np.flatnonzero(~matched).astype(np.int64)
-    labels = np.where(
-        ~solved.any_allowed[unmatched],
-        "no_allowed_mentor",
-        np.where(~solved.any_usable[unmatched], "below_min_score", "capacity_exhausted"),
-    )
     method = "empty" if n == 0 or prob.source.n_mentors == 0 else solved.method
     return Assignment(
         mentee=mentee,
@@ -337,7 +332,7 @@ def _build(prob: Problem, solved: Solved) -> Assignment:
         score=score,
         total=float(score.sum()),
         unmatched=unmatched,
-        reasons=tuple(str(x) for x in labels.tolist()),
+        reasons=unmatched_reasons(unmatched, solved.any_allowed, solved.any_usable),
         objective=prob.objective,
         optimal=solved.optimal,
         gap=solved.gap,

@@ -35,7 +35,7 @@ from matcher._bmatch import Frame, Level, LevelResult, solve_level, usable_pairs
 from matcher._errors import MatcherError
 from matcher._input import Problem, Source
 from matcher._lp import Places
-from matcher._result import Assignment, SpreadReport
+from matcher._result import Assignment, SpreadReport, unmatched_reasons
 
 __all__ = ["assign_many", "deferred_acceptance_many"]
 
@@ -262,18 +262,13 @@ def _build(prob: Problem, res: LevelResult, method: str) -> Assignment:
     mentee, mentor, score, pinned = mentee[order], mentor[order], score[order], pinned[order]
     filled = np.bincount(mentee, minlength=n).astype(np.int64)
     unmatched = np.flatnonzero(filled == 0).astype(np.int64)
-    labels = np.where(
-        ~res.any_allowed[unmatched],
-        "no_allowed_mentor",
-        np.where(~res.any_usable[unmatched], "below_min_score", "capacity_exhausted"),
-    )
     return Assignment(
         mentee=mentee,
         mentor=mentor,
         score=score,
         total=float(score.sum()),
         unmatched=unmatched,
-        reasons=tuple(str(x) for x in labels.tolist()),
+        reasons=unmatched_reasons(unmatched, res.any_allowed, res.any_usable),
         objective=prob.objective,
         optimal=res.optimal,
         gap=res.gap,

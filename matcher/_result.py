@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["REASONS", "Assignment", "Solved", "SpreadReport"]
+__all__ = ["REASONS", "Assignment", "Solved", "SpreadReport", "unmatched_reasons"]
 
 #: Why a mentee stays unmatched, in the order they are checked.
 REASONS = ("no_allowed_mentor", "below_min_score", "capacity_exhausted")
@@ -136,3 +136,19 @@ class Solved:
     any_allowed: NDArray[np.bool_]
     any_usable: NDArray[np.bool_]
     rounds: int = 0
+
+
+def unmatched_reasons(
+    unmatched: NDArray[np.int64], any_allowed: NDArray[np.bool_], any_usable: NDArray[np.bool_]
+) -> tuple[str, ...]:
+    """One of :data:`REASONS` per unmatched mentee, checked in that order.
+
+    ``any_allowed[i]``: mentee ``i`` has an allowed mentor; ``any_usable[i]``: one at or
+    above ``min_score`` too. Neither false means every usable mentor was full.
+    """
+    labels = np.where(
+        ~any_allowed[unmatched],
+        REASONS[0],
+        np.where(~any_usable[unmatched], REASONS[1], REASONS[2]),
+    )
+    return tuple(str(x) for x in labels.tolist())
