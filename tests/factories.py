@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 import scoring
 from api.services.context import Actor
 from api.services.organizations import create_organization
-from models import Match, Outcome, Participant, Program, ProgramConfig, Run, UnmatchedMentee
+from models import (
+    Match,
+    Outcome,
+    Participant,
+    Program,
+    ProgramConfig,
+    Run,
+    UnmatchedMentee,
+    WeightsVersion,
+)
 
 #: Skills weigh; a shared language is required (the rule an edit can break).
 CONFIG: dict[str, Any] = {
@@ -310,6 +319,27 @@ def past_outcomes(
         made.append(match)
     session.commit()
     return made
+
+
+def with_outcome_and_prior(session: Session, scenario: Scenario) -> Scenario:
+    """``scenario`` plus an outcome of its first match and a prior weights version
+    (uncommitted): a row in every program-keyed table."""
+    org, pid = scenario.program.organization_id, scenario.program.id
+    session.add(
+        Outcome(id=uuid.uuid4(), organization_id=org, match_id=scenario.matches[0].id, meetings=3)
+    )
+    session.add(
+        WeightsVersion(
+            id=uuid.uuid4(),
+            organization_id=org,
+            program_id=pid,
+            version=1,
+            weights={"skills": 1.0},
+            source="prior",
+            active=True,
+        )
+    )
+    return scenario
 
 
 # ----------------------------------------------------------------- readers

@@ -15,8 +15,8 @@ from api.app import make_jobs
 from api.services import audit, programs, retention
 from api.services.context import Actor
 from api.settings import Settings
-from models import AuditEvent, Base, Organization, Outcome, Program, WeightsVersion
-from tests.factories import Scenario, make_org, proposals
+from models import AuditEvent, Base, Organization, Program
+from tests.factories import Scenario, make_org, proposals, with_outcome_and_prior
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 DAYS = 30
@@ -24,22 +24,7 @@ DAYS = 30
 
 def _program_with_everything(session: Session, actor: Actor | None = None) -> Scenario:
     """3 proposals (one with an outcome), 1 unmatched, 8 participants, a weights version."""
-    scenario = proposals(session, actor)
-    pid, org = scenario.program.id, scenario.program.organization_id
-    session.add(
-        Outcome(id=uuid.uuid4(), organization_id=org, match_id=scenario.matches[0].id, meetings=3)
-    )
-    session.add(
-        WeightsVersion(
-            id=uuid.uuid4(),
-            organization_id=org,
-            program_id=pid,
-            version=1,
-            weights={"skills": 1.0},
-            source="prior",
-            active=True,
-        )
-    )
+    scenario = with_outcome_and_prior(session, proposals(session, actor))
     session.commit()
     return scenario
 

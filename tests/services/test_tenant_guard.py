@@ -27,11 +27,9 @@ from models import (
     Base,
     Export,
     Match,
-    Outcome,
     Participant,
     Program,
     Run,
-    WeightsVersion,
     make_engine,
     make_session_factory,
 )
@@ -42,29 +40,15 @@ from models.tenant_guard import (
     tenant_mappers,
     unguarded,
 )
-from tests.factories import Scenario, make_org, proposals
+from tests.factories import Scenario, make_org, proposals, with_outcome_and_prior
 
 APP_ROLE = "mentormatch_app"
 
 
 def _everything(session: Session, name: str) -> Scenario:
     """An organization with a row in every tenant table."""
-    scenario = proposals(session, make_org(session, name))
-    org, pid = scenario.program.organization_id, scenario.program.id
-    session.add(
-        Outcome(id=uuid.uuid4(), organization_id=org, match_id=scenario.matches[0].id, meetings=2)
-    )
-    session.add(
-        WeightsVersion(
-            id=uuid.uuid4(),
-            organization_id=org,
-            program_id=pid,
-            version=1,
-            weights={"skills": 1.0},
-            source="prior",
-            active=True,
-        )
-    )
+    scenario = with_outcome_and_prior(session, proposals(session, make_org(session, name)))
+    org = scenario.program.organization_id
     session.add(
         Export(
             id=uuid.uuid4(),
