@@ -55,6 +55,8 @@ class Run(Base):
     config_version: Mapped[int]
     weights_version: Mapped[int | None]
     progress: Mapped[float] = mapped_column(default=0.0)
+    # The phase the worker is in ("queued", "loading", "scoring"...; migration 0010).
+    phase: Mapped[str | None] = mapped_column(String(32))
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = created_at()
