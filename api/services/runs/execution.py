@@ -47,6 +47,15 @@ SessionFactory = Callable[[], Session]
 DEFAULT_LEASE_SECONDS = 120.0
 #: Run progress when each phase ends.
 PROGRESS = {"claimed": 0.05, "loaded": 0.15, "scored": 0.45, "assigned": 0.8, "explained": 0.9}
+#: The phase a run is in once each step ends (``Run.phase``): NULL while queued and
+#: once succeeded; a failed or cancelled run keeps the phase it stopped in.
+PHASE_AFTER = {
+    "claimed": "loading",
+    "loaded": "scoring",
+    "scored": "assigning",
+    "assigned": "explaining",
+    "explained": "saving",
+}
 INSERT_BATCH = 5000
 
 
@@ -108,6 +117,7 @@ def _claim(session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> 
             return False  # finished, failed, or another worker has it: nothing to do
         now = _now()
         run.status, run.started_at, run.progress = RunStatus.RUNNING, now, PROGRESS["claimed"]
+        run.phase = PHASE_AFTER["claimed"]
         run.lease_expires_at = now + timedelta(seconds=lease)
         session.commit()
         return True
@@ -201,7 +211,7 @@ def _persist(
                 session.execute(insert(cast(Table, model.__table__)), rows[k : k + INSERT_BATCH])
         seconds["persist"] = time.perf_counter() - t0
         seconds["total"] = time.perf_counter() - started
-        run.status, run.progress = RunStatus.SUCCEEDED, 1.0
+        run.status, run.progress, run.phase = RunStatus.SUCCEEDED, 1.0, None
         run.weights_version = cohort.weights_version
         run.stats = {
             **result.stats,
@@ -275,7 +285,7 @@ def execute_run(
                 session.connection(execution_options={"sqlite_begin": "DEFERRED"})
                 cohort = load_cohort(session, run_id)
             seconds["load"] = time.perf_counter() - started
-            heartbeat.update(progress=PROGRESS["loaded"])
+            heartbeat.update(progress=PROGRESS["loaded"], phase=PHASE_AFTER["loaded"])
             try:
                 result = match_cohort(
                     cohort.mentees,
@@ -290,7 +300,9 @@ def execute_run(
                     priority_bonus=cohort.priority_bonus,
                     dense_pair_limit=dense_pair_limit,
                     engines=engines,
-                    on_phase=lambda phase: heartbeat.update(progress=PROGRESS[phase]),
+                    on_phase=lambda step: heartbeat.update(
+                        progress=PROGRESS[step], phase=PHASE_AFTER[step]
+                    ),
                 )
             except matcher.MatcherError as exc:
                 reason = _matcher_refusal(exc, cohort)
