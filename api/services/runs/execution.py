@@ -28,6 +28,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 import matcher
+from api.services import observability
 from api.services.cohort_matching import (
     DENSE_PAIR_LIMIT,
     REAL_ENGINES,
@@ -309,6 +310,7 @@ def execute_run(
                 raise RunError(f"the matcher refused the run: {reason}") from exc
             seconds.update(result.seconds)
             _persist(session_factory, run_id, cohort, result, seconds, started)
+            observability.observe_run_phases(seconds)
     except RunStopped:
         # Cancelled (or expired) meanwhile: its status says so already; write nothing.
         with session_factory() as session:
