@@ -73,6 +73,18 @@ class Settings:
     # Origins (``https://dash.example.org``) whose pages may call the API from a browser;
     # None: no cross-origin caller at all (no Access-Control-* header is ever sent).
     cors_origins: tuple[str, ...] | None = None
+    # Rate limits and readiness (api/limits.py, api/views/health.py). Limits are
+    # Flask-Limiter strings ("120/minute", "10/second;300/hour"), counted per
+    # organization (the API key's; the client address without one). The expensive
+    # reads (recommendations, compare, report, export) each have their own count;
+    # every route also counts toward the default. Storage: a limits URL (memory://,
+    # redis://...); unset: redis_url, else memory (one count per process).
+    rate_limit_expensive: str = "120/minute"
+    rate_limit_default: str = "20000/minute"
+    rate_limit_storage: str | None = None
+    # /v1/ready answers 503 when no worker heartbeat is this recent (a worker beats
+    # every 15 seconds, api/services/runs/queue.py).
+    ready_heartbeat_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -290,6 +302,29 @@ def _path(value: object) -> Path | None:
     raise ValueError("expected a file path")
 
 
+def _rate_limits(value: object) -> str:
+    expected = "expected rate limits like 120/minute or 10/second;300/hour"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(expected)
+    from limits import parse_many  # here: the package takes 0.3 s to import, rarely needed
+
+    try:
+        parse_many(value.strip())
+    except ValueError:
+        raise ValueError(expected) from None
+    return value.strip()
+
+
+def _limits_storage(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip().startswith(
+        ("memory://", "redis://", "rediss://", "unix://")
+    ):
+        raise ValueError("expected a memory://, redis://, rediss:// or unix:// URL")
+    return value.strip()
+
+
 _PARSERS: dict[str, Parser] = {
     "database_url": _database_url,
     "redis_url": _redis_url,
@@ -305,6 +340,10 @@ _PARSERS: dict[str, Parser] = {
     "retention_days": _integer(1, "days"),
     "audit_key": _audit_key,
     "cors_origins": _origins,
+    "rate_limit_expensive": _rate_limits,
+    "rate_limit_default": _rate_limits,
+    "rate_limit_storage": _limits_storage,
+    "ready_heartbeat_seconds": _seconds,
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
 OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)
