@@ -24,8 +24,14 @@ Decisions worth knowing:
   shape params; :mod:`scoring.points`).
 * Numbers must be finite; an integer too large for a float (``10**400``) is
   refused like infinity (see :func:`scoring.limits.finite_number`).
-  ``default_capacity`` is a whole number from 0 to
+  ``default_capacity`` (a mentor's places) and ``default_mentee_capacity`` (a
+  mentee's, default 1) are whole numbers from 0 to
   :data:`scoring.limits.MAX_CAPACITY`, the bound of a participant's capacity.
+* ``spread`` (default false) asks runs to give every mentor a first mentee, and
+  every mentee a first mentor, before anyone gets a further one
+  (:mod:`api.services.cohort_matching` turns it into the matcher's ``spread``).
+  ``tolerance`` (default 0, the certified optimum) is the relative optimality gap
+  a run accepts, in [0, 1); a run's trigger may set its own.
 * Sensitive categories (special categories of personal data, finances,
   criminal records...) are refused in field keys, criterion names and declared
   values; see :mod:`scoring.sensitive` for how words are matched.
@@ -92,6 +98,9 @@ _TOP_KEYS = (
     "positions",
     "criteria",
     "default_capacity",
+    "default_mentee_capacity",
+    "spread",
+    "tolerance",
     "min_score",
     "objective",
     "success",
@@ -369,8 +378,9 @@ def validate_config(config: object) -> dict[str, Any]:
     config : dict
         The program config (DESIGN section 4): ``fields``, ``position_levels``,
         ``positions`` (:mod:`scoring.positions`), ``criteria``,
-        ``default_capacity``, ``min_score``, ``objective``, ``success`` (how
-        outcomes become success, :mod:`scoring.success`).
+        ``default_capacity``, ``default_mentee_capacity``, ``spread``,
+        ``tolerance``, ``min_score``, ``objective``, ``success`` (how outcomes
+        become success, :mod:`scoring.success`).
 
     Returns
     -------
@@ -379,7 +389,8 @@ def validate_config(config: object) -> dict[str, Any]:
         ``required``, ``params`` (defaults filled) and, for field kinds,
         ``field``; ``fields`` and ``position_levels`` default to ``[]``,
         ``positions`` to ``"checked"``,
-        ``default_capacity`` to 1, ``min_score`` to ``None``, ``objective`` to
+        ``default_capacity`` and ``default_mentee_capacity`` to 1, ``spread`` to
+        false, ``tolerance`` to 0.0, ``min_score`` to ``None``, ``objective`` to
         ``"total"``, ``success`` to :data:`scoring.success.DEFAULT_SUCCESS`
         (see :func:`scoring.success.validate_success`). The input is not
         modified.
@@ -426,17 +437,17 @@ sensitive category ('religion'); such data is not accepted
     positions = check_positions_mode(err, config.get("positions"))
     criteria = _validate_criteria(err, config.get("criteria"), fields, declared)
 
-    capacity = config.get("default_capacity", 1)
-    if (
-        not isinstance(capacity, int)
-        or isinstance(capacity, bool)
-        or not 0 <= capacity <= MAX_CAPACITY
-    ):
-        err.add(
-            "default_capacity",
-            f"default_capacity must be a whole number from 0 to {MAX_CAPACITY}, "
-            f"got {fmt(capacity)}",
-        )
+    places = {
+        key: err.whole_number(key, config.get(key, 1), MAX_CAPACITY)
+        for key in ("default_capacity", "default_mentee_capacity")
+    }
+    spread = config.get("spread", False)
+    if not isinstance(spread, bool):
+        err.add("spread", f"expected true or false, got {fmt(spread)}")
+    tolerance = config.get("tolerance", 0.0)
+    gap = finite_number(tolerance)
+    if gap is None or not 0 <= gap < 1:
+        err.add("tolerance", f"expected a number in [0, 1), got {fmt(tolerance)}")
     min_score = config.get("min_score")
     score = finite_number(min_score)
     if min_score is not None and (score is None or not 0 <= score <= 1):
@@ -455,7 +466,9 @@ sensitive category ('religion'); such data is not accepted
         "position_levels": levels,
         "positions": positions,
         "criteria": criteria,
-        "default_capacity": capacity,
+        **places,
+        "spread": spread,
+        "tolerance": gap,
         "min_score": score,
         "objective": objective,
         "success": success,

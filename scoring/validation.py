@@ -73,6 +73,14 @@ class Errors:
             return None
         return text
 
+    def whole_number(self, path: str, value: object, high: int) -> int:
+        """``value`` if it is a whole number from 0 to ``high``; else record why and
+        return 0 (the caller raises once every problem is recorded)."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high:
+            return value
+        self.add(path, f"{path} must be a whole number from 0 to {high}, got {fmt(value)}")
+        return 0
+
     def unknown_keys(self, path: str, obj: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         """Record every key of ``obj`` that is not in ``allowed``."""
         for key in obj:

@@ -8,7 +8,10 @@ from api.schemas.common import StrictSchema, page_of
 
 _CONFIG_HELP = (
     "Matching configuration: fields, position_levels, criteria, default_capacity, "
-    "min_score, objective. Validated completely on save; stored normalized."
+    "default_mentee_capacity (a mentee's places, default 1), spread (true: every mentor "
+    "and mentee gets a first partner before anyone a further one), tolerance (the "
+    "optimality gap a run accepts, in [0, 1)), min_score, objective. Validated "
+    "completely on save; stored normalized."
 )
 
 

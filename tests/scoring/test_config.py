@@ -65,6 +65,9 @@ def test_defaults_are_filled() -> None:
             {"name": "s", "kind": "skill_overlap", "weight": 1.0, "required": False, "params": {}}
         ],
         "default_capacity": 1,
+        "default_mentee_capacity": 1,
+        "spread": False,
+        "tolerance": 0.0,
         "min_score": None,
         "objective": "total",
         "success": DEFAULT_SUCCESS,
