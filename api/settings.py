@@ -30,7 +30,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 MIN_AUDIT_KEY = 32
-_SECRET = frozenset({"audit_key"})  # never echoed in an error message
+MIN_METRICS_TOKEN = 16
+_SECRET = frozenset({"audit_key", "metrics_token"})  # never echoed in an error message
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,20 @@ class Settings:
     # Origins (``https://dash.example.org``) whose pages may call the API from a browser;
     # None: no cross-origin caller at all (no Access-Control-* header is ever sent).
     cors_origins: tuple[str, ...] | None = None
+    # The workers (api/services/runs/queue.py): how many runs of one organization may
+    # run at once (its others wait queued, holding no worker), and how often each worker
+    # process sweeps (fails runs past their lease, queues again runs whose job was lost).
+    org_concurrency: int = 1
+    sweep_seconds: float = 30.0
+    # Observability (README, "Deployment"). ``mentormatch serve`` exports metrics_dir to
+    # its processes as PROMETHEUS_MULTIPROC_DIR: /metrics then sums every web worker's
+    # and the companion worker's numbers. None: one process's numbers (the embedded default).
+    metrics_dir: Path | None = None
+    # A bearer token /metrics asks for; None: /metrics is open, like /v1/health.
+    metrics_token: str | None = field(default=None, repr=False)
+    # gunicorn's own access log (JSON, with the client address and bytes sent), beside
+    # the application's request line that is always written.
+    access_log: bool = False
     # Rate limits and readiness (api/limits.py, api/views/health.py). Limits are
     # Flask-Limiter strings ("120/minute", "10/second;300/hour"), counted per
     # organization (the API key's; the client address without one). The expensive
@@ -250,6 +265,14 @@ def _audit_key(value: object) -> str | None:
     return value.strip()
 
 
+def _token(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.strip()) < MIN_METRICS_TOKEN:
+        raise ValueError(f"expected a token of at least {MIN_METRICS_TOKEN} characters")
+    return value.strip()
+
+
 _ORIGIN = re.compile(r"https?://[^/\s?#,]+")
 
 
@@ -340,6 +363,11 @@ _PARSERS: dict[str, Parser] = {
     "retention_days": _integer(1, "days"),
     "audit_key": _audit_key,
     "cors_origins": _origins,
+    "org_concurrency": _integer(1, "runs"),
+    "sweep_seconds": _seconds,
+    "metrics_dir": _path,
+    "metrics_token": _token,
+    "access_log": _flag,
     "rate_limit_expensive": _rate_limits,
     "rate_limit_default": _rate_limits,
     "rate_limit_storage": _limits_storage,
