@@ -10,9 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher._errors import InvalidToleranceError, MatcherError
-from matcher._fair import best_bottleneck
 from matcher._input import Problem, Source, above_mask, validate
-from matcher._many import assign_many
 from matcher._result import Assignment, Solved, unmatched_reasons
 from matcher._solve import DEFAULT_DENSE_LIMIT, DENSE_LIMIT_REPLICATED, solve
 from matcher._stable import deferred_acceptance
@@ -152,6 +150,8 @@ def assign(
                 f"tolerance: the b-matching of mentee_capacity or spread is certified, "
                 f"expected tolerance 0, got {tol!r}"
             )
+        from matcher._many import assign_many  # LP rounds: scipy.optimize.linprog
+
         return assign_many(prob, min(candidates, _MANY_CANDIDATES), time_limit)
     knobs = _Knobs(_dense_limit(prob, dense_limit), candidates, time_limit, tol)
     return _BY_OBJECTIVE[objective](prob, knobs)
@@ -250,6 +250,8 @@ def _assign_coverage(prob: Problem, knobs: _Knobs) -> Assignment:
 
 def _assign_fair(prob: Problem, knobs: _Knobs) -> Assignment:
     """The most matched mentees, then the highest lowest score, then the largest total."""
+    from matcher._fair import best_bottleneck  # scipy.sparse.csgraph: for "fair" only
+
     s, a = _materialize(prob)
     row_ok, cap = _left_after_pins(prob)
     above = above_mask(s, a, _min_score(prob))

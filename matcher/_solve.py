@@ -1,4 +1,9 @@
-"""Dispatch a max-weight b-matching to the dense, per-component, sparse or auction path."""
+"""Dispatch a max-weight b-matching to the dense, per-component, sparse or auction path.
+
+The sparse and auction paths and ``scipy.sparse.csgraph`` are imported when a problem
+first needs them: a small dense cohort (``mentormatch match`` on 500 x 500) loads
+only SciPy's Hungarian solver.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
 
-from matcher._auction_path import solve_auction
 from matcher._dense import solve_dense
 from matcher._input import Source, above_mask
 from matcher._result import Solved
-from matcher._sparse import solve_sparse
 
 __all__ = ["DEFAULT_DENSE_LIMIT", "DENSE_LIMIT_REPLICATED", "solve"]
 
@@ -33,6 +34,9 @@ _MAX_COMPONENT_EDGES = 20_000_000
 
 def _components(use: BoolArray) -> list[tuple[IntArray, IntArray]]:
     """Independent (rows, cols) blocks of the usable bipartite graph, largest first."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
     n, m = use.shape
     if int(np.count_nonzero(use)) > _MAX_COMPONENT_EDGES:
         return []
@@ -75,6 +79,9 @@ def _solve_large(
     tolerance: float,
 ) -> Solved:
     """The auction path when a gap is accepted, else (or when it stalls) the certified one."""
+    from matcher._auction_path import solve_auction
+    from matcher._sparse import solve_sparse
+
     if tolerance > 0:
         assert offset == 0.0  # only objective "total" accepts a tolerance
         res = solve_auction(

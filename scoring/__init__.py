@@ -4,9 +4,18 @@ Rows are mentees, columns are mentors, everywhere. See DESIGN section 4 and
 the module docstrings of :mod:`scoring.criteria` (formulas, missing values),
 :mod:`scoring.engine` (weights, constraints), :mod:`scoring.explain`, and for
 learning from outcomes :mod:`scoring.success` and :mod:`scoring.learn`.
+
+The learning names (``SuccessCalibrator``, ``WeightLearner``, ``evaluate``,
+``MIN_SAMPLES``) load scikit-learn and ``scipy.optimize``/``scipy.stats``, about a
+second of start-up: they are imported on first use (PEP 562), so that scoring a cohort
+(``mentormatch match``) does not pay for them (``tests/scoring/test_lazy_imports.py``).
 """
 
-from scoring.calibrate import SuccessCalibrator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from scoring.compat import (
     Compatibility,
     LazyCompatibility,
@@ -25,10 +34,32 @@ from scoring.errors import (
     ScoringError,
 )
 from scoring.explain import Explanation
-from scoring.learn import MIN_SAMPLES, WeightLearner, evaluate
 from scoring.recommend import recommend
 from scoring.success import outcome_success, realized_success, success_parts, validate_success
 from scoring.summary import summarize
+
+if TYPE_CHECKING:
+    from scoring.calibrate import SuccessCalibrator
+    from scoring.learn import MIN_SAMPLES, WeightLearner, evaluate
+
+#: The re-exported names whose module is imported on first use, by module.
+_LAZY = {
+    "SuccessCalibrator": "scoring.calibrate",
+    "MIN_SAMPLES": "scoring.learn",
+    "WeightLearner": "scoring.learn",
+    "evaluate": "scoring.learn",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a learning name's module when the name is first read."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later reads skip this function
+    return value
+
 
 __all__ = [
     "MIN_SAMPLES",

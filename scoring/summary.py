@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scoring.learn import check_prior
-
 __all__ = ["summarize"]
 
 
@@ -62,6 +60,8 @@ location mattered about as you set'
     'goals mattered although you set it to 0 (now 20% of the weight); skills mattered \
 0.8x as much as you set'
     """
+    from scoring.learn import check_prior  # scikit-learn and SciPy: loaded on first use
+
     m = len(names)
     p = check_prior(prior, m)
     w = check_prior(learned, m)

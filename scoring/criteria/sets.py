@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from scoring.criteria import base
 from scoring.criteria.base import (
@@ -140,6 +139,9 @@ class TextSimilarity(_SetCriterion):
     def __init__(self, spec: Mapping[str, Any], a: Side, b: Side) -> None:
         super().__init__(spec, a, b)
         assert self.field is not None
+        # scikit-learn costs a second of start-up: loaded by the first text criterion.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         docs = a.texts[self.field] + b.texts[self.field]
         vec = TfidfVectorizer(dtype=np.float32, stop_words="english")
         try:
