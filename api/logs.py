@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
+from gunicorn import glogging
 from sqlalchemy.exc import DBAPIError
 
 # A last line of defence: whatever slips into a message, no email address is logged.
@@ -34,6 +35,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: What every LogRecord has; any other attribute came from a call's ``extra``.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
 class JsonFormatter(logging.Formatter):
     def formatException(self, ei: Any) -> str:
         _, exc, tb = ei
@@ -51,15 +59,15 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context():
             entry["request_id"] = g.get("request_id")
-        for key in ("method", "path", "status", "duration_ms", "run_id", "program_id"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
+        for key, value in record.__dict__.items():  # every `extra`, whatever its name
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         entry["message"] = redact(str(entry["message"]))
         if "exception" in entry:
             entry["exception"] = redact(str(entry["exception"]))
-        return json.dumps(entry)
+        return json.dumps(entry, default=str)  # a UUID or datetime extra as its text
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -94,3 +102,40 @@ def init_app(app: Flask) -> None:
             },
         )
         return response
+
+
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's error and access logs as the application's JSON lines.
+
+    The error log (worker boots, timeouts, signals) keeps gunicorn's messages, with
+    :class:`JsonFormatter`; the access log, when enabled (``MENTORMATCH_ACCESS_LOG``),
+    writes one ``request`` entry per response with the fields below, the request id
+    the application answered with included, so both lines of a request join up.
+    """
+
+    def _set_handler(
+        self,
+        log: logging.Logger,
+        output: str | None,
+        fmt: logging.Formatter,  # noqa: ARG002 - gunicorn's text format, replaced
+        stream: Any = None,
+    ) -> None:
+        # Every line on stderr, the application's included (gunicorn sends "-" access to stdout).
+        super()._set_handler(log, output, JsonFormatter(), sys.stderr if stream else None)
+
+    def access(self, resp: Any, _req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        headers = {name.lower(): value for name, value in resp.headers}
+        self.access_log.info(
+            "request",
+            extra={
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),  # ids only; the query string is left out
+                "status": resp.status_code,
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "bytes": getattr(resp, "sent", None),
+                "remote_addr": environ.get("REMOTE_ADDR"),
+                "request_id": headers.get("x-request-id"),
+            },
+        )

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from api.logs import GunicornLogger
 from api.settings import Settings
 
 log = logging.getLogger("mentormatch.server")
@@ -72,7 +75,31 @@ def stop_companion_worker(process: subprocess.Popen[bytes] | None, timeout: floa
         process.wait()
 
 
+def share_metrics(settings: Settings) -> None:
+    """With ``metrics_dir``, every process started from here on (web workers, the
+    companion worker) writes its metrics there (prometheus-client's multiprocess mode,
+    chosen when it is first imported). The previous server's files are removed first:
+    counters start again at zero with the server, as Prometheus expects of a restart."""
+    if settings.metrics_dir is None:
+        return
+    settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in settings.metrics_dir.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+
+
+def _metrics_child_exit(settings: Settings) -> Callable[[Any, Any], None]:
+    def child_exit(_arbiter: Any, worker: Any) -> None:
+        if settings.metrics_dir is not None:  # its live gauges go; its counts are kept
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid, str(settings.metrics_dir))  # type: ignore[no-untyped-call]
+
+    return child_exit
+
+
 def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    share_metrics(settings)
     companion = start_companion_worker(settings) if needs_companion_worker(settings) else None
     options = {
         "bind": f"{host}:{port}",
@@ -80,7 +107,11 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
         "threads": 4,
         "worker_class": "gthread",
         "timeout": 120,
-        "accesslog": None,  # the app logs each request itself, as JSON, with its request id
+        # The app logs each request itself, with its request id; gunicorn's access log
+        # (client address, bytes sent) is optional. Both logs are JSON (api/logs.py).
+        "accesslog": "-" if settings.access_log else None,
+        "logger_class": GunicornLogger,
+        "child_exit": _metrics_child_exit(settings),
         "preload_app": False,
         "on_exit": lambda _arbiter: stop_companion_worker(companion),
     }
