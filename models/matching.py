@@ -74,10 +74,12 @@ class Match(Base):
         Index("ix_matches_run", "run_id"),
         Index("ix_matches_program_status", "program_id", "status"),
         Index("ix_matches_mentor_status", "mentor_id", "status"),
-        # A mentee holds at most one published match, whoever publishes concurrently.
+        # A pair is published at most once, whoever publishes concurrently (migration
+        # 0011); how many each side holds is Participant.published_load's.
         Index(
-            "uq_matches_one_published_per_mentee",
+            "uq_matches_one_published_per_pair",
             "mentee_id",
+            "mentor_id",
             unique=True,
             sqlite_where=text(f"status = '{MatchStatus.PUBLISHED}'"),
             postgresql_where=text(f"status = '{MatchStatus.PUBLISHED}'"),

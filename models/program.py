@@ -82,6 +82,8 @@ class Participant(Base):
     position: Mapped[str | None] = mapped_column(String(200))
     level: Mapped[int | None]
     skills: Mapped[list[Any]] = mapped_column(default=list)
+    # How many partners: a mentor's mentees, a mentee's mentors (None: the config's
+    # default_capacity or default_mentee_capacity).
     capacity: Mapped[int | None]
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     exclude: Mapped[list[Any]] = mapped_column(default=list)
@@ -89,7 +91,8 @@ class Participant(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None]
-    # Published matches this mentor holds. Publishing bumps it with a conditional UPDATE
-    # (``published_load + n <= capacity``), so the database refuses over-capacity even
-    # when two admins publish at once; ending a match releases it.
+    # Published matches this mentor or mentee holds (mentees' since migration 0011).
+    # Publishing bumps both sides with a conditional UPDATE (``published_load + n <=
+    # capacity``), so the database refuses over-capacity even when two admins publish
+    # at once; ending a match releases both.
     published_load: Mapped[int] = mapped_column(default=0, server_default=text("0"))

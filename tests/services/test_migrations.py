@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from models import Base, Match, Organization, Participant, Program, Run, make_engine
-from models.migrate import alembic_config, upgrade
+from models.migrate import alembic_config, sqlite_foreign_keys_off, upgrade
 
 
 def test_migrations_match_models(db_url: str) -> None:
@@ -58,3 +60,53 @@ def test_migrating_keeps_the_rows_of_rebuilt_tables(db_url: str) -> None:
         }
     engine.dispose()
     assert counts == {"runs": 1, "participants": 2, "matches": 1}
+
+
+def test_0011_backfills_mentees_load_and_publishes_a_pair_once(db_url: str) -> None:
+    engine = make_engine(db_url)
+    org, program, run, mentee, m1, m2 = (uuid.uuid4() for _ in range(6))
+    owned = {"organization_id": org, "program_id": program}
+
+    def published(mentor: uuid.UUID) -> dict[str, object]:
+        pair = {"run_id": run, "mentee_id": mentee, "mentor_id": mentor}
+        return {"status": "published", "score": 0.5, **pair, **owned}
+
+    with engine.begin() as conn:
+        conn.execute(insert(Organization).values(id=org, name="Acme", audit_head="0" * 64))
+        conn.execute(insert(Program).values(id=program, organization_id=org, name="P"))
+        for pid, role in ((mentee, "mentee"), (m1, "mentor"), (m2, "mentor")):
+            conn.execute(insert(Participant).values(id=pid, role=role, name=role, **owned))
+        conn.execute(insert(Run).values(id=run, status="succeeded", config_version=1, **owned))
+        conn.execute(insert(Match).values(**published(m1)))
+    load = select(Participant.published_load).where(Participant.id == mentee)
+    try:
+        command.downgrade(alembic_config(db_url), "0010")
+        with engine.connect() as conn:
+            assert conn.scalar(load) == 0  # before 0011 only mentors' load was kept
+        upgrade(db_url)
+        with engine.begin() as conn:
+            assert conn.scalar(load) == 1  # backfilled from the published match
+            conn.execute(insert(Match).values(**published(m2)))  # a second mentor: fine
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert(Match).values(**published(m1)))  # the same pair again
+        with pytest.raises(RuntimeError, match="more than one published match"):
+            _downgrade_on_own_connection(db_url, "0010")
+    finally:
+        upgrade(db_url)
+    engine.dispose()
+
+
+def _downgrade_on_own_connection(db_url: str, revision: str) -> None:
+    """A downgrade whose connection is closed even when a migration raises."""
+    engine = make_engine(db_url)
+    try:
+        with (
+            engine.connect() as connection,
+            sqlite_foreign_keys_off(connection),
+            connection.begin(),
+        ):
+            config = alembic_config(db_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
