@@ -9,7 +9,7 @@ stays truthful without repeating it in each one:
   flask-smorest's default ``Error`` shape documented as ``application/json``;
 * ``security: []`` on the endpoints :mod:`api.auth` serves without a key;
 * the ``X-Request-Id`` header on every answer, ``Location`` and ``Retry-After`` where
-  the view sends them (:data:`RESPONSE_HEADERS`);
+  the view sends them (:data:`RESPONSE_HEADERS`, :data:`ERROR_HEADERS`);
 * the other media types an answer comes in (:data:`RESPONSE_MEDIA_TYPES`: the CSV
   and xlsx downloads of a run's proposals);
 * request body examples (:func:`request_examples`), the program config one taken from
@@ -109,9 +109,14 @@ CONFLICTS = frozenset(
 #: Extra headers of the success answers that send them, by operationId and status.
 RESPONSE_HEADERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("triggerRun", "201"): ("Location",),
-    ("triggerRun", "202"): ("Location",),
+    ("triggerRun", "202"): ("Location", "RetryAfter"),
     ("exportOrganization", "202"): ("Location", "RetryAfter"),
     ("downloadExport", "202"): ("Location", "RetryAfter"),
+}
+
+#: Headers of error answers, by operationId and status: header name -> component.
+ERROR_HEADERS: dict[tuple[str, int], dict[str, str]] = {
+    ("triggerRun", 409): {"Retry-After": "RetryAfterActiveRun"},
 }
 
 #: Media types a success answer has beside its JSON schema, by operationId and status.
@@ -151,6 +156,12 @@ _HEADERS: dict[str, dict[str, Any]] = {
     },
     "RetryAfter": {
         "description": "Seconds to wait before polling Location",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RetryAfterActiveRun": {
+        "description": "Seconds until the active run named by active_run_id is likely "
+        "to have finished: estimated from its progress (1 to 30), 2 while it is queued",
         "required": True,
         "schema": {"type": "integer", "minimum": 0},
     },
@@ -210,10 +221,14 @@ def error_statuses(
     return statuses
 
 
-def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+def problem_response(
+    status: int, description: str | None = None, extra_headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-Id": _ref("headers", "RequestId")}
     if status == 401:
         headers["WWW-Authenticate"] = _ref("headers", "WWWAuthenticate")
+    for name, component in (extra_headers or {}).items():
+        headers[name] = _ref("headers", component)
     return {
         "description": description
         or _ERROR_DESCRIPTIONS.get(status, http.HTTPStatus(status).phrase),
@@ -439,7 +454,9 @@ class DescriptionPlugin(BasePlugin):
                     described[int(code)] = answer.get("description")
         statuses = error_statuses(operation_id, operation, method=method, path=path, public=public)
         for status in sorted(statuses | set(described)):
-            responses[str(status)] = problem_response(status, described.get(status))
+            responses[str(status)] = problem_response(
+                status, described.get(status), ERROR_HEADERS.get((operation_id, status))
+            )
         for code, answer in responses.items():
             if int(code) >= 400 or not isinstance(answer, dict):
                 continue

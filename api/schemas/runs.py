@@ -8,12 +8,15 @@ from marshmallow import fields, pre_dump, validate
 
 from api.schemas.common import StrictBoolean, StrictFloat, StrictSchema, page_of
 from api.services.runs import RunOptions
+from api.services.runs.execution import PHASE_AFTER
 from models.vocabulary import Objective, RunStatus, Scope
 
 SCOPES = list(Scope)
 #: Pins one run may take.
 MAX_PINS = 10_000
 OBJECTIVES = list(Objective)
+#: The worker's phases, in order (``Run.phase``).
+PHASES = list(dict.fromkeys(PHASE_AFTER.values()))
 
 
 class RunCreateSchema(StrictSchema):
@@ -97,6 +100,16 @@ class RunSchema(StrictSchema):
     config_version = fields.Integer(required=True)
     weights_version = fields.Integer(required=True, allow_none=True)
     progress = fields.Float(required=True)
+    phase = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(PHASES),
+        metadata={
+            "description": "The phase the worker is in, beside progress: "
+            f"{', '.join(PHASES)}. Null while queued and once succeeded; a failed or "
+            "cancelled run keeps the phase it stopped in"
+        },
+    )
     stats = fields.Dict(required=True)
     error = fields.String(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)

@@ -1,16 +1,23 @@
-"""Matching runs: press the button, watch progress, compare what-ifs."""
+"""Matching runs: press the button, watch progress, compare what-ifs.
+
+The trigger answers ``Retry-After`` (seconds, :func:`~api.services.runs.reading.
+retry_after_seconds`) on its 202 and on the 409 naming the active run. Its ``?wait``
+runs after the run is committed; a database error during the wait still answers
+202 with the run as last read, so the client always learns the run's id.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from flask import url_for
+from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_jobs, get_session
+from api.errors import problem
 from api.schemas.common import PageArgs
 from api.schemas.runs import (
     CompareArgs,
@@ -21,6 +28,8 @@ from api.schemas.runs import (
     RunWaitArgs,
 )
 from api.services import runs
+from api.services.runs.reading import retry_after_active, retry_after_seconds, wait_for_finish
+from api.services.runs.trigger import MAX_WAIT_SECONDS
 from models.vocabulary import RUN_ACTIVE_STATUSES
 
 blp = Blueprint("runs", __name__, url_prefix="/v1/programs", description="Matching runs")
@@ -40,17 +49,27 @@ class Runs(MethodView):
     @blp.alt_response(201, schema=RunSchema, description="Finished within ?wait=")
     def post(self, body: dict[str, Any], query: dict[str, Any], program_id: uuid.UUID) -> Any:
         """Run matching: queue a run (202), or wait for it to finish (201)."""
-        run = runs.start_run(
-            get_session(),
-            current_actor(),
-            program_id,
-            **body,
-            enqueue=get_jobs().enqueue_run,
-            wait=query["wait"],
-        )
-        location = url_for("runs.RunById", program_id=program_id, run_id=run.id)
-        finished = run.status not in RUN_ACTIVE_STATUSES
-        return run, 201 if finished and query["wait"] > 0 else 202, {"Location": location}
+        session = get_session()
+        try:
+            run = runs.start_run(
+                session, current_actor(), program_id, **body, enqueue=get_jobs().enqueue_run
+            )
+        except runs.ActiveRunConflict as conflict:
+            return _active_run_conflict(conflict)
+        if query["wait"] > 0:
+            run = wait_for_finish(session, run, timeout=min(query["wait"], MAX_WAIT_SECONDS))
+        headers = {"Location": url_for("runs.RunById", program_id=program_id, run_id=run.id)}
+        if run.status not in RUN_ACTIVE_STATUSES and query["wait"] > 0:
+            return run, 201, headers
+        return run, 202, {**headers, "Retry-After": str(retry_after_seconds(run))}
+
+
+def _active_run_conflict(conflict: runs.ActiveRunConflict) -> Response:
+    """The 409 naming the active run, with when to try again (``Retry-After``)."""
+    answer = problem(409, conflict.title, conflict.detail, **conflict.extra)
+    wait = retry_after_active(get_session(), uuid.UUID(conflict.extra["active_run_id"]))
+    answer.headers["Retry-After"] = str(wait)
+    return answer
 
 
 @blp.route("/<uuid:program_id>/runs/<uuid:run_id>")

@@ -1,27 +1,41 @@
-"""Reading runs: one, a program's list, and two runs compared side by side.
+"""Reading runs: one, a program's list, two runs compared side by side, and waiting.
 
 Called by the runs views; compare is the what-if screen's (a dry run against the
-real one, say).
+real one, say). :func:`wait_for_finish` is the trigger's ``?wait``: it polls a
+committed run and, if the database fails meanwhile, hands back the run as last read
+instead of an error, so that the client always learns the run's id.
+:func:`retry_after_seconds` tells a client when polling an active run is worth it.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
+from api.services.errors import NotFound
 from api.services.lookup import get_owned, get_program, profile
 from api.services.pagination import Page, paginate
 from api.services.runs.execution import expire_stale_runs
 from models import Match, Participant, Run
-from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus
+from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
+
+log = logging.getLogger("mentormatch.runs")
 
 MAX_COMPARE_PAIRS = 500
+#: ``Retry-After`` for a queued run, or a running one too young to extrapolate.
+RETRY_AFTER_DEFAULT = 2
+#: Bounds of a ``Retry-After`` estimated from a running run's progress.
+RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1, 30
 
 
 def get_run(session: Session, actor: Actor, program_id: uuid.UUID, run_id: uuid.UUID) -> Run:
@@ -143,3 +157,71 @@ def compare_runs(
         "only_in_a": listed(only_a, pairs_a),
         "only_in_b": listed(only_b, pairs_b),
     }
+
+
+def retry_after_seconds(run: Run, *, now: datetime | None = None) -> int:
+    """Seconds until polling ``run`` again is worth it (the ``Retry-After`` header).
+
+    A running run's remaining time is extrapolated from its progress so far
+    (``elapsed * (1 - progress) / progress``), within [1, 30] seconds; a queued run,
+    or one without progress or start time yet, gets :data:`RETRY_AFTER_DEFAULT`.
+    """
+    if run.status != RunStatus.RUNNING or run.started_at is None or run.progress <= 0:
+        return RETRY_AFTER_DEFAULT
+    started = run.started_at
+    if started.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        started = started.replace(tzinfo=UTC)
+    elapsed = max(0.0, ((now or datetime.now(UTC)) - started).total_seconds())
+    remaining = elapsed * (1.0 - min(run.progress, 1.0)) / run.progress
+    return max(RETRY_AFTER_MIN, min(RETRY_AFTER_MAX, math.ceil(remaining)))
+
+
+def retry_after_active(session: Session, run_id: uuid.UUID) -> int:
+    """:func:`retry_after_seconds` of the active run a trigger's 409 names (read anew:
+    the trigger's transaction was rolled back)."""
+    session.rollback()
+    run = session.get(Run, run_id)
+    return retry_after_seconds(run) if run is not None else RETRY_AFTER_DEFAULT
+
+
+def wait_for_finish(session: Session, run: Run, *, timeout: float, interval: float = 0.1) -> Run:
+    """Poll the committed ``run`` until it finished or ``timeout`` seconds passed.
+
+    Each read is detached from the session, so that it stays readable whatever
+    happens next. A database error during the wait ends it: the run is returned as
+    last read (and the error logged), never raised, because the run exists and the
+    client must learn where to find it.
+    """
+    deadline = time.monotonic() + timeout
+    last = run
+    if last in session:
+        session.expunge(last)
+    while True:
+        try:
+            session.rollback()  # end the previous read: a fresh snapshot, no lock held asleep
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            fresh = session.get(Run, last.id, populate_existing=True)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "the wait for a run was interrupted by a database error: %s",
+                type(exc).__name__,
+                extra={"run_id": str(last.id)},
+            )
+            _discard_transaction(session)
+            return last
+        if fresh is None:  # deleted with its program meanwhile
+            raise NotFound("run", last.id)
+        session.expunge(fresh)
+        last = fresh
+        if last.status not in RUN_ACTIVE_STATUSES or time.monotonic() >= deadline:
+            return last
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, 1.0)
+
+
+def _discard_transaction(session: Session) -> None:
+    """Roll back after a failed read; a connection gone for good is invalidated."""
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        session.invalidate()
