@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, body, compression, conditional, cors, db, errors, logs
+from api import auth, body, compression, conditional, cors, db, errors, logs, metrics
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -74,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     jobs = make_jobs(settings, session_factory)
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
 
+    metrics.init_app(app, settings, session_factory)  # first: it counts the final status
     logs.init_app(app)
     # Before cors and conditional: after-request hooks run in reverse, so gzip comes last,
     # after the ETag is taken of the JSON and with the Vary: Origin of CORS to extend.
