@@ -10,7 +10,19 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from api import auth, body, compression, conditional, cors, db, errors, logs, metrics
+from api import (
+    auth,
+    body,
+    compression,
+    conditional,
+    cors,
+    db,
+    errors,
+    faults,
+    limits,
+    logs,
+    metrics,
+)
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -90,6 +102,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)  # after Api(): ours replace flask-smorest's JSON errors
+    # After the blueprints, whose views they wrap: faults first, so that the retry of a
+    # read runs inside its rate limit, which counts the request once.
+    faults.init_app(app)
+    limits.init_app(app, settings)
 
     @app.get("/v1/docs/assets/<path:filename>", endpoint="docs_assets")
     def _docs_assets(filename: str) -> Any:

@@ -10,7 +10,7 @@ from api.services.errors import Unauthorized
 from api.services.keys import authenticate
 from models.tenant_guard import scope_session
 
-PUBLIC_ENDPOINTS = {"health.Health", "static"}
+PUBLIC_ENDPOINTS = {"health.Health", "health.Ready", "static"}
 # The API description and its viewer hold no organization data.
 PUBLIC_PREFIXES = ("api-docs.", "docs_assets")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from api.cli_batch import FORMATS, BadInput, DataCommand, PhaseProgress, bad_input, summary
+from api.cli_program import COMMANDS as PROGRAM_COMMANDS
 from models.vocabulary import Objective
 
 if TYPE_CHECKING:
@@ -539,6 +540,10 @@ def match(
         raise BadInput(f"cannot write: {exc}") from exc
     for line in summary(result):
         click.echo(line)
+
+
+for _command in PROGRAM_COMMANDS:  # import, run: launching a program (api/cli_program.py)
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The app's state for a request: the database session (opened lazily, always closed)
-and the job queue that ``create_app`` built."""
+"""The app's state for a request: the database session (opened lazily, always closed,
+reopened after a dropped connection) and the job queue that ``create_app`` built."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from api.services.runs.queue import Jobs
-from models.tenant_guard import require_scope
+from models.tenant_guard import require_scope, scope_session
 
 
 def get_jobs() -> Jobs:
@@ -25,6 +25,19 @@ def get_session() -> Session:
             # Reads need no write lock on SQLite (see models.db._sqlite_begin).
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
         g.db = session
+    return session
+
+
+def reopen_session() -> Session:
+    """Close the request's session (its connection dropped: :mod:`api.faults`) and open a
+    new one, scoped to the organization :mod:`api.auth` found for the request, if any."""
+    dropped: Session | None = g.pop("db", None)
+    if dropped is not None:
+        dropped.close()
+    session = get_session()
+    actor = g.get("actor")
+    if actor is not None:
+        scope_session(session, actor.organization_id)
     return session
 
 

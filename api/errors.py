@@ -104,6 +104,12 @@ def constraint_name(exc: IntegrityError) -> str:
     return text.split("constraint failed:", 1)[-1].strip()[:200] or "a constraint"
 
 
+def unexpected(exc: BaseException) -> Response:
+    """A bug: logged with its traceback, answered 500 without details."""
+    log.error("unhandled error", exc_info=exc)
+    return problem(500, "Internal Server Error", "an unexpected error occurred")
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
@@ -116,8 +122,7 @@ def register_error_handlers(app: Flask) -> None:
         # The use cases turn the violations they expect into named Conflicts (or retry);
         # this is the net for any other: a constraint the database kept, never a 500.
         if not is_unique_violation(exc):  # NOT NULL, CHECK, foreign keys: our bugs
-            log.error("unhandled error", exc_info=exc)
-            return problem(500, "Internal Server Error", "an unexpected error occurred")
+            return unexpected(exc)
         name = constraint_name(exc)
         log.warning("unique violation reached the handler: %s", name)
         return problem(
@@ -146,7 +151,4 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
-    @app.errorhandler(Exception)
-    def _unexpected(_exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return problem(500, "Internal Server Error", "an unexpected error occurred")
+    app.register_error_handler(Exception, unexpected)

@@ -36,6 +36,7 @@ PROBLEM = "application/problem+json"
 #: their functions after these, so a name never changes once released.
 OPERATION_IDS: dict[str, str] = {
     "GET /v1/health": "getHealth",
+    "GET /v1/ready": "getReadiness",
     "GET /v1/admins": "listAdmins",
     "POST /v1/admins": "createAdmin",
     "DELETE /v1/admins/{admin_id}": "deleteAdmin",
@@ -171,6 +172,11 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "string"},
     },
+    "RetryLater": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
     "WWWAuthenticate": {
         "description": 'Bearer realm="mentormatch"',
         "required": True,
@@ -188,6 +194,11 @@ _ERROR_DESCRIPTIONS = {
     415: "A body of another media type than the operation takes",
     422: "Invalid input: every bad field in errors",
     428: "A config change without If-Match",
+    429: "Over the organization's rate limit (MENTORMATCH_RATE_LIMIT_DEFAULT; each of "
+    "recommendations, compare, report and export also MENTORMATCH_RATE_LIMIT_EXPENSIVE): "
+    "retry after Retry-After seconds",
+    503: "The database or the job queue cannot serve now (unreachable, busy): nothing "
+    "is left half-written; retry after Retry-After seconds",
 }
 _BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
 
@@ -203,7 +214,7 @@ def error_statuses(
     statuses: set[int] = set()
     parameters = operation.get("parameters", [])
     if not public:
-        statuses.add(401)
+        statuses |= {401, 429, 503}  # api.auth, api.limits, api.faults
     if operation_id in OWNER_ONLY:
         statuses.add(403)
     if "{" in path:
@@ -227,6 +238,8 @@ def problem_response(
     headers: dict[str, Any] = {"X-Request-Id": _ref("headers", "RequestId")}
     if status == 401:
         headers["WWW-Authenticate"] = _ref("headers", "WWWAuthenticate")
+    if status in (429, 503):
+        headers["Retry-After"] = _ref("headers", "RetryLater")
     for name, component in (extra_headers or {}).items():
         headers[name] = _ref("headers", component)
     return {

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_jobs, get_session
+from api.limits import expensive
 from api.schemas.export import ExportArgs, ExportJobSchema
 from api.services import export_jobs
 from api.services.errors import Conflict
@@ -43,6 +44,7 @@ def _answer(result: export_jobs.ExportFile | export_jobs.ExportJob) -> Any:
 
 @blp.route("")
 class OrganizationExport(MethodView):
+    @expensive
     @blp.arguments(ExportArgs, location="query")
     @blp.response(202, ExportJobSchema, description="Too large to answer now: poll Location")
     @blp.doc(responses={"200": _FILE})

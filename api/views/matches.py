@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_session
+from api.limits import expensive
 from api.schemas.matches import (
     EndSchema,
     MatchEditSchema,
@@ -107,6 +108,7 @@ class MatchEnd(MethodView):
 
 @blp.route("/programs/<uuid:program_id>/participants/<uuid:participant_id>/recommendations")
 class Recommendations(MethodView):
+    @expensive
     @blp.arguments(RecommendationArgs, location="query")
     @blp.response(200, RecommendationListSchema)
     def get(self, args: dict[str, Any], program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_session
+from api.limits import expensive
 from api.schemas.reports import ReportSchema
 from api.services import reports
 
@@ -23,6 +24,7 @@ blp = Blueprint(
 
 @blp.route("/<uuid:program_id>/report")
 class Report(MethodView):
+    @expensive
     @blp.response(200, ReportSchema)
     def get(self, program_id: uuid.UUID) -> Any:
         """The program's report: its latest run against greedy and random, and outcomes."""

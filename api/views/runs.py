@@ -17,6 +17,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_jobs, get_session
+from api.limits import expensive
 from api.errors import problem
 from api.schemas.common import PageArgs
 from api.schemas.runs import (
@@ -90,6 +91,7 @@ class RunCancel(MethodView):
 
 @blp.route("/<uuid:program_id>/runs/<uuid:run_id>/compare")
 class RunComparison(MethodView):
+    @expensive
     @blp.arguments(CompareArgs, location="query")
     @blp.response(200, RunComparisonSchema)
     def get(self, args: dict[str, Any], program_id: uuid.UUID, run_id: uuid.UUID) -> Any:

@@ -69,6 +69,13 @@ def test_errors_are_documented_as_problem_json(spec: dict[str, Any]) -> None:
             assert operation["security"] == []
             assert not any(int(status) >= 400 for status in responses)
             continue
+        if key == "GET /v1/ready":  # no key; 503 when not ready, with Retry-After
+            assert operation["security"] == []
+            assert [status for status in responses if int(status) >= 400] == ["503"]
+            assert "Retry-After" in responses["503"]["headers"]
+            continue
+        assert "Retry-After" in responses["429"]["headers"], key
+        assert "Retry-After" in responses["503"]["headers"], key
         assert "401" in responses, key
         assert ("404" in responses) == ("{" in key), key
         if key.split()[0] in {"POST", "PATCH", "DELETE"}:

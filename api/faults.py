@@ -1,0 +1,120 @@
+"""Faults answered honestly: a database or queue that cannot serve now is a 503.
+
+An unreachable PostgreSQL, a SQLite database locked by another writer past its busy
+timeout, a connection pool with none free, or an unreachable Redis (the queue on a
+trigger or an export) answers ``503 Service Unavailable`` as problem+json with
+``Retry-After: RETRY_AFTER_SECONDS``, never a 500. Nothing is half-written: the
+request's session is rolled back when it closes (:mod:`api.db`), and a use case that
+commits before it enqueues fails its run first (``runs.trigger``). Any other database
+error is still a bug and a 500.
+
+Recovery needs no restart: the engine pings a pooled connection before lending it
+(``pool_pre_ping``, :func:`models.db.make_engine`), so a restarted server's dead
+connections are replaced; and a read (GET or HEAD) whose connection dropped while it
+ran, is run once more on a new connection (:func:`retry_dropped_reads`). Writes are
+never retried: whether the commit reached the database before the drop is unknown.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import redis.exceptions
+from flask import Flask, Response, request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from api import db
+from api.errors import problem, unexpected
+
+log = logging.getLogger(__name__)
+
+#: What a 503 asks the client to wait before trying again, in seconds.
+RETRY_AFTER_SECONDS = 5
+#: Methods whose view is run once more after a dropped connection.
+RETRIED_METHODS = frozenset({"GET", "HEAD"})
+#: PostgreSQL SQLSTATEs of a server that cannot serve now: class 08 (connection
+#: exception) by prefix, and the shutdown, starting up and too-many-connections codes.
+_UNAVAILABLE_SQLSTATE_CLASS = "08"
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+#: SQLite's words for a lock held by another connection past the busy timeout.
+_SQLITE_BUSY = ("database is locked", "database is busy", "database table is locked")
+
+_QUEUE_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means "the service cannot serve now" (the 503's detail), or None
+    when it is a bug (a 500)."""
+    if isinstance(exc, PoolTimeout):
+        return "every database connection is in use"
+    if isinstance(exc, _QUEUE_DOWN):
+        return "the job queue (Redis) is unreachable"
+    if isinstance(exc, sqlite3.OperationalError):  # Huey's SQLite queue, not through SQLAlchemy
+        return "the job queue is busy" if _sqlite_busy(exc) else None
+    if not isinstance(exc, DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return "the database connection was lost"
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        return "the database is busy with another write" if _sqlite_busy(exc.orig) else None
+    sqlstate = getattr(exc.orig, "sqlstate", "")
+    if type(exc.orig).__name__ == "OperationalError" and sqlstate is None:
+        return "the database is unreachable"  # psycopg: the connection never opened
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASS) or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
+        return "the database is unavailable"
+    return None
+
+
+def _sqlite_busy(exc: sqlite3.Error) -> bool:
+    return str(exc).startswith(_SQLITE_BUSY)
+
+
+def unavailable(detail: str, **extra: Any) -> Response:
+    """The 503 problem with its Retry-After (``extra``: more members of the problem)."""
+    response = problem(503, "Service Unavailable", f"{detail}; retry later", **extra)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _answer(exc: Exception) -> Response:
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return unexpected(exc)
+    # The exception's text may hold the server's address: the log keeps its class only.
+    log.warning("service unavailable: %s", reason, extra={"error": type(exc).__name__})
+    return unavailable(reason)
+
+
+def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``view``, run once more on a new session if a read's connection dropped mid-way."""
+
+    @functools.wraps(view)
+    def retried(*args: Any, **kwargs: Any) -> Any:
+        if request.method not in RETRIED_METHODS:
+            return view(*args, **kwargs)
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection dropped during a read: retrying it once")
+            db.reopen_session()
+        return view(*args, **kwargs)
+
+    return retried
+
+
+def init_app(app: Flask) -> None:
+    """Register the 503 handlers and wrap every view registered so far in
+    :func:`retry_dropped_reads` (call it after the blueprints)."""
+    for cls in (DBAPIError, PoolTimeout, sqlite3.OperationalError, *_QUEUE_DOWN):
+        app.register_error_handler(cls, _answer)
+    for endpoint, view in list(app.view_functions.items()):
+        app.view_functions[endpoint] = retry_dropped_reads(view)

@@ -1,0 +1,160 @@
+"""Rate limits (api/limits.py): per organization, 429 problem+json with Retry-After.
+
+The limits are small here so that a few requests reach them; the counts are the
+app's own (memory), or a Redis shared by two apps as by two gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from api.settings import Settings, SettingsError
+from tests.conftest import REDIS_ENV
+from tests.factories import CONFIG, Tenant, make_tenant
+
+
+def _app(db_url: str, **settings: str) -> Any:
+    from api.app import create_app
+
+    return create_app({"DATABASE_URL": db_url, "TESTING": True, "LOG_LEVEL": "WARNING", **settings})
+
+
+@pytest.fixture
+def limited(db_url: str) -> Iterator[Any]:
+    app = _app(db_url, RATE_LIMIT_EXPENSIVE="3/minute", RATE_LIMIT_DEFAULT="1000/minute")
+    yield app
+    app.extensions["mentormatch"].engine.dispose()
+
+
+def _program(client: Any, tenant: Tenant) -> str:
+    created = client.post(
+        "/v1/programs", json={"name": "Spring", "config": CONFIG}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.json
+    return str(created.json["id"])
+
+
+def _assert_limited(response: Any) -> int:
+    """The 429 problem; returns its Retry-After."""
+    assert response.status_code == 429, response.get_data()[:300]
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == 429
+    assert response.json["title"] == "Too Many Requests"
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= 61  # the window is a minute (the wait rounded up)
+    return retry_after
+
+
+def test_an_expensive_read_over_its_limit_is_429_and_other_organizations_are_unaffected(
+    limited: Any,
+) -> None:
+    client = limited.test_client()
+    acme = make_tenant(limited, "Acme", "owner@acme.example")
+    globex = make_tenant(limited, "Globex", "owner@globex.example")
+    acme_report = f"/v1/programs/{_program(client, acme)}/report"
+    globex_report = f"/v1/programs/{_program(client, globex)}/report"
+
+    for _ in range(3):
+        assert client.get(acme_report, headers=acme.headers).status_code == 200
+    over = client.get(acme_report, headers=acme.headers)
+    _assert_limited(over)
+    assert "3 per 1 minute" in over.json["detail"]
+
+    # Another organization has its own count; the same organization's other routes too.
+    assert client.get(globex_report, headers=globex.headers).status_code == 200
+    assert client.get("/v1/export", headers=acme.headers).status_code == 200
+    assert client.get("/v1/programs", headers=acme.headers).status_code == 200
+    _assert_limited(client.get(acme_report, headers=acme.headers))
+
+
+def test_the_default_limit_counts_every_route_of_an_organization(db_url: str) -> None:
+    app = _app(db_url, RATE_LIMIT_DEFAULT="4/minute")
+    client = app.test_client()
+    acme = make_tenant(app, "Acme", "owner@acme.example")
+    globex = make_tenant(app, "Globex", "owner@globex.example")
+    program = _program(client, acme)  # 1
+    assert client.get("/v1/programs", headers=acme.headers).status_code == 200  # 2
+    assert client.get(f"/v1/programs/{program}", headers=acme.headers).status_code == 200  # 3
+    assert client.get(f"/v1/programs/{program}/report", headers=acme.headers).status_code == 200
+    _assert_limited(client.get("/v1/programs", headers=acme.headers))
+    _assert_limited(client.post("/v1/programs", json={"name": "x"}, headers=acme.headers))
+    assert client.get("/v1/programs", headers=globex.headers).status_code == 200
+    # The probes are never limited.
+    for _ in range(6):
+        assert client.get("/v1/health").status_code == 200
+        assert client.get("/v1/ready").status_code in (200, 503)
+    app.extensions["mentormatch"].engine.dispose()
+
+
+def test_requests_without_a_key_count_against_their_address(db_url: str) -> None:
+    app = _app(db_url, RATE_LIMIT_DEFAULT="2/minute")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/v1/openapi.json").status_code == 200
+    _assert_limited(client.get("/v1/openapi.json"))
+    elsewhere = client.get("/v1/openapi.json", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert elsewhere.status_code == 200
+    app.extensions["mentormatch"].engine.dispose()
+
+
+@pytest.mark.redis
+def test_processes_sharing_a_redis_share_the_counts(db_url: str) -> None:
+    """Two apps (two gunicorn workers) on one Redis: the limit holds across them."""
+    storage = os.environ[REDIS_ENV]
+    first = _app(db_url, RATE_LIMIT_EXPENSIVE="2/minute", RATE_LIMIT_STORAGE=storage)
+    second = _app(db_url, RATE_LIMIT_EXPENSIVE="2/minute", RATE_LIMIT_STORAGE=storage)
+    acme = make_tenant(first, "Acme", "owner@acme.example")
+    report = f"/v1/programs/{_program(first.test_client(), acme)}/report"
+    assert first.test_client().get(report, headers=acme.headers).status_code == 200
+    assert second.test_client().get(report, headers=acme.headers).status_code == 200
+    _assert_limited(first.test_client().get(report, headers=acme.headers))
+    _assert_limited(second.test_client().get(report, headers=acme.headers))
+    for app in (first, second):
+        app.extensions["mentormatch"].engine.dispose()
+
+
+def test_an_unreachable_limits_storage_lets_requests_through(db_url: str) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = _app(
+        db_url, RATE_LIMIT_EXPENSIVE="1/minute", RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{port}/0"
+    )
+    client = app.test_client()
+    acme = make_tenant(app, "Acme", "owner@acme.example")
+    report = f"/v1/programs/{_program(client, acme)}/report"
+    for _ in range(3):
+        assert client.get(report, headers=acme.headers).status_code == 200
+    app.extensions["mentormatch"].engine.dispose()
+
+
+def test_limit_settings_are_validated() -> None:
+    settings = Settings.from_env(
+        {
+            "MENTORMATCH_RATE_LIMIT_EXPENSIVE": "10/second;300/hour",
+            "MENTORMATCH_REDIS_URL": "redis://queue:6379/0",
+        }
+    )
+    assert settings.rate_limit_expensive == "10/second;300/hour"
+    from api.limits import storage_uri
+
+    assert storage_uri(settings) == "redis://queue:6379/0"  # the queue's Redis by default
+    assert storage_uri(Settings()) == "memory://"
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(
+            {
+                "MENTORMATCH_RATE_LIMIT_DEFAULT": "often",
+                "MENTORMATCH_RATE_LIMIT_STORAGE": "mysql://x",
+                "MENTORMATCH_READY_HEARTBEAT_SECONDS": "-1",
+            }
+        )
+    assert set(raised.value.errors) == {
+        "MENTORMATCH_RATE_LIMIT_DEFAULT",
+        "MENTORMATCH_RATE_LIMIT_STORAGE",
+        "MENTORMATCH_READY_HEARTBEAT_SECONDS",
+    }
