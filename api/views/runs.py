@@ -17,8 +17,8 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import get_jobs, get_session
-from api.limits import expensive
 from api.errors import problem
+from api.limits import expensive
 from api.schemas.common import PageArgs
 from api.schemas.runs import (
     CompareArgs,
