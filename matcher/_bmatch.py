@@ -3,7 +3,7 @@
 1. The graph: every usable pair when they are few (or the level has floors),
    else each mentee's and each mentor's top-k usable partners
    (:func:`matcher._candidates.find_candidates`).
-2. :func:`matcher._lp.solve_lp` gives its integral optimum and prices.
+2. :func:`matcher._flow.solve_flow` gives its exact optimum (a min-cost flow) and prices.
 3. One blocked pass over all pairs computes ``red_ij = w_ij - pi_i - sigma_j`` on
    every usable pair: the sum of the positive ones plus the LP's own part is an
    upper bound on the optimum over all pairs (a proven gap), and pairs outside the
@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher._bcheck import Usable, check_pairs
 from matcher._blocks import block_rows, nonzero_2d
 from matcher._candidates import EdgeIndex, find_candidates
+from matcher._flow import Places, solve_flow
 from matcher._input import Source
-from matcher._lp import LpResult, Places, solve_lp
 
 __all__ = ["Level", "LevelResult", "solve_level", "usable_pairs"]
 
@@ -116,41 +117,6 @@ def usable_pairs(frame: Frame) -> tuple[IntArray, IntArray, FloatArray, BoolArra
     )
 
 
-def _check(
-    frame: Frame, level: Level, lp: LpResult, near: float, k: int
-) -> tuple[float, IntArray, IntArray, FloatArray, FloatArray]:
-    """The pairs' part of the bound, and up to k pairs per row with ``red > near``
-    (most violating first) with their scores and reduced costs."""
-    n = frame.source.n_mentees
-    step = block_rows(n, frame.source.n_mentors)
-    total = 0.0
-    found_i, found_j, found_s, found_r = [], [], [], []
-    for a0 in range(0, n, step):
-        b0 = min(n, a0 + step)
-        s, _, use = _block_use(frame, a0, b0)
-        red = level.weight(s) - lp.pi[a0:b0, None] - lp.sigma[None, :]
-        red = np.where(use, red, -np.inf)
-        total += float(red[red > 0].sum())
-        i, j = nonzero_2d(red > near)
-        if i.size:
-            o = np.lexsort((-red[i, j], i))
-            i, j = i[o], j[o]
-            keep = np.arange(i.size) - np.searchsorted(i, i, side="left") < k
-            i, j = i[keep], j[keep]
-        found_i.append(i + a0)
-        found_j.append(j)
-        found_s.append(s[i, j].astype(np.float64))
-        found_r.append(red[i, j].astype(np.float64))
-    empty = np.zeros(0, np.int64)
-    return (
-        total,
-        np.concatenate(found_i) if found_i else empty,
-        np.concatenate(found_j) if found_j else empty,
-        np.concatenate(found_s) if found_s else np.zeros(0),
-        np.concatenate(found_r) if found_r else np.zeros(0),
-    )
-
-
 def _initial(
     frame: Frame, k: int, full: bool
 ) -> tuple[IntArray, IntArray, FloatArray, BoolArray, BoolArray, bool]:
@@ -177,12 +143,22 @@ def solve_level(
     """
     t0 = time.perf_counter()
     m = frame.source.n_mentors
-    ei, ej, es, any_allowed, any_usable, full = _initial(frame, k, full)
+    floors = level.floor_first is not None or level.floor_pairs is not None
+    ei, ej, es, any_allowed, any_usable, full = _initial(frame, k, full or floors)
+    order = np.argsort(frame.pin_mentee, kind="stable")
+    usable = Usable(
+        frame.source,
+        frame.lo,
+        frame.rcap > 0,
+        frame.ccap > 0,
+        frame.pin_mentee[order],
+        frame.pin_mentor[order],
+    )
     rounds, optimal, gap = 0, False, np.inf
     while True:
         rounds += 1
         ew = level.weight(es)
-        lp = solve_lp(
+        lp = solve_flow(
             ei,
             ej,
             ew,
@@ -195,15 +171,24 @@ def solve_level(
         )
         if lp is None:
             return None
-        if full:
+        if full or lp.prices is None:
             optimal, gap = True, 0.0
             break
         scale = max(1.0, float(np.abs(ew).max(initial=0.0)))
         tol = 1e-6 * scale
         # Pairs within MARGIN of violating join too: the prices move with the next
         # solve, and they are the likeliest to violate then (8 rounds -> 3 at 500 x 500 with 0.15).
-        pairs_part, ni, nj, ns, nr = _check(frame, level, lp, tol - MARGIN * scale, k)
-        bound = lp.base + pairs_part
+        found = check_pairs(
+            usable,
+            level.weight,
+            lp.prices.pi,
+            lp.prices.sigma,
+            scale=scale,
+            near=tol - MARGIN * scale,
+            k=k,
+        )
+        ni, nj, ns, nr = found.ni, found.nj, found.ns, found.nr
+        bound = lp.prices.base + found.positive
         gap = max(0.0, bound - lp.value) / bound if bound > 0 else 0.0
         fresh = EdgeIndex(ei, ej, m).fresh(ni, nj) if ni.size else np.zeros(0, np.bool_)
         if not (fresh & (nr > tol)).any():

@@ -33,8 +33,8 @@ from numpy.typing import NDArray
 
 from matcher._bmatch import Frame, Level, LevelResult, solve_level, usable_pairs
 from matcher._errors import MatcherError
+from matcher._flow import Places
 from matcher._input import Problem, Source
-from matcher._lp import Places
 from matcher._result import Assignment, SpreadReport, unmatched_reasons
 
 __all__ = ["assign_many", "deferred_acceptance_many"]
@@ -46,8 +46,9 @@ BoolArray = NDArray[np.bool_]
 _MAX_MATERIALIZED = 200_000_000
 
 
-def _scores(s: NDArray[Any]) -> FloatArray:
-    return np.asarray(s, dtype=np.float64)
+def _scores(s: NDArray[Any]) -> NDArray[np.floating[Any]]:
+    # float32 scores stay float32: the check pass over all pairs works in float32.
+    return np.asarray(s, dtype=np.result_type(s, np.float32))
 
 
 def _zeros(s: NDArray[Any]) -> FloatArray:
