@@ -1,10 +1,13 @@
-"""The b-matching's pass over all pairs: the bound's pair part and the pairs to add.
+"""The b-matching's pass over all pairs outside the graph: their part of the bound,
+and the pairs to add.
 
 Against the prices of a solve on a candidate graph (:mod:`matcher._flow`), every
-usable pair gets its reduced score ``red_ij = w_ij - pi_i - sigma_j``. The sum of
-the positive ones is the pairs' part of the Lagrangian bound on the optimum over
-all pairs; pairs with ``red_ij > near`` (up to k per mentee, most violating first)
-are returned to join the graph.
+usable pair outside the graph gets its reduced score ``red_ij = w_ij - pi_i -
+sigma_j``. The sum of the positive ones is their part of the Lagrangian bound on
+the optimum over all pairs; pairs with ``red_ij > near`` (up to k per mentee, most
+violating first) are returned to join the graph. The graph's own pairs are
+skipped (like the pinned ones), so that a mentee's k slots never go to pairs
+already in the graph: the most violating pair outside it is always returned.
 
 Speed, as in :mod:`matcher._certify`: row blocks on every core
 (:func:`matcher._parallel.parallel_map`), a few rows at a time inside a block (in
@@ -38,14 +41,12 @@ BoolArray = NDArray[np.bool_]
 @dataclass(frozen=True, eq=False)
 class Usable:
     """Which pairs count: allowed, score at least ``lo``, both sides with places
-    left (``row_ok``, ``col_ok``), not pinned (``pin_i`` sorted, ``pin_j``)."""
+    left (``row_ok``, ``col_ok``)."""
 
     source: Source
     lo: float
     row_ok: BoolArray
     col_ok: BoolArray
-    pin_i: IntArray
-    pin_j: IntArray
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +75,8 @@ def _penalized(w: NDArray[Any], bad: BoolArray, near: float) -> NDArray[Any]:
 
 def _block(
     use: Usable,
+    skip_i: IntArray,
+    skip_j: IntArray,
     weight: Callable[[NDArray[Any]], NDArray[Any]],
     pi: NDArray[Any],
     sigma: NDArray[Any],
@@ -89,7 +92,7 @@ def _block(
     fi: list[IntArray] = []
     fj: list[IntArray] = []
     fr: list[NDArray[Any]] = []
-    p_lo, p_hi = np.searchsorted(use.pin_i, [a0, b0])
+    p_lo, p_hi = np.searchsorted(skip_i, [a0, b0])
     for r0 in range(a0, b0, step):
         r1 = min(b0, r0 + step)
         x = s[r0 - a0 : r1 - a0]
@@ -100,8 +103,8 @@ def _block(
             bad |= x < use.lo
         bad |= ~use.col_ok[None, :]
         bad[~use.row_ok[r0:r1]] = True
-        q0, q1 = np.searchsorted(use.pin_i[p_lo:p_hi], [r0, r1]) + p_lo
-        bad[use.pin_i[q0:q1] - r0, use.pin_j[q0:q1]] = True
+        q0, q1 = np.searchsorted(skip_i[p_lo:p_hi], [r0, r1]) + p_lo
+        bad[skip_i[q0:q1] - r0, skip_j[q0:q1]] = True
         red = _penalized(red, bad, near)
         positive += float(np.maximum(red, 0).sum(dtype=np.float64))
         bi, bj = nonzero_2d(red > near)
@@ -122,6 +125,8 @@ def _block(
 
 def check_pairs(
     use: Usable,
+    skip_i: IntArray,
+    skip_j: IntArray,
     weight: Callable[[NDArray[Any]], NDArray[Any]],
     pi: FloatArray,
     sigma: FloatArray,
@@ -130,14 +135,18 @@ def check_pairs(
     near: float,
     k: int,
 ) -> Found:
-    """Reduced scores of every usable pair against the prices ``pi``, ``sigma``.
+    """Reduced scores of every usable pair but the ``skip`` ones against the prices.
 
-    ``scale`` is the weights' magnitude: prices far above it need float64.
+    ``skip_i`` (sorted) and ``skip_j`` are the pairs left out of the pass (the
+    pins and the graph); ``scale`` is the weights' magnitude: prices far above it
+    need float64.
     """
     n, m = use.source.n_mentees, use.source.n_mentors
     wide = max(float(np.abs(pi).max(initial=0.0)), float(np.abs(sigma).max(initial=0.0)))
     dtype = np.float64 if wide > 2.0 * scale else np.float32
-    fn = partial(_block, use, weight, pi.astype(dtype), sigma.astype(dtype), near, k)
+    fn = partial(
+        _block, use, skip_i, skip_j, weight, pi.astype(dtype), sigma.astype(dtype), near, k
+    )
     step = block_rows(n, m)
     positive = 0.0
     ni: list[IntArray] = []

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher._bcheck import Usable, check_pairs
+from matcher._bcheck import Found, Usable, check_pairs
 from matcher._blocks import block_rows, nonzero_2d
 from matcher._candidates import EdgeIndex, find_candidates
-from matcher._flow import Places, solve_flow
+from matcher._flow import Places, Prices, solve_flow
 from matcher._input import Source
 
 __all__ = ["Level", "LevelResult", "solve_level", "usable_pairs"]
@@ -133,32 +133,56 @@ def _initial(
     return ei, ej, es, cand.any_allowed, cand.any_usable, False
 
 
+def _outside(
+    frame: Frame,
+    usable: Usable,
+    level: Level,
+    graph: tuple[IntArray, IntArray, FloatArray],
+    prices: Prices,
+    k: int,
+) -> tuple[float, float, Found]:
+    """The bound over all usable pairs from the graph's prices, the violation
+    tolerance, and the pairs outside the graph near violating them."""
+    ei, ej, ew = graph
+    scale = max(1.0, float(np.abs(ew).max(initial=0.0)))
+    tol = 1e-6 * scale
+    skip_i = np.concatenate([frame.pin_mentee, ei])
+    skip_j = np.concatenate([frame.pin_mentor, ej])
+    order = np.argsort(skip_i, kind="stable")
+    # Pairs within MARGIN of violating join too: the prices move with the next
+    # solve, and they are the likeliest to violate then (8 rounds -> 3 at 500 x 500).
+    found = check_pairs(
+        usable,
+        skip_i[order],
+        skip_j[order],
+        level.weight,
+        prices.pi,
+        prices.sigma,
+        scale=scale,
+        near=tol - MARGIN * scale,
+        k=k,
+    )
+    inside = float(np.maximum(ew - prices.pi[ei] - prices.sigma[ej], 0.0).sum())
+    return prices.base + inside + found.positive, tol, found
+
+
 def solve_level(
     frame: Frame, level: Level, *, k: int, full: bool, time_limit: float | None
 ) -> LevelResult | None:
     """The level's optimum over all usable pairs, certified (or with a proven gap).
 
-    ``full`` puts every usable pair in the LP at once (required with floors, which
-    a candidate graph might not meet). None when the floors cannot be met.
+    ``full`` puts every usable pair in the flow at once (done with floors, which a
+    candidate graph might not meet). None when the floors cannot be met.
     """
     t0 = time.perf_counter()
-    m = frame.source.n_mentors
     floors = level.floor_first is not None or level.floor_pairs is not None
     ei, ej, es, any_allowed, any_usable, full = _initial(frame, k, full or floors)
-    order = np.argsort(frame.pin_mentee, kind="stable")
-    usable = Usable(
-        frame.source,
-        frame.lo,
-        frame.rcap > 0,
-        frame.ccap > 0,
-        frame.pin_mentee[order],
-        frame.pin_mentor[order],
-    )
+    usable = Usable(frame.source, frame.lo, frame.rcap > 0, frame.ccap > 0)
     rounds, optimal, gap = 0, False, np.inf
     while True:
         rounds += 1
-        ew = level.weight(es)
-        lp = solve_flow(
+        ew = np.asarray(level.weight(es), dtype=np.float64)
+        res = solve_flow(
             ei,
             ej,
             ew,
@@ -169,45 +193,30 @@ def solve_level(
             floor_first=level.floor_first,
             floor_pairs=level.floor_pairs,
         )
-        if lp is None:
+        if res is None:
             return None
-        if full or lp.prices is None:
+        if full or res.prices is None:
             optimal, gap = True, 0.0
             break
-        scale = max(1.0, float(np.abs(ew).max(initial=0.0)))
-        tol = 1e-6 * scale
-        # Pairs within MARGIN of violating join too: the prices move with the next
-        # solve, and they are the likeliest to violate then (8 rounds -> 3 at 500 x 500 with 0.15).
-        found = check_pairs(
-            usable,
-            level.weight,
-            lp.prices.pi,
-            lp.prices.sigma,
-            scale=scale,
-            near=tol - MARGIN * scale,
-            k=k,
-        )
-        ni, nj, ns, nr = found.ni, found.nj, found.ns, found.nr
-        bound = lp.prices.base + found.positive
-        gap = max(0.0, bound - lp.value) / bound if bound > 0 else 0.0
-        fresh = EdgeIndex(ei, ej, m).fresh(ni, nj) if ni.size else np.zeros(0, np.bool_)
-        if not (fresh & (nr > tol)).any():
+        bound, tol, found = _outside(frame, usable, level, (ei, ej, ew), res.prices, k)
+        gap = max(0.0, bound - res.value) / bound if bound > 0 else 0.0
+        if not (found.nr > tol).any():
             optimal, gap = True, 0.0
             break
         if rounds >= _MAX_ROUNDS or (
             time_limit is not None and time.perf_counter() - t0 > time_limit
         ):
             break
-        ei = np.concatenate([ei, ni[fresh]])
-        ej = np.concatenate([ej, nj[fresh]])
-        es = np.concatenate([es, ns[fresh]])
-    rows, cols, scores = ei[lp.chosen], ej[lp.chosen], es[lp.chosen]
+        ei = np.concatenate([ei, found.ni])
+        ej = np.concatenate([ej, found.nj])
+        es = np.concatenate([es, found.ns])
+    rows, cols, scores = ei[res.chosen], ej[res.chosen], es[res.chosen]
     order = np.lexsort((cols, rows))
     return LevelResult(
         rows[order],
         cols[order],
         scores[order],
-        lp.value,
+        res.value,
         optimal,
         float(gap),
         rounds,
