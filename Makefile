@@ -44,9 +44,25 @@ typecheck: $(VENV)/.installed-dev
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
+## make bench: every benchmark at sizes that finish in about 10 minutes on 2 cores
+## (BENCH_FULL=1: the large sizes too; minutes more), JSON and PNG under
+## benchmarks/results/, then the marked tables of benchmarks/README.md regenerated
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m benchmarks.bench_scoring
-	$(BIN)/python -m benchmarks.bench_matcher
+	if [ -n "$(BENCH_FULL)" ]; then \
+	  $(BIN)/python -m benchmarks.bench_scoring --sizes 1000,5000,10000,20000 --wide 100000 && \
+	  $(BIN)/python -m benchmarks.bench_matcher --sizes 1000 4000 8000 16000 --lsa-max 8000 \
+	    --large 20000,50000,100000 && \
+	  $(BIN)/python -m benchmarks.bench_run --sizes 1000 5000 10000 && \
+	  $(BIN)/python -m benchmarks.bench_batch --sizes 1000,10000 --large 50000; \
+	else \
+	  $(BIN)/python -m benchmarks.bench_scoring --sizes 1000,5000,10000 && \
+	  $(BIN)/python -m benchmarks.bench_matcher --sizes 1000 4000 --lsa-max 4000 && \
+	  $(BIN)/python -m benchmarks.bench_run --sizes 1000 5000 && \
+	  $(BIN)/python -m benchmarks.bench_batch --sizes 1000,10000; \
+	fi
+	$(BIN)/python -m benchmarks.feedback_sim
+	$(BIN)/python -m benchmarks.bench_cli
+	$(BIN)/python -m benchmarks.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
