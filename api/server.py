@@ -86,6 +86,12 @@ def share_metrics(settings: Settings) -> None:
     for stale in settings.metrics_dir.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+    # prometheus-client picks its value class when first imported, and the command's
+    # imports may have loaded it already: pick again, now that the variable is set (the
+    # metrics have labels, so none has a value before a worker's first request or run).
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def _metrics_child_exit(settings: Settings) -> Callable[[Any, Any], None]:
