@@ -13,7 +13,9 @@ stays truthful without repeating it in each one:
 * the other media types an answer comes in (:data:`RESPONSE_MEDIA_TYPES`: the CSV
   and xlsx downloads of a run's proposals);
 * request body examples (:func:`request_examples`), the program config one taken from
-  the synthetic generator so that it stays a valid config.
+  the synthetic generator so that it stays a valid config;
+* query parameters shown as what a query string can carry
+  (:func:`_query_parameters_without_null`).
 """
 
 from __future__ import annotations
@@ -364,6 +366,24 @@ def request_examples() -> dict[str, dict[str, Any]]:
     }
 
 
+def _query_parameters_without_null(operation: dict[str, Any]) -> None:
+    """Drop ``nullable``, a ``null`` default and ``null`` in an enum from query parameters.
+
+    The schemas' optional filters are ``None`` when absent, which apispec documents as
+    nullable; but a query string cannot say null, only leave the parameter out. Left
+    in, generated clients make three enum types of one filter (openapi-python-client:
+    ``StatusType1 | StatusType2Type1 | StatusType3Type1``).
+    """
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema") if parameter.get("in") == "query" else None
+        if not isinstance(schema, dict) or not schema.pop("nullable", False):
+            continue
+        if "default" in schema and schema["default"] is None:
+            del schema["default"]
+        if "enum" in schema:
+            schema["enum"] = [value for value in schema["enum"] if value is not None]
+
+
 class MentormatchApi(Api):  # type: ignore[misc]
     """flask-smorest's Api documenting our problem body, and no catch-all ``default``
     answer (every status an operation gives is listed, see :func:`error_statuses`)."""
@@ -404,6 +424,7 @@ class DescriptionPlugin(BasePlugin):
             operation["operationId"] = operation_id
             if public:
                 operation["security"] = []
+            _query_parameters_without_null(operation)
             self._responses(operation_id, operation, method=method, path=path or "", public=public)
             self._conditional(operation_id, operation)
             examples = self.examples.get(operation_id)
