@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.report import RESULTS, ROOT, Table, load_average, save
+from benchmarks.report import RESULTS, ROOT, Table, load_average, save, shown
 
 CLI = str(Path(sys.executable).with_name("mentormatch"))
 TARGET_SECONDS = 1.0
@@ -114,7 +114,7 @@ def _plot(rows: list[list[object]]) -> None:
     fig.tight_layout()
     fig.savefig(RESULTS / "cli.png")
     plt.close(fig)
-    print(f"wrote {(RESULTS / 'cli.png').relative_to(ROOT)}")
+    print(f"wrote {shown(RESULTS / 'cli.png')}")
 
 
 if __name__ == "__main__":

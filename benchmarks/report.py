@@ -72,8 +72,13 @@ def save(name: str, tables: Mapping[str, Table], *, load_before: float, notes: s
     }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {shown(path)}")
     return path
+
+
+def shown(path: Path) -> str:
+    """The path as printed: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _module() -> str:
@@ -170,7 +175,7 @@ def plot_lines(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {shown(path)}")
 
 
 def main() -> None:
