@@ -5,26 +5,30 @@ checked at trigger time, an admin's edit, publication, recommendations) asks thi
 module; none keeps its own copy of a rule.
 
 1. **Capacity.** A mentor takes up to their own ``capacity`` mentees, else the
-   program configuration's ``default_capacity`` (:func:`capacity_of`,
+   program configuration's ``default_capacity``; a mentee up to their own
+   ``capacity`` mentors, else ``default_mentee_capacity`` (:func:`capacity_of`,
    :func:`capacities` for a whole cohort at once; defined in the database-free
    :mod:`api.services.capacity`).
-2. **Places taken.** A published match holds its mentor's place
-   (``Participant.published_load``, kept by the database at publication, released
-   when the match ends): :func:`free_places`. A run of scope ``unmatched`` also keeps
-   the latest real run's pending proposals, which hold places too
-   (:func:`pending_proposals`); so do the other proposals of the same run when an
-   admin edits one (:func:`proposed_load`).
-3. **Published mentees are not matched again**: no run, pin or recommendation
-   gives a mentee with a published match a second mentor (:func:`published_pairs`,
-   :func:`has_published_match`).
+2. **Places taken.** A published match holds a place on both sides
+   (``Participant.published_load`` of its mentor and of its mentee, kept by the
+   database at publication, released when the match ends): :func:`free_places`. A
+   run of scope ``unmatched`` also keeps the latest real run's pending proposals,
+   which hold places too (:func:`pending_proposals`); so do the other proposals of
+   the same run when an admin edits one (:func:`proposed_load`).
+3. **A mentee is matched again for the places left** (capacity less published
+   load), never with a mentor it has or had: no run, pin or recommendation gives a
+   mentee more mentors than it has places, nor a mentor it is published with (rule
+   4 keeps the pair out; :func:`published_pairs`). A mentee with no place left is
+   not matched at all; within one run a pair is proposed at most once
+   (:func:`proposed_in_run`).
 4. **Never again.** A pair that was published (ongoing or ended) or rejected
    (:data:`NEVER_AGAIN`) is never proposed again: runs exclude it, recommendations
    skip it, and an admin's edit refuses it (:func:`previous_pairs`,
    :func:`previous_partners`, :func:`previous_pair`). Only an admin may override
    it, explicitly and audited: a pin at trigger time (the ``run.triggered`` entry
    counts the pins), or an edit with ``allow_previous_pair`` (the ``match.edited``
-   entry says so). A pair published and still ongoing cannot be overridden: its
-   mentee is already matched (rule 3).
+   entry says so). A pair published and still ongoing cannot be overridden: the
+   database publishes a pair once (rule 3).
 5. **Only active participants** are matched or recommended (:func:`active_people`).
 6. **Hard constraints of a pair** (required criteria, exclusions) are the scoring
    engine's: :func:`explain_pairs` scores a few pairs the way a run would.
@@ -40,7 +44,7 @@ module; none keeps its own copy of a rule.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,9 +72,9 @@ NEVER_AGAIN = (MatchStatus.PUBLISHED, MatchStatus.ENDED, MatchStatus.REJECTED)
 # ----------------------------------------------------------------- 1, 2: capacity
 
 
-def free_places(mentor: Participant, config: Mapping[str, Any]) -> int:
-    """Places a mentor has left besides their published matches."""
-    return max(capacity_of(mentor, config) - mentor.published_load, 0)
+def free_places(person: Participant, config: Mapping[str, Any]) -> int:
+    """Places a mentor or mentee has left besides their published matches."""
+    return max(capacity_of(person, config) - person.published_load, 0)
 
 
 def proposed_load(
@@ -132,27 +136,26 @@ def published_pairs(session: Session, program_id: uuid.UUID) -> list[Pair]:
     return [(mentee, mentor) for mentee, mentor in rows]
 
 
-def published_mentees(
-    session: Session, program_id: uuid.UUID, *, among: Collection[uuid.UUID] | None = None
-) -> set[uuid.UUID]:
-    """The mentees of the program with a published match (only ``among`` those, if given)."""
-    stmt = select(Match.mentee_id).where(
-        Match.program_id == program_id, Match.status == MatchStatus.PUBLISHED
+def proposed_in_run(
+    session: Session,
+    run_id: uuid.UUID | None,
+    mentee_id: uuid.UUID,
+    mentor_id: uuid.UUID,
+    *,
+    except_match: uuid.UUID | None = None,
+) -> bool:
+    """Whether another pending proposal of the run already pairs these two."""
+    if run_id is None:
+        return False
+    stmt = select(Match.id).where(
+        Match.run_id == run_id,
+        Match.mentee_id == mentee_id,
+        Match.mentor_id == mentor_id,
+        Match.status == MatchStatus.PROPOSED,
     )
-    if among is not None:
-        if not among:
-            return set()
-        stmt = stmt.where(Match.mentee_id.in_(list(among)))
-    return set(session.scalars(stmt))
-
-
-def has_published_match(session: Session, mentee_id: uuid.UUID) -> bool:
-    found = session.scalar(
-        select(Match.id)
-        .where(Match.mentee_id == mentee_id, Match.status == MatchStatus.PUBLISHED)
-        .limit(1)
-    )
-    return found is not None
+    if except_match is not None:
+        stmt = stmt.where(Match.id != except_match)
+    return session.scalar(stmt.limit(1)) is not None
 
 
 # ----------------------------------------------------------------- 4: never again

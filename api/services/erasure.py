@@ -10,9 +10,10 @@ in it points at the person any more:
   5); ``erased_at`` is set. ``capacity`` stays: it is a number, not about the person.
   The unique ``(program_id, external_id)`` allows any number of NULLs, so the same
   external id uploaded again is a new, unrelated participant;
-- their published match ends with reason ``erased``, by the conditional UPDATE
-  publication uses (``status = 'published'``), and the mentor's ``published_load``
-  is released; their *proposals* are rejected, so that no one publishes a match with
+- their published matches end with reason ``erased``, by the conditional UPDATE
+  publication uses (``status = 'published'``), and the places they held are
+  released on both sides (the mentors' and the mentees' ``published_load``); their
+  *proposals* are rejected, so that no one publishes a match with
   nobody in it (a rejected pair is never proposed again, which no longer matters);
 - every match of theirs: ``reasons`` are replaced by one sentence saying why (they
   quote skills, field values and words of both profiles), and the free-text
@@ -35,7 +36,6 @@ erasure of the same participant finds ``erased_at`` set and does nothing (idempo
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from api.services import audit
 from api.services.context import Actor
 from api.services.lookup import ANONYMOUS, get_participant
+from api.services.publication import release_places
 from models import Export, Match, Outcome, Participant, Run
 from models.vocabulary import ExportStatus, MatchStatus
 
@@ -131,7 +132,8 @@ def _end_published(
     session: Session, actor: Actor, participant_id: uuid.UUID, now: datetime
 ) -> list[uuid.UUID]:
     """End their published matches (publication's conditional update) and release the
-    mentors' places; the ids of the matches ended."""
+    places on both sides (:func:`~api.services.publication.release_places`); the ids
+    of the matches ended."""
     rows = session.execute(
         update(Match)
         .where(_theirs(participant_id), Match.status == MatchStatus.PUBLISHED)
@@ -143,16 +145,10 @@ def _end_published(
             updated_at=now,
             version=Match.version + 1,
         )
-        .returning(Match.id, Match.mentor_id)
+        .returning(Match.id, Match.mentee_id, Match.mentor_id)
         .execution_options(synchronize_session=False)
     ).all()
-    for mentor_id, n in Counter(row.mentor_id for row in rows).items():
-        session.execute(
-            update(Participant)
-            .where(Participant.id == mentor_id)
-            .values(published_load=Participant.published_load - n)
-            .execution_options(synchronize_session=False)
-        )
+    release_places(session, rows)
     return [row.id for row in rows]
 
 

@@ -1,7 +1,8 @@
 """Checks of participant data against a program's configuration. Pure: no database.
 
 One participant is checked whole (a create, or an update merged onto the stored row),
-so cross-field rules such as "capacity is for mentors" hold however it was changed.
+so cross-field rules such as "a position among the program's levels" hold however it
+was changed. ``capacity`` is a mentor's mentees or a mentee's mentors alike.
 Problems come back as ``(path, message)`` pairs; paths are the JSON ones
 (``"attributes.department"``, ``"skills.2"``) and each caller prefixes or renames them
 (``"items.3."``, CSV ``"row 5.department"``).
@@ -335,9 +336,7 @@ def check_participant(
     if clean["email"] is not None and not _EMAIL.match(clean["email"]):
         out.append(("email", f"not an email address: {clean['email']!r}"))
     _bounded_int(out, "level", clean["level"])
-    capacity = clean["capacity"]
-    if _bounded_int(out, "capacity", capacity) and capacity is not None and role == Role.MENTEE:
-        out.append(("capacity", "only mentors have a capacity; leave it empty for mentees"))
+    _bounded_int(out, "capacity", clean["capacity"])
     if not isinstance(clean["active"], bool):
         out.append(("active", f"expected true or false, got {_fmt(clean['active'])}"))
     return clean, out

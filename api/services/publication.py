@@ -3,11 +3,12 @@
 - publishing flips ``proposed -> published`` with one conditional UPDATE
   (``... AND status = 'proposed'``) after locking the run row: a second, concurrent
   publication finds nothing left to publish and records nothing;
-- each mentor's ``published_load`` grows by a conditional UPDATE
-  (``published_load + n <= capacity``) on rows locked in id order: a mentor never
-  exceeds capacity, whoever publishes which run; ``CHECK (published_load >= 0)``
-  guards the release when a match ends;
-- a partial unique index keeps a mentee at one published match.
+- the ``published_load`` of each mentor and of each mentee grows by a conditional
+  UPDATE (``published_load + n <= capacity``) on rows locked in id order (both
+  sides in one order, so concurrent publications never deadlock): nobody exceeds
+  their capacity, whoever publishes which run; ``CHECK (published_load >= 0)``
+  guards the release when a match ends, which releases both sides;
+- a partial unique index publishes a pair at most once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from api.services.context import Actor
 from api.services.eligibility import capacity_of
 from api.services.errors import Conflict, ValidationFailed
 from api.services.lookup import get_owned, get_program, live_match, lock_run, run_config
-from api.services.match_views import label, mentor_label, views
+from api.services.match_views import label, mentor_label, people, views
 from models import Match, Participant, Run
 from models.vocabulary import MatchStatus, RunStatus
 
@@ -81,7 +82,7 @@ def publish(
             raise Conflict(f"matches rejected or ended cannot be published: {', '.join(closed)}")
         scope.append(Match.id.in_(wanted))
 
-    _check_mentees_free(session, scope)
+    _check_pairs_free(session, scope)
     _check_sides(session, scope)
     now = datetime.now(UTC)
     try:
@@ -95,20 +96,19 @@ def publish(
                 updated_at=now,
                 version=Match.version + 1,
             )
-            .returning(Match.id, Match.mentor_id)
+            .returning(Match.id, Match.mentee_id, Match.mentor_id)
             .execution_options(synchronize_session=False)
         ).all()
-    except IntegrityError as exc:  # the partial unique index: a mentee published elsewhere
+    except IntegrityError as exc:  # the partial unique index: the pair published elsewhere
         session.rollback()
         raise Conflict(
-            "a mentee of these proposals already has a published match (published concurrently)"
+            "a pair of these proposals is already published (published concurrently)"
         ) from exc
     # A person changed side or left between the check and the UPDATE: publish nothing.
     _check_sides(session, scope, rollback=True)
     if rows:
-        _take_capacity(
-            session, run_config(session, program, run), Counter(row.mentor_id for row in rows)
-        )
+        places = Counter(row.mentor_id for row in rows) + Counter(row.mentee_id for row in rows)
+        _take_capacity(session, run_config(session, program, run), places)
         session.expire_all()  # the bulk UPDATEs bypassed the identity map
         audit.record(
             session,
@@ -149,24 +149,27 @@ def _check_sides(session: Session, scope: list[Any], *, rollback: bool = False) 
         raise error
 
 
-def _check_mentees_free(session: Session, scope: list[Any]) -> None:
-    """A clear 409 before the unique index would refuse: mentees published elsewhere."""
+def _check_pairs_free(session: Session, scope: list[Any]) -> None:
+    """A clear 409 before the unique index would refuse: pairs published elsewhere."""
     other = Match.__table__.alias("other")
-    taken = session.scalars(
-        select(Participant)
-        .join(Match, Match.mentee_id == Participant.id)
-        .join(other, other.c.mentee_id == Match.mentee_id)
+    taken = session.execute(
+        select(Match.mentee_id, Match.mentor_id)
+        .join(
+            other,
+            (other.c.mentee_id == Match.mentee_id) & (other.c.mentor_id == Match.mentor_id),
+        )
         .where(
             *scope,
             Match.status == MatchStatus.PROPOSED,
             other.c.status == MatchStatus.PUBLISHED,
         )
-        .order_by(Participant.external_id, Participant.id)
+        .order_by(Match.mentee_id, Match.mentor_id)
         .limit(20)
     ).all()
     if taken:
-        names = ", ".join(label(p) for p in taken)
-        raise Conflict(f"mentees already have a published match: {names}")
+        who = people(session, {i for pair in taken for i in pair})
+        names = ", ".join(f"{label(who[a])} with {mentor_label(who[b])}" for a, b in taken)
+        raise Conflict(f"pairs already published: {names}")
 
 
 #: Ids per IN list: far under PostgreSQL's 65,535 bind parameters per statement.
@@ -174,16 +177,16 @@ IN_CHUNK = 10_000
 
 
 def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.UUID]) -> None:
-    """Add ``load`` to the mentors' published load, by the capacities of ``config``
-    (the publishing run's configuration)."""
-    # Lock the mentors in id order (PostgreSQL): concurrent publications never deadlock.
+    """Add ``load`` to the published load of mentors and mentees alike, by the
+    capacities of ``config`` (the publishing run's configuration)."""
+    # Lock everyone in id order (PostgreSQL): concurrent publications never deadlock.
     # In chunks of sorted ids, so that the order holds across them and no statement
-    # passes PostgreSQL's 65,535 bind parameters (a run may have more mentors).
+    # passes PostgreSQL's 65,535 bind parameters (a run may have more people).
     wanted = sorted(load)
-    mentors = [
-        mentor
+    locked = [
+        person
         for start in range(0, len(wanted), IN_CHUNK)
-        for mentor in session.scalars(
+        for person in session.scalars(
             select(Participant)
             .where(Participant.id.in_(wanted[start : start + IN_CHUNK]))
             .order_by(Participant.id)
@@ -192,8 +195,8 @@ def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.
         )
     ]
     groups: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
-    for mentor in mentors:
-        groups[(load[mentor.id], capacity_of(mentor, config))].append(mentor.id)
+    for person in locked:
+        groups[(load[person.id], capacity_of(person, config))].append(person.id)
     # One conditional UPDATE per (count, capacity): the database refuses over-capacity.
     for (n, cap), ids in groups.items():
         done = 0
@@ -211,19 +214,34 @@ def _take_capacity(session: Session, config: dict[str, Any], load: Counter[uuid.
             # as the general Result on purpose (sqlalchemy/sqlalchemy#12913).
             done += cast(CursorResult[Any], session.execute(bump)).rowcount
         if done != len(ids):
-            full = [m for m in mentors if m.id in set(ids) and m.published_load + n > cap]
+            group = set(ids)
+            full = [p for p in locked if p.id in group and p.published_load + n > cap]
             session.rollback()
             names = ", ".join(
-                f"{mentor_label(m)} ({m.published_load} published + {n} > capacity {cap})"
-                for m in full
+                f"{p.role} {label(p)} ({p.published_load} published + {n} > capacity {cap})"
+                for p in full
             )
-            raise Conflict(f"publishing would exceed capacity: {names or 'a mentor'}")
+            raise Conflict(f"publishing would exceed capacity: {names or 'a participant'}")
+
+
+def release_places(session: Session, matches: Sequence[Any]) -> None:
+    """Give back the places of ended matches (rows with ``mentee_id`` and ``mentor_id``)
+    on both sides: one UPDATE per person and count."""
+    freed = Counter(m.mentor_id for m in matches) + Counter(m.mentee_id for m in matches)
+    for person_id, n in sorted(freed.items()):
+        session.execute(
+            update(Participant)
+            .where(Participant.id == person_id)
+            .values(published_load=Participant.published_load - n)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def end_match(
     session: Session, actor: Actor, match_id: uuid.UUID, *, reason: str
 ) -> dict[str, Any]:
-    """End a published match with a reason; the mentor's place is released."""
+    """End a published match with a reason; the mentor's and the mentee's places are
+    released."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed({"reason": ["must not be empty"]})
@@ -240,12 +258,7 @@ def end_match(
     except StaleDataError as exc:
         session.rollback()
         raise Conflict(f"match {match_id} was changed concurrently; reload and retry") from exc
-    session.execute(
-        update(Participant)
-        .where(Participant.id == match.mentor_id)
-        .values(published_load=Participant.published_load - 1)
-        .execution_options(synchronize_session=False)
-    )
+    release_places(session, [match])
     session.expire_all()
     # The reason is free text and may name people: the audit log keeps ids only.
     audit.record(

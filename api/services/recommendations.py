@@ -1,12 +1,14 @@
 """Self-match: the best feasible partners of one participant, from one row of scores.
 
 Who may be recommended is :mod:`api.services.eligibility`'s: for a mentee, active
-mentors with a free place; for a mentor, active mentees without a published match;
-never a pair that was published or rejected before (rule 4). A mentee who already
-has a published match, and a mentor with no free place, get none (``note`` says
-why). Only the participant's row (or column) is scored (``scoring.recommend``);
-the full matrix is never built, though the whole active cohort is encoded so that
-a recommended pair scores exactly what a run or an edit gives it.
+mentors with a free place; for a mentor, active mentees with a free place (a mentee
+of capacity 3 with one published mentor still has two); never a pair that was
+published or rejected before (rule 4), so never a mentor the mentee has or had. A
+mentee whose places are all taken by published matches, and a mentor with no free
+place, get none (``note`` says why). Only the participant's row (or column) is
+scored (``scoring.recommend``); the full matrix is never built, though the whole
+active cohort is encoded so that a recommended pair scores exactly what a run or an
+edit gives it.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ class Recommendations:
     participant: dict[str, Any]
     role: str
     items: list[dict[str, Any]]
-    #: Set when ``items`` is empty on purpose: a mentee who already has a published
-    #: match, or a mentor whose places are all taken, is recommended no one.
+    #: Set when ``items`` is empty on purpose: a mentee whose places are all taken by
+    #: published matches, or a mentor likewise, is recommended no one.
     note: str | None = None
 
 
@@ -57,10 +59,9 @@ def recommend(
     me = get_participant(session, actor, program_id, participant_id)
     config = config_of(session, program)
     is_mentee = me.role == Role.MENTEE
-    if is_mentee and eligibility.has_published_match(session, me.id):
-        return Recommendations(ref(me), me.role, [], ALREADY_MATCHED)
-    if not is_mentee and eligibility.free_places(me, config) == 0:
-        return Recommendations(ref(me), me.role, [], NO_FREE_PLACE)
+    if eligibility.free_places(me, config) == 0:
+        note = ALREADY_MATCHED if is_mentee and me.published_load else NO_FREE_PLACE
+        return Recommendations(ref(me), me.role, [], note)
     # The whole active cohort is encoded, as in a run and an edit (text similarity
     # depends on it), so a recommended pair scores what a run or an edit would give it.
     mine = eligibility.active_people(session, program.id, me.role)
@@ -72,11 +73,7 @@ def recommend(
     where = next((k for k, p in enumerate(mine) if p.id == me.id), None)
     if where is None:  # an inactive participant still sees whom they would fit
         where, mine = len(mine), [*mine, me]
-    if is_mentee:
-        free = np.array([eligibility.free_places(p, config) > 0 for p in others], bool)
-    else:
-        matched = eligibility.published_mentees(session, program.id)
-        free = np.array([p.id not in matched for p in others], bool)
+    free = np.array([eligibility.free_places(p, config) > 0 for p in others], bool)
     never = eligibility.previous_partners(session, me)
     free &= np.array([p.id not in never for p in others], bool)
 

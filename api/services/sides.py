@@ -6,8 +6,9 @@ the mentor of another, so:
 
 - a role change is refused while the person has a proposed or published match (a
   409 naming those matches: reject or end them first);
-- a mentor's capacity (their own, or the configuration's default when they have
-  none) never drops below their published load (a 409 with the numbers);
+- a mentor's or mentee's capacity (their own, or the configuration's default for
+  their role when they have none) never drops below their published load (a 409
+  with the numbers);
 - publication re-checks that both people of each pair are active and still hold
   their roles (:func:`misplaced`, used by :mod:`api.services.publication`).
 
@@ -79,13 +80,13 @@ def check_changes(
             raise error
     for pid, person in locked.items():
         values = new[pid]
-        if values["role"] != Role.MENTOR or person.published_load == 0:
+        if person.published_load == 0:
             continue
         capacity = capacity_of(values, config)
         if capacity < person.published_load:
             error = Conflict(
-                f"capacity {capacity} is below the mentor's {person.published_load} published "
-                "matches; end some of them first"
+                f"capacity {capacity} is below the {values['role']}'s "
+                f"{person.published_load} published matches; end some of them first"
             )
             error.extra.update({"capacity": capacity, "published_load": person.published_load})
             raise error

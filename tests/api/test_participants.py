@@ -114,7 +114,7 @@ def test_create_one_then_read_and_conflict(app: Any, client: Any, tenant: Tenant
         ({"attributes": {"utc_offset": "x"}}, "attributes.utc_offset"),
         ({"attributes": {"languages": "en"}}, "attributes.languages"),
         ({"email": "nope"}, "email"),
-        ({"role": "mentee"}, "capacity"),  # mentees have no capacity
+        ({"role": "mentee", "capacity": 10_001}, "capacity"),  # mentees' is bounded too
     ],
 )
 def test_create_one_bad_input_names_the_field(
@@ -252,7 +252,7 @@ def test_broken_csv_names_row_and_field_and_writes_nothing(
         "m1,mentor,Ann,,,,,2,,eng,,",
         "e1,mentee,Bo,,,high,,,,eng,,",
         "e2,mentee,Cy,,,,,,,marketing,,",
-        "e3,mentee,Di,,,,,1,,,,abc",
+        "e3,mentee,Di,,,,,-1,,,,abc",
         "m1,mentor,Ann again,,,,,,,,,",
     )
     response = client.post(url(pid), data=body, headers=tenant.headers, content_type=CSV)
@@ -261,7 +261,7 @@ def test_broken_csv_names_row_and_field_and_writes_nothing(
         "row 3.level": ["expected a whole number, got 'high'"],
         "row 4.department": ["unknown value 'marketing'; expected one of: eng, sales"],
         "row 5.utc_offset": ["expected a number, got 'abc'"],
-        "row 5.capacity": ["only mentors have a capacity; leave it empty for mentees"],
+        "row 5.capacity": ["capacity must be a whole number from 0 to 10000, or empty; got -1"],
         "row 6.external_id": ["duplicate external_id 'm1' (also row 2)"],
     }
     assert count(app) == 0
@@ -311,13 +311,10 @@ def test_patch_revalidates_and_audits(app: Any, client: Any, tenant: Tenant, pid
     assert ok.json["name"] == "Ann"
     assert ok.json["capacity"] == 2
 
-    # becoming a mentee while keeping a capacity breaks a rule of the whole participant
-    bad = client.patch(target, json={"role": "mentee"}, headers=tenant.headers)
-    assert bad.status_code == 422
-    assert "capacity" in bad.json["errors"]
-    both = client.patch(target, json={"role": "mentee", "capacity": None}, headers=tenant.headers)
+    # a mentee keeps a capacity too: the mentors it takes
+    both = client.patch(target, json={"role": "mentee"}, headers=tenant.headers)
     assert both.status_code == 200
-    assert both.json["role"] == "mentee"
+    assert (both.json["role"], both.json["capacity"]) == ("mentee", 2)
 
     for body, field in (
         ({"attributes": {"department": "hr"}}, "attributes.department"),
@@ -332,7 +329,7 @@ def test_patch_revalidates_and_audits(app: Any, client: Any, tenant: Tenant, pid
 
     assert audit_details(app, "participant.updated") == [
         {"fields": ["level", "attributes"]},
-        {"fields": ["role", "capacity"]},
+        {"fields": ["role"]},
     ]
     missing = client.patch(url(pid, f"/{uuid.uuid4()}"), json={"level": 1}, headers=tenant.headers)
     assert missing.status_code == 404

@@ -155,8 +155,6 @@ def test_previous_pairs_are_the_published_ended_and_rejected_ones(session: Sessi
     session.commit()
     assert eligibility.previous_pairs(session, program.id) == {(e[i].id, m.id) for i in (1, 2, 3)}
     assert eligibility.previous_partners(session, m) == {e[1].id, e[2].id, e[3].id}
-    assert eligibility.published_mentees(session, program.id) == {e[1].id}
-    assert eligibility.published_mentees(session, program.id, among=[]) == set()
 
 
 def test_capacity_is_the_own_else_the_default_scalar_and_vectorized() -> None:

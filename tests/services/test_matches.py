@@ -320,10 +320,10 @@ def test_run_not_succeeded_cannot_be_published(session: Session) -> None:
 def test_database_refuses_what_python_might_miss(session: Session) -> None:
     s = proposals(session, pairs=1, spare_mentors=1)
     publication.publish(session, s.actor, s.program.id, s.run.id)
-    # A second published match for the same mentee: the partial unique index.
+    # The same pair published a second time: the partial unique index.
     run2 = make_run(session, s.actor, s.program)
     with pytest.raises(IntegrityError):
-        make_match(session, run2, s.mentees[0], s.mentors[1], status="published")
+        make_match(session, run2, s.mentees[0], s.mentors[0], status="published")
     session.rollback()
     # A negative load: the CHECK constraint.
     with pytest.raises(IntegrityError):
@@ -446,4 +446,6 @@ def test_erased_people_show_no_name_or_external_id(session: Session) -> None:
     assert match_views.ref(erased)["name"] == "Anonymous user"
     with pytest.raises(Conflict) as info:
         publication.publish(session, s.actor, s.program.id, run2.id)
-    assert info.value.detail == f"mentees already have a published match: {erased.id}"
+    assert info.value.detail == (
+        f"publishing would exceed capacity: mentee {erased.id} (1 published + 1 > capacity 1)"
+    )

@@ -334,7 +334,7 @@ def test_a_pin_of_a_published_mentee_is_refused_in_either_scope(
         with pytest.raises(ValidationFailed) as caught:
             runs.start_run(session, actor, program.id, scope=scope, pins=[["e1", "m2"]])
         assert caught.value.errors == {
-            "pins.0": ["mentee 'e1' already has a published match; runs never re-match it"]
+            "pins.0": ["mentee 'e1' is pinned 1 times but has 0 free place(s)"]
         }
         session.rollback()
 
@@ -367,13 +367,13 @@ def test_bad_pins_are_a_validation_error_naming_each_problem(session, world) -> 
             session,
             actor,
             program.id,
-            pins=[["nobody", "m1"], ["m1", "e1"], ["e1", "gone"], ["e1", "m2"]],
+            pins=[["nobody", "m1"], ["m1", "e1"], ["e1", "gone"], ["e1", "m2"], ["e1", "m2"]],
         )
     errors = caught.value.errors
     assert "no participant with external_id 'nobody'" in errors["pins.0"][0]
     assert "'m1' is a mentor, expected a mentee" in errors["pins.1"][0]
     assert "'gone' is not active" in errors["pins.2"][0]
-    assert "pinned more than once" in errors["pins.3"][0]
+    assert "pair ['e1', 'm2'] is pinned more than once" in errors["pins.4"][0]
     assert session.scalar(select(func.count()).select_from(Run)) == 0
 
 

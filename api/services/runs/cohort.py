@@ -20,6 +20,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from api.services import eligibility, learning
+from api.services.capacity import capacities
 from api.services.eligibility import IntArray, Pair
 from api.services.learning import CalibrationData
 from api.services.lookup import PROFILE_COLUMNS, config_of, profile
@@ -45,6 +46,9 @@ class Cohort:
     weights_version: int | None
     mentee_ids: list[uuid.UUID]
     mentor_ids: list[uuid.UUID]
+    #: Mentee profiles; each one's ``capacity`` is the places it has left (its
+    #: capacity less published matches and kept proposals), what
+    #: :func:`~api.services.cohort_matching.match_cohort` matches it for.
     mentees: list[dict[str, Any]]
     mentors: list[dict[str, Any]]
     #: Free places per mentor: capacity less published matches and kept proposals.
@@ -67,9 +71,15 @@ def load_cohort(session: Session, run_id: uuid.UUID) -> Cohort:
     if program is None or program.deleted_at is not None:
         raise RunError("the program was deleted")
     options = RunOptions.from_json(run.options)
+    # The trigger's tolerance, if any, replaces the configuration's for this run.
+    given = {"tolerance": options.tolerance} if options.tolerance is not None else {}
     try:
         config = validate_config(
-            {**config_of(session, program, run.config_version), **(options.config_overrides or {})}
+            {
+                **config_of(session, program, run.config_version),
+                **(options.config_overrides or {}),
+                **given,
+            }
         )
     except ScoringError as exc:
         raise RunError(str(exc)) from None
@@ -120,14 +130,21 @@ def build_cohort(
 ) -> Cohort:
     """The pure step: arrays of the run's cohort from rows and the eligibility facts.
 
-    Mentees with a published match (rule 3) and those of kept proposals are left out;
-    mentors keep their places for both (rule 2); pairs never to propose again are
-    excluded (rule 4) unless pinned, the admin's explicit override.
+    Published matches and kept proposals hold places on both sides (rules 2 and 3): a
+    mentee is matched for the places it has left, and left out when it has none;
+    mentors keep their places for both. Pairs never to propose again (rule 4: so
+    every mentor a mentee has or had) and the kept proposals' pairs are excluded,
+    unless pinned (the admin's explicit override of rule 4).
     """
-    matched = {mentee for mentee, _ in published}
-    left_out = matched | {mentee for mentee, _ in kept}
-    used = Counter(mentor for _, mentor in [*published, *kept])
-    mentees = [p for p in people if p.role == Role.MENTEE and p.id not in left_out]
+    held = [*published, *kept]
+    used = Counter(mentor for _, mentor in held)
+    taken = Counter(mentee for mentee, _ in held)
+    people_of = [p for p in people if p.role == Role.MENTEE]
+    own = capacities([profile(p) for p in people_of], config, Role.MENTEE)
+    places = own - np.array([taken.get(p.id, 0) for p in people_of], dtype=np.int64)
+    by_published = Counter(mentee for mentee, _ in published)
+    on_published = np.array([by_published.get(p.id, 0) for p in people_of], dtype=np.int64)
+    mentees = [p for p, n in zip(people_of, places, strict=True) if n > 0]
     mentors = [p for p in people if p.role == Role.MENTOR]
     row = {p.id: i for i, p in enumerate(mentees)}
     col = {p.id: j for j, p in enumerate(mentors)}
@@ -136,6 +153,9 @@ def build_cohort(
     capacity = eligibility.capacities(mentor_profiles, config)
     capacity -= np.array([used.get(p.id, 0) for p in mentors], dtype=np.int64)
     np.maximum(capacity, 0, out=capacity)
+    mentee_profiles = [
+        {**profile(p), "capacity": int(n)} for p, n in zip(people_of, places, strict=True) if n > 0
+    ]
 
     ext_row = {p.external_id: i for i, p in enumerate(mentees)}
     ext_col = {p.external_id: j for j, p in enumerate(mentors)}
@@ -144,12 +164,11 @@ def build_cohort(
         if mentee_ext not in ext_row or mentor_ext not in ext_col:
             raise RunError(
                 f"pin [{mentee_ext!r}, {mentor_ext!r}]: no longer an active mentee "
-                "without a published match and an active mentor of this program"
+                "with a free place and an active mentor of this program"
             )
         pinned.append((ext_row[mentee_ext], ext_col[mentor_ext]))
-    exclude = sorted(
-        {(row[a], col[b]) for a, b in never_again if a in row and b in col} - set(pinned)
-    )
+    never = {*never_again, *kept}
+    exclude = sorted({(row[a], col[b]) for a, b in never if a in row and b in col} - set(pinned))
     return Cohort(
         organization_id=run.organization_id,
         program_id=run.program_id,
@@ -159,7 +178,7 @@ def build_cohort(
         weights_version=weights_version,
         mentee_ids=[p.id for p in mentees],
         mentor_ids=[p.id for p in mentors],
-        mentees=[profile(p) for p in mentees],
+        mentees=mentee_profiles,
         mentors=mentor_profiles,
         capacity=capacity,
         exclude_pairs=exclude,
@@ -167,7 +186,8 @@ def build_cohort(
         priority_rows=np.array(sorted(row[m] for m in priority if m in row), dtype=np.int64),
         priority_bonus=priority_bonus,
         info={
-            "already_matched": sum(1 for p in people if p.role == Role.MENTEE and p.id in matched),
+            # Mentees whose places their published matches fill.
+            "already_matched": int(np.count_nonzero((on_published > 0) & (on_published >= own))),
             "published_kept": len(published),
             "proposals_kept": len(kept),
             "capacity_used_by_published": sum(used.values()),

@@ -21,18 +21,21 @@ class RunOptions:
     ``pins`` are admin-fixed pairs by external id; ``config_overrides`` are the
     configuration keys a dry run replaces (the HTTP body calls them ``config``);
     ``priority_unmatched`` in [0, 1] is added to the scores of mentees that earlier
-    runs left unmatched, for the solver only.
+    runs left unmatched, for the solver only; ``tolerance`` in [0, 1) is the relative
+    optimality gap the run accepts, replacing the configuration's (None: keep it).
     """
 
     pins: tuple[Pin, ...] = ()
     config_overrides: Mapping[str, Any] | None = None
     priority_unmatched: float = 0.0
+    tolerance: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pins": [list(p) for p in self.pins],
             "config_overrides": dict(self.config_overrides) if self.config_overrides else None,
             "priority_unmatched": self.priority_unmatched,
+            "tolerance": self.tolerance,
         }
 
     @classmethod
@@ -44,4 +47,5 @@ class RunOptions:
             pins=tuple((str(a), str(b)) for a, b in stored.get("pins") or ()),
             config_overrides=dict(overrides) if overrides else None,
             priority_unmatched=float(stored.get("priority_unmatched") or 0.0),
+            tolerance=None if stored.get("tolerance") is None else float(stored["tolerance"]),
         )

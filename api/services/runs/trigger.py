@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,14 +25,12 @@ from api.services import audit, eligibility
 from api.services.context import Actor
 from api.services.errors import Conflict, NotFound, ValidationFailed
 from api.services.lookup import config_of, get_program
-from api.services.runs.execution import expire_stale_runs
+from api.services.runs.execution import QUEUE_TIMEOUT, expire_stale_runs
 from api.services.runs.options import Pin, RunOptions
 from models import Participant, Program, Run
 from models.vocabulary import RUN_ACTIVE_STATUSES, Objective, Role, RunStatus, Scope
 from scoring import ConfigError, validate_config
 
-#: A queued run no worker picked up within this time is failed, freeing the program.
-QUEUE_TIMEOUT = timedelta(hours=1)
 MAX_WAIT_SECONDS = 60.0
 
 
@@ -61,20 +60,18 @@ def _validate_pins(
 ) -> tuple[Pin, ...]:
     """Check the admin's pins before the run is queued, naming each by external ids.
 
-    Each pin must name an active mentee without a published match and an active mentor
-    (rules 3 and 5 of :mod:`api.services.eligibility`); it must pass the hard
-    constraints of ``config``, checked as an edit checks them
-    (:func:`~api.services.eligibility.explain_pairs`); and no mentor may be pinned more
-    often than they have free places. A pin overrides only rule 4: a pair published
-    and ended, or rejected, before may be pinned.
+    Each pin must name an active mentee and an active mentor (rule 5 of
+    :mod:`api.services.eligibility`) not published together, no pair twice, and no
+    mentee or mentor pinned more often than they have free places (rules 2 and 3);
+    it must pass the hard constraints of ``config``, checked as an edit checks them
+    (:func:`~api.services.eligibility.explain_pairs`). A pin overrides only rule 4:
+    a pair published and ended, or rejected, before may be pinned.
     """
     pairs = [list(p) for p in pins]
     errors: dict[str, list[str]] = {}
     found = _pinned_people(session, program.id, pairs)
-    published = eligibility.published_mentees(
-        session, program.id, among=[p.id for p in found.values() if p.role == Role.MENTEE]
-    )
-    seen: set[str] = set()
+    published = set(eligibility.published_pairs(session, program.id))
+    seen: set[tuple[str, str]] = set()
     valid: list[tuple[int, Participant, Participant]] = []
     for k, pair in enumerate(pairs):
         if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
@@ -85,20 +82,18 @@ def _validate_pins(
             for ext, role in zip(pair, (Role.MENTEE, Role.MENTOR), strict=True)
             if (problem := _pin_problem(found.get(ext), ext, role))
         ]
-        mentee = pair[0]
-        if mentee in seen:
-            problems.append(f"mentee {mentee!r} is pinned more than once")
-        seen.add(mentee)
-        if mentee in found and found[mentee].id in published:
-            problems.append(
-                f"mentee {mentee!r} already has a published match; runs never re-match it"
-            )
+        if (pair[0], pair[1]) in seen:
+            problems.append(f"pair {pair!r} is pinned more than once")
+        seen.add((pair[0], pair[1]))
+        if not problems and (found[pair[0]].id, found[pair[1]].id) in published:
+            problems.append(f"pair {pair!r} is already published; a pair is published once")
         if problems:
             errors[f"pins.{k}"] = problems
         else:
             valid.append((k, found[pair[0]], found[pair[1]]))
     if valid:
         _check_pinned_pairs(session, program, valid, pairs, config, errors)
+        _check_pinned_places(valid, published, config, errors)
     if errors:
         raise ValidationFailed(errors)
     return tuple((a, b) for a, b in pairs)
@@ -153,16 +148,29 @@ def _check_pinned_pairs(
             errors[f"pins.{k}"] = [
                 f"pin {pairs[k]!r} is not allowed: {why}" for why in explanation.blocked_by
             ]
-    pinned: dict[uuid.UUID, list[int]] = {}
-    for k, _, mentor in valid:
-        pinned.setdefault(mentor.id, []).append(k)
-    for k, _, mentor in valid:
-        free = eligibility.free_places(mentor, config)
-        if k == pinned[mentor.id][-1] and len(pinned[mentor.id]) > free:
-            errors.setdefault(f"pins.{k}", []).append(
-                f"mentor {mentor.external_id!r} is pinned {len(pinned[mentor.id])} "
-                f"times but has {free} free place(s)"
-            )
+
+
+def _check_pinned_places(
+    valid: list[tuple[int, Participant, Participant]],
+    published: set[eligibility.Pair],
+    config: Mapping[str, Any],
+    errors: dict[str, list[str]],
+) -> None:
+    """No mentee or mentor pinned more often than the places their published matches
+    leave them (counted as a run's cohort counts them), into ``errors``."""
+    taken = Counter(i for pair in published for i in pair)
+    for side in (0, 1):  # the mentee's places, then the mentor's
+        pinned: dict[uuid.UUID, list[int]] = {}
+        for k, *pair in valid:
+            pinned.setdefault(pair[side].id, []).append(k)
+        for k, *pair in valid:
+            person = pair[side]
+            free = max(eligibility.capacity_of(person, config) - taken[person.id], 0)
+            if k == pinned[person.id][-1] and len(pinned[person.id]) > free:
+                errors.setdefault(f"pins.{k}", []).append(
+                    f"{person.role} {person.external_id!r} is pinned "
+                    f"{len(pinned[person.id])} times but has {free} free place(s)"
+                )
 
 
 def _validate_overrides(
