@@ -3,11 +3,16 @@ reopened after a dropped connection) and the job queue that ``create_app`` built
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g, request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.services.runs.queue import Jobs
 from models.tenant_guard import require_scope, scope_session
+
+log = logging.getLogger(__name__)
 
 
 def get_jobs() -> Jobs:
@@ -45,5 +50,13 @@ def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def _close(_exc: BaseException | None) -> None:
         session = g.pop("db", None)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.close()  # rolls back whatever a failed request left uncommitted
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died after the answer was made: the server rolled back,
+            # and the pool discards the connection.
+            log.warning("database connection lost while closing the request's session")

@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis.exceptions
 from flask import Flask, Response, request
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api import db
@@ -45,11 +45,34 @@ _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _SQLITE_BUSY = ("database is locked", "database is busy", "database table is locked")
 
 _QUEUE_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: How far back :func:`_chain` looks for the fault behind an error.
+_CHAIN_DEPTH = 5
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, newest first:
+    cleaning up after a dropped connection (a ``finally`` resetting the tenant scope)
+    raises its own error, PendingRollbackError, over the disconnect that caused it."""
+    seen: BaseException | None = exc
+    for _ in range(_CHAIN_DEPTH):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def dropped_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of a database connection lost mid-request."""
+    return any(isinstance(e, DBAPIError) and e.connection_invalidated for e in _chain(exc))
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why ``exc`` means "the service cannot serve now" (the 503's detail), or None
     when it is a bug (a 500)."""
+    return next(filter(None, map(_reason, _chain(exc))), None)
+
+
+def _reason(exc: BaseException) -> str | None:
     if isinstance(exc, PoolTimeout):
         return "every database connection is in use"
     if isinstance(exc, _QUEUE_DOWN):
@@ -101,8 +124,8 @@ def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         try:
             return view(*args, **kwargs)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
+        except Exception as exc:
+            if not dropped_connection(exc):
                 raise
             log.warning("database connection dropped during a read: retrying it once")
             db.reopen_session()
@@ -114,7 +137,14 @@ def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
 def init_app(app: Flask) -> None:
     """Register the 503 handlers and wrap every view registered so far in
     :func:`retry_dropped_reads` (call it after the blueprints)."""
-    for cls in (DBAPIError, PoolTimeout, sqlite3.OperationalError, *_QUEUE_DOWN):
+    handled: tuple[type[Exception], ...] = (
+        DBAPIError,
+        PoolTimeout,
+        PendingRollbackError,
+        sqlite3.OperationalError,
+        *_QUEUE_DOWN,
+    )
+    for cls in handled:
         app.register_error_handler(cls, _answer)
     for endpoint, view in list(app.view_functions.items()):
         app.view_functions[endpoint] = retry_dropped_reads(view)
