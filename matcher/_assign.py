@@ -150,7 +150,7 @@ def assign(
                 f"tolerance: the b-matching of mentee_capacity or spread is certified, "
                 f"expected tolerance 0, got {tol!r}"
             )
-        from matcher._many import assign_many  # LP rounds: scipy.optimize.linprog
+        from matcher._many import assign_many  # the b-matching: loaded when asked for
 
         return assign_many(prob, min(candidates, _MANY_CANDIDATES), time_limit)
     knobs = _Knobs(_dense_limit(prob, dense_limit), candidates, time_limit, tol)
