@@ -1,4 +1,4 @@
-"""Start-up: ``import scoring, matcher`` leaves scikit-learn, SciPy's graph code and the LP out.
+"""Start-up: ``import scoring, matcher`` leaves scikit-learn, SciPy graph code, b-matching out.
 
 Each check runs a fresh interpreter and reads its ``sys.modules`` (what a command such
 as ``mentormatch match`` pays for at start-up); none of them times anything.
@@ -17,9 +17,9 @@ import scoring
 import scoring.calibrate
 import scoring.learn
 
-#: Modules that only learning, the b-matching LP, the "fair" objective and the sparse
+#: Modules that only learning, the b-matching, the "fair" objective and the sparse
 #: or auction paths need.
-HEAVY = ("sklearn", "scipy.stats", "scipy.sparse.csgraph", "matcher._lp", "matcher._sparse")
+HEAVY = ("sklearn", "scipy.stats", "scipy.sparse.csgraph", "matcher._many", "matcher._sparse")
 
 
 def _loaded_after(code: str) -> dict[str, bool]:
