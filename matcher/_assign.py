@@ -22,9 +22,9 @@ BoolArray = NDArray[np.bool_]
 
 # fair and stable work on the whole matrix in memory.
 _MAX_MATERIALIZED = 200_000_000
-#: Candidates per side for the b-matching LP: its time grows with the graph (10k x
-#: 10k, capacities 2 and 3: 8 per side, 1.2 s per LP; 20 per side, 3.9 s).
-_MANY_CANDIDATES = 8
+#: Candidates per side for the b-matching's first graph: fewer means more check
+#: passes over all pairs, more a larger flow (benchmarks/README.md, b-matching).
+_MANY_CANDIDATES = 16
 
 
 def assign(
@@ -55,7 +55,8 @@ def assign(
     mentee_capacity : int or array_like of int, shape (n_mentees,), optional
         How many mentors each mentee can take (default 1). Above 1 the problem
         is a b-matching (each pair at most once) solved globally by one certified
-        LP per objective level (see Notes); all 1 runs exactly the default path.
+        min-cost flow per objective level (see Notes); all 1 runs exactly the
+        default path.
     allowed : ndarray of bool, shape (n_mentees, n_mentors), optional
         Hard mask of the pairs that may be matched (default: all). Not with a
         lazy matrix, which brings its own.
@@ -109,12 +110,11 @@ def assign(
     The same input always gives the same pairs: every solver used is
     deterministic, and stable matching breaks ties by index.
 
-    With ``mentee_capacity`` above 1 (or ``spread``), each objective is solved as
-    a linear program over the pairs (HiGHS dual simplex): the b-matching
-    constraints form a network matrix, totally unimodular, so the vertex optimum
-    is integral and is the optimum b-matching. Large problems start from each
-    side's top-``candidates`` pairs, and the LP prices check every pair: none
-    outside the graph can improve (certified), or the bound gives ``gap``.
+    With ``mentee_capacity`` above 1 (or ``spread``), each objective level is an
+    exact min-cost flow (OR-Tools; integer costs scaled so that rounding cannot
+    cost more than ~1e-10 per pair). Large problems start from each side's
+    top-``candidates`` pairs, and the flow's node potentials price every pair:
+    none outside the graph can improve (certified), or the bound gives ``gap``.
     ``coverage`` is lexicographic: most mentees with a first mentor, most pairs,
     then total; ``fair`` keeps both and maximizes the lowest score, then the
     total; ``stable`` is deferred acceptance with places on both sides (no

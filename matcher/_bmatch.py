@@ -1,13 +1,14 @@
-"""A certified b-matching LP over all pairs: candidate graph, solve, price check, grow.
+"""A certified b-matching over all pairs: candidate graph, min-cost flow, price check, grow.
 
 1. The graph: every usable pair when they are few (or the level has floors),
    else each mentee's and each mentor's top-k usable partners
    (:func:`matcher._candidates.find_candidates`).
 2. :func:`matcher._flow.solve_flow` gives its exact optimum (a min-cost flow) and prices.
-3. One blocked pass over all pairs computes ``red_ij = w_ij - pi_i - sigma_j`` on
-   every usable pair: the sum of the positive ones plus the LP's own part is an
-   upper bound on the optimum over all pairs (a proven gap), and pairs outside the
-   graph with ``red_ij > tol`` join it. No such pair: certified optimal.
+3. One blocked pass over all pairs (:mod:`matcher._bcheck`) computes ``red_ij =
+   w_ij - pi_i - sigma_j`` on every usable pair outside the graph: the sum of the
+   positive ones plus the graph's own part is an upper bound on the optimum over
+   all pairs (a proven gap), and pairs with ``red_ij > tol`` join the graph. No
+   such pair: certified optimal.
 
 A usable pair is allowed, scores at least ``lo``, has a mentee and a mentor with
 places left, and is not pinned (a pair is used at most once).
@@ -35,7 +36,7 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Up to this many pairs, the LP takes every usable pair at once (no check pass).
+#: Up to this many pairs, the flow takes every usable pair at once (no check pass).
 FULL_LIMIT = 20_000
 _MAX_ROUNDS = 30
 MARGIN = 0.15
@@ -43,7 +44,7 @@ MARGIN = 0.15
 
 @dataclass(frozen=True, eq=False)
 class Level:
-    """One LP: pair weights from a score block, place gains, optional floors."""
+    """One flow: pair weights from a score block, place gains, optional floors."""
 
     weight: Callable[[NDArray[Any]], FloatArray]
     row_places: Places | None = None
@@ -54,7 +55,7 @@ class Level:
 
 @dataclass(frozen=True, eq=False)
 class LevelResult:
-    """The chosen pairs (sorted by mentee, mentor), the LP value, and its proof."""
+    """The chosen pairs (sorted by mentee, mentor), the flow's value, and its proof."""
 
     rows: IntArray
     cols: IntArray

@@ -1,11 +1,11 @@
 """The b-matching objectives: several mentors per mentee (``mentee_capacity``) and ``spread``.
 
-Every objective is one or more certified LPs (:mod:`matcher._bmatch`) on the
+Every objective is one or more certified min-cost flows (:mod:`matcher._bmatch`) on the
 pairs left after the pins (a pin uses a place on both sides; a pinned pair is
 never chosen again):
 
 * ``total``: the largest total score (pairs under 0 never help, so are left out).
-* ``coverage``: lexicographic, by three LPs whose optima become floors: the most
+* ``coverage``: lexicographic, by three flows whose optima become floors: the most
   mentees reaching their first mentor (pinned mentees already have), then the most
   pairs, then the largest total.
 * ``fair``: the coverage of the first two levels, then the highest lowest free
@@ -16,7 +16,7 @@ never chosen again):
   free place or prefers the mentor to its worst one, and whose mentor likewise).
 
 Spread (``spread = b > 0``): the k-th place of every mentor and of every mentee
-(pins counted first) earns a bonus ``b / k``, added in the same LP with each
+(pins counted first) earns a bonus ``b / k``, added in the same flow with each
 capacity split into unit places. The bonus is concave in the load, so a first
 place (worth b) beats a second (b/2) by b/2, a second a third by b/6: with ``b``
 at least twice the score range, every mentor and mentee who can get a first
@@ -234,7 +234,7 @@ def assign_many(prob: Problem, k: int, time_limit: float | None) -> Assignment:
         res, method = _stable(prob), "deferred_acceptance"
     else:
         res, _ = _solve(prob, k, time_limit)
-        method = "lp"
+        method = "min_cost_flow"
     out = _build(prob, res, method)
     if prob.spread > 0:
         base = assign_many(replace(prob, spread=0.0), k, time_limit)

@@ -66,8 +66,8 @@ class Assignment:
         ``(bound - value) / bound`` of the objective's weights; 0.0 when certified.
     method : str
         ``"dense"``, ``"sparse"``, ``"components"``, ``"auction"`` (a
-        ``tolerance`` was given), ``"deferred_acceptance"``, ``"lp"`` (the
-        b-matching of ``mentee_capacity`` or ``spread``) or ``"empty"``.
+        ``tolerance`` was given), ``"deferred_acceptance"``, ``"min_cost_flow"``
+        (the b-matching of ``mentee_capacity`` or ``spread``) or ``"empty"``.
     pinned : ndarray of bool, shape (n_pairs,)
         True for the pairs that came from ``pins``.
     filled : ndarray of int64, shape (n_mentees,), optional

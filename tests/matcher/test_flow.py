@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +169,15 @@ def test_residual_potentials_refuse_a_negative_cycle() -> None:
     cost, cap, flow = np.array([-2, 1]), np.array([1, 1]), np.array([0, 0])
     with pytest.raises(MatcherError, match="negative cycle"):
         residual_potentials(2, tail, head, cost, cap, flow)
+
+
+def test_ortools_loads_only_when_a_flow_is_solved() -> None:
+    probe = (
+        "import sys, numpy as np, matcher, matcher._many, matcher._flow as f\n"
+        "print('ortools' in sys.modules)\n"
+        "one = np.array([1])\n"
+        "f.solve_flow(one - 1, one - 1, np.array([1.0]), one, one)\n"
+        "print('ortools' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "True"]
