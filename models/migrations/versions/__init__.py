@@ -1,0 +1,1 @@
+"""Alembic's revision scripts (alembic skips this file); a package so that setuptools ships them."""
