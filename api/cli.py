@@ -174,10 +174,12 @@ API docs: {base}/docs
     show_default="MENTORMATCH_WEB_WORKERS, 2",
 )
 def serve(host: str, port: int, workers: int | None) -> None:
+    from api.logs import configure_logging
     from api.server import run_server
     from api.settings import SettingsError
 
     settings = _settings()
+    configure_logging(settings.log_level)  # the companion worker's supervisor logs
     try:
         settings.audit_secret()  # a missing key stops serve here, not in each web worker
     except SettingsError as exc:

@@ -4,28 +4,37 @@ Without ``MENTORMATCH_REDIS_URL`` the jobs queue is the embedded SQLite one, and
 ``serve`` also starts its consumer (unless ``MENTORMATCH_NO_WORKER``): a companion
 ``mentormatch worker`` process that lives and dies with the server (stopped on exit,
 and sent SIGTERM by the kernel should the server die first), so one command runs the
-whole service. The decision and the worker count come from the :class:`Settings`
+whole service. :class:`CompanionWorker` supervises it from a thread of the server's
+main process: a worker that dies is logged and started again, after 1 s, then twice
+as long at each death in a row up to :data:`RESTART_MAX_SECONDS` (back to 1 s once one
+ran :data:`STABLE_SECONDS`). Meanwhile no heartbeat is written, so readiness reports
+the worker down. The decision and the worker count come from the :class:`Settings`
 the command passes in.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from api.logs import GunicornLogger
+from api.services.runs.queue import die_with_parent
 from api.settings import Settings
 
 log = logging.getLogger("mentormatch.server")
-PR_SET_PDEATHSIG = 1
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+#: A worker that ran this long before dying was healthy: its successor starts at once.
+STABLE_SECONDS = 60.0
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -43,36 +52,67 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-def _die_with_parent() -> None:
-    # Linux: the kernel sends SIGTERM to the worker when the server process ends,
-    # even by SIGKILL. Elsewhere the `finally` in run_server is the only guard.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
 def needs_companion_worker(settings: Settings) -> bool:
     """The SQLite queue has no other consumer unless the operator says they run one."""
     return not settings.redis_url and not settings.no_worker
 
 
-def start_companion_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    workers = str(settings.job_workers)
-    command = [sys.executable, "-m", "api.cli", "worker", "--workers", workers]
-    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+class CompanionWorker:
+    """Keeps one ``mentormatch worker`` process running until :meth:`stop`."""
 
+    def __init__(self, settings: Settings) -> None:
+        workers = str(settings.job_workers)
+        self.command = [sys.executable, "-m", "api.cli", "worker", "--workers", workers]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # between starting a process and stopping it
+        self._thread = threading.Thread(target=self._supervise, name="companion", daemon=True)
+        # Linux: the kernel sends SIGTERM to the worker when the thread that started it
+        # ends, the supervisor, which lives as long as the server (even one SIGKILLed).
+        self._die_with_server = die_with_parent(signal.SIGTERM)
 
-def stop_companion_worker(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    def start(self) -> CompanionWorker:
+        self._thread.start()
+        return self
+
+    def _supervise(self) -> None:
+        delay = RESTART_FIRST_SECONDS
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                process = self.process = subprocess.Popen(
+                    self.command, preexec_fn=self._die_with_server
+                )
+            started = time.monotonic()
+            # (0 if gunicorn's SIGCHLD handler reaped it first: the status is gone.)
+            status = process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= STABLE_SECONDS:
+                delay = RESTART_FIRST_SECONDS
+            log.error(
+                "companion worker died; restarting it",
+                extra={"pid": process.pid, "status": status, "restart_in_seconds": delay},
+            )
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop supervising and the worker: SIGTERM, then SIGKILL after ``timeout``."""
+        with self._lock:
+            self._stopping.set()
+            process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
 
 def share_metrics(settings: Settings) -> None:
@@ -106,7 +146,12 @@ def _metrics_child_exit(settings: Settings) -> Callable[[Any, Any], None]:
 
 def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int:
     share_metrics(settings)
-    companion = start_companion_worker(settings) if needs_companion_worker(settings) else None
+    companion = CompanionWorker(settings).start() if needs_companion_worker(settings) else None
+
+    def stop_companion(_arbiter: object = None) -> None:
+        if companion is not None:
+            companion.stop()
+
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -119,10 +164,10 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
         "logger_class": GunicornLogger,
         "child_exit": _metrics_child_exit(settings),
         "preload_app": False,
-        "on_exit": lambda _arbiter: stop_companion_worker(companion),
+        "on_exit": stop_companion,
     }
     try:
         _Gunicorn(options).run()
     finally:
-        stop_companion_worker(companion)
+        stop_companion()
     return 0

@@ -18,7 +18,7 @@ from api.app import make_jobs
 from api.services import runs
 from api.services.cohort_matching import ScoringAndMatching
 from api.services.errors import Conflict, NotFound
-from api.services.runs import queue
+from api.services.runs import execution as runs_execution
 from api.settings import Settings
 from models import AuditEvent, Match, UnmatchedMentee
 from tests.conftest import REDIS_ENV
@@ -157,25 +157,139 @@ def jobs(
     built.huey.flush()
 
 
-def test_a_queued_run_whose_job_was_lost_is_queued_again_by_the_sweep(session, world, jobs) -> None:
+def test_a_queued_run_whose_job_was_lost_is_queued_again_by_the_second_sweep(
+    session, world, jobs
+) -> None:
     actor, program = world
     run_id = runs.start_run(session, actor, program.id, enqueue=jobs.enqueue_run).id
     session.rollback()
-    minute = datetime(2027, 3, 1, 10, 0)
-    assert "recover_lost_runs" in [t.name for t in jobs.huey.read_periodic(minute)]
-    later = datetime.now(UTC) + queue.LOST_JOB_GRACE + timedelta(seconds=1)
-    assert jobs.recover_lost_runs(now=later) == []  # its job is waiting: left alone
-    assert jobs.recover_lost_runs() == []  # too young to be taken for lost anyway
+    assert [t.name for t in jobs.huey.read_periodic(datetime(2027, 3, 1, 10, 0))] == []
+    assert jobs.recover_lost_runs() == []  # its job is waiting: left alone
+    assert jobs.recover_lost_runs() == []
 
     jobs.huey.flush()  # the queue's server lost it (a Redis restart without persistence)
     assert len(jobs.huey.pending()) == 0
-    assert jobs.recover_lost_runs(now=later) == [run_id]
+    assert jobs.recover_lost_runs() == []  # missing once: maybe in a worker's hands
+    assert jobs.recover_lost_runs() == [run_id]
     [task] = jobs.huey.pending()
     assert task.args == (str(run_id),)
     jobs.huey.execute(jobs.huey.dequeue())
     assert reload(session, run_id).status == "succeeded"
     session.rollback()
-    assert jobs.recover_lost_runs(now=later) == []
+    assert jobs.recover_lost_runs() == []
+
+
+def test_the_sweep_renews_a_waiting_runs_deadline_so_long_runs_elsewhere_never_fail_it(
+    session, world, jobs
+) -> None:
+    actor, program = world
+    run_id = runs.start_run(session, actor, program.id, enqueue=jobs.enqueue_run).id
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    reload(session, run_id).lease_expires_at = soon  # its hour of waiting nearly over
+    session.commit()
+    jobs.sweep()
+    renewed = reload(session, run_id).lease_expires_at
+    assert renewed is not None
+    assert renewed.replace(tzinfo=UTC) > datetime.now(UTC) + runs_execution.QUEUE_TIMEOUT / 2
+    session.rollback()
+    assert runs.expire_stale_runs(session, now=soon + timedelta(seconds=1)) == []
+    assert reload(session, run_id).status == "queued"
+
+
+def _second_program(session: Session, actor: Any) -> Any:
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
+    add(session, program, "mentor", "m9", ["python"], capacity=1)
+    add(session, program, "mentee", "e9", ["python"])
+    return program
+
+
+def _set_running(session: Session, run_id: uuid.UUID, lease_seconds: float) -> None:
+    row = reload(session, run_id)
+    row.status = "running"
+    row.lease_expires_at = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+    session.commit()
+
+
+def test_an_orgs_second_run_waits_for_its_first_never_for_another_orgs(
+    session, session_factory, world
+) -> None:
+    actor, program = world
+    first = runs.start_run(session, actor, program.id).id
+    second = runs.start_run(session, actor, _second_program(session, actor).id).id
+    other = make_org(session, "Globex")
+    theirs = runs.start_run(session, other, _second_program(session, other).id).id
+    _set_running(session, first, lease_seconds=60)
+    before = reload(session, second).lease_expires_at
+    session.rollback()
+
+    assert runs.execute_run(session_factory, second, concurrency=1) == "waiting"
+    row = reload(session, second)
+    assert (row.status, row.started_at, row.progress) == ("queued", None, 0.0)
+    assert row.lease_expires_at is not None
+    assert before is not None
+    assert row.lease_expires_at > before  # waiting its turn renews its deadline
+    assert _written(session, second) == 0
+    session.rollback()
+    assert runs.execute_run(session_factory, theirs, concurrency=1) == "succeeded"
+    assert runs.execute_run(session_factory, second, concurrency=2) == "succeeded"
+
+    third = runs.start_run(session, other, program_id=_second_program(session, other).id).id
+    _set_running(session, theirs, lease_seconds=-1)  # its worker died: it holds no place
+    session.rollback()
+    assert runs.execute_run(session_factory, third, concurrency=1) == "succeeded"
+
+
+def test_two_workers_claiming_one_orgs_runs_at_once_start_one(
+    session, session_factory, world
+) -> None:
+    actor, program = world
+    ids = [
+        runs.start_run(session, actor, program.id).id,
+        runs.start_run(session, actor, _second_program(session, actor).id).id,
+    ]
+    session.rollback()
+    together = threading.Barrier(2)
+    results: dict[uuid.UUID, str] = {}
+
+    def work(run_id: uuid.UUID) -> None:
+        together.wait()
+        results[run_id] = runs.execute_run(session_factory, run_id, engines=Slow(), concurrency=1)
+
+    threads = [threading.Thread(target=work, args=(run_id,)) for run_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results.values()) == ["succeeded", "waiting"]
+    [waiting] = [run_id for run_id, result in results.items() if result == "waiting"]
+    assert reload(session, waiting).status == "queued"
+
+
+def test_the_queue_puts_a_waiting_run_off_without_holding_a_worker(session, world, jobs) -> None:
+    actor, program = world
+    first = runs.start_run(session, actor, program.id).id
+    second = runs.start_run(
+        session, actor, _second_program(session, actor).id, enqueue=jobs.enqueue_run
+    ).id
+    _set_running(session, first, lease_seconds=60)
+    session.rollback()
+    jobs.huey.execute(jobs.huey.dequeue())  # returns at once, the run left queued
+    assert reload(session, second).status == "queued"
+    session.rollback()
+    [again] = jobs.huey.pending()  # its job again, due a moment from now
+    assert again.args == (str(second),)
+    assert again.eta > datetime.now(UTC).replace(tzinfo=None)  # Huey's naive UTC
+    jobs.huey.execute(jobs.huey.dequeue())  # not due: a worker puts it in the schedule
+    assert jobs.huey.pending() == []
+    [later] = jobs.huey.scheduled()
+    assert later.args == (str(second),)
+    assert jobs.recover_lost_runs() == []
+    assert jobs.recover_lost_runs() == []  # a scheduled job is not a lost one
+
+    reload(session, first).status = "succeeded"
+    session.commit()
+    jobs.huey.execute(later, timestamp=later.eta)
+    assert reload(session, second).status == "succeeded"
 
 
 def test_the_worker_heartbeat_is_stored_in_the_queue(jobs) -> None:

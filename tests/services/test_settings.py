@@ -35,6 +35,8 @@ EVERY_VARIABLE = {
     "MENTORMATCH_RETENTION_DAYS": "90",
     "MENTORMATCH_AUDIT_KEY": "k" * 40,
     "MENTORMATCH_CORS_ORIGINS": "https://dash.example.org, http://localhost:3000/",
+    "MENTORMATCH_ORG_CONCURRENCY": "2",
+    "MENTORMATCH_SWEEP_SECONDS": "5",
 }
 
 
@@ -73,6 +75,8 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         retention_days=90,
         audit_key="k" * 40,
         cors_origins=("https://dash.example.org", "http://localhost:3000"),
+        org_concurrency=2,
+        sweep_seconds=5.0,
     )
 
 

@@ -10,6 +10,15 @@ lease meanwhile, so a live worker's run is never taken for a dead one
 (:func:`expire_stale_runs`). Proposals and the unmatched are written together with
 the final status in one transaction at the end: a run that fails at any point leaves
 no proposals, only its status and the reason.
+
+**Per-organization concurrency.** With ``concurrency`` set, the claim counts the
+organization's running runs (live leases only) under a lock on the organization's row;
+at the limit, the run stays ``queued`` and :func:`execute_run` returns :data:`WAITING`
+at once, so the worker slot is free for another tenant's run and the queue schedules
+this one again shortly (:mod:`api.services.runs.queue`). A queued run's lease is the
+"never picked up" deadline, :data:`QUEUE_TIMEOUT`; each such wait renews it, and so
+does the workers' sweep (:func:`keep_queued`), so a run that waits its turn, behind
+its own organization's runs or another tenant's long ones, is never failed for it.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 import matcher
@@ -37,7 +46,7 @@ from api.services.cohort_matching import (
     match_cohort,
 )
 from api.services.runs.cohort import Cohort, RunError, load_cohort
-from models import Match, Run, UnmatchedMentee
+from models import Match, Organization, Run, UnmatchedMentee
 from models.tenant_guard import scoped_factory, unguarded
 from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
 from scoring import ScoringError
@@ -46,6 +55,12 @@ log = logging.getLogger("mentormatch.runs")
 
 SessionFactory = Callable[[], Session]
 DEFAULT_LEASE_SECONDS = 120.0
+#: A queued run no worker has looked at for this long is failed, freeing the program:
+#: no worker is running (a live one renews it, :func:`keep_queued`).
+QUEUE_TIMEOUT = timedelta(hours=1)
+#: What :func:`execute_run` returns for a run left queued because its organization
+#: already has ``concurrency`` runs running.
+WAITING = "waiting"
 #: Run progress when each phase ends.
 PROGRESS = {"claimed": 0.05, "loaded": 0.15, "scored": 0.45, "assigned": 0.8, "explained": 0.9}
 #: The phase a run is in once each step ends (``Run.phase``): NULL while queued and
@@ -111,17 +126,46 @@ class RunStopped(Exception):
         self.run_id = run_id
 
 
-def _claim(session_factory: SessionFactory, run_id: uuid.UUID, lease: float) -> bool:
+def _claim(
+    session_factory: SessionFactory, run_id: uuid.UUID, lease: float, concurrency: int | None
+) -> str:
+    """Make the queued run ``running``: "claimed"; or leave it: "gone" (not queued any
+    more), :data:`WAITING` (its organization has ``concurrency`` runs running)."""
     with session_factory() as session:
         run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
         if run is None or run.status != RunStatus.QUEUED:
-            return False  # finished, failed, or another worker has it: nothing to do
+            return "gone"  # finished, failed, or another worker has it: nothing to do
         now = _now()
+        if concurrency is not None and _running_count(session, run.organization_id, now) >= (
+            concurrency
+        ):
+            run.lease_expires_at = now + QUEUE_TIMEOUT  # waiting its turn is not lost
+            session.commit()
+            return WAITING
         run.status, run.started_at, run.progress = RunStatus.RUNNING, now, PROGRESS["claimed"]
         run.phase = PHASE_AFTER["claimed"]
         run.lease_expires_at = now + timedelta(seconds=lease)
         session.commit()
-        return True
+        return "claimed"
+
+
+def _running_count(session: Session, organization_id: uuid.UUID, now: datetime) -> int:
+    """The organization's running runs whose lease is alive, counted under a lock on
+    the organization's row (PostgreSQL; SQLite's write transaction is the lock), so
+    that two workers claiming at once see each other's claim."""
+    session.execute(
+        select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    )
+    counted = session.scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(
+            Run.organization_id == organization_id,
+            Run.status == RunStatus.RUNNING,
+            Run.lease_expires_at > now,
+        )
+    )
+    return int(counted or 0)
 
 
 _PIN_PROBLEMS = {
@@ -261,12 +305,14 @@ def execute_run(
     engines: Engines = REAL_ENGINES,
     lease: float = DEFAULT_LEASE_SECONDS,
     dense_pair_limit: int = DENSE_PAIR_LIMIT,
+    concurrency: int | None = None,
 ) -> str:
     """Run the queued run ``run_id`` to its end and return its final status.
 
     A run that is not ``queued`` any more (done, failed, or claimed by another
     worker) is left alone. Any exception fails the run with the reason; nothing
-    of its proposals is written then.
+    of its proposals is written then. With ``concurrency``, a run whose organization
+    has that many runs running is left queued and :data:`WAITING` returned.
     """
     started = time.perf_counter()
     with session_factory() as session, unguarded(session):  # the run decides the organization
@@ -275,7 +321,10 @@ def execute_run(
         return "missing"
     # Every session of the run, the heartbeat's included, sees its organization alone.
     session_factory = scoped_factory(session_factory, organization_id)
-    if not _claim(session_factory, run_id, lease):
+    claim = _claim(session_factory, run_id, lease, concurrency)
+    if claim == WAITING:
+        return WAITING
+    if claim == "gone":
         with session_factory() as session:
             status = session.scalar(select(Run.status).where(Run.id == run_id))
         return status or "missing"
@@ -375,3 +424,16 @@ def expire_stale_runs(
                 )
             )
     return [row[0] for row in stale]
+
+
+def keep_queued(session: Session, run_ids: list[uuid.UUID], *, now: datetime | None = None) -> None:
+    """Renew the "never picked up" deadline of those of ``run_ids`` still queued: a live
+    worker saw their job waiting in the queue. In the caller's transaction."""
+    if not run_ids:
+        return
+    with unguarded(session):  # maintenance across organizations
+        session.execute(
+            update(Run)
+            .where(Run.id.in_(run_ids), Run.status == RunStatus.QUEUED)
+            .values(lease_expires_at=(now or _now()) + QUEUE_TIMEOUT)
+        )

@@ -3,7 +3,7 @@
 Storage follows the deployment (DESIGN section 7), as :class:`api.settings.Settings` says:
 
 * ``redis_url`` set: :class:`huey.RedisHuey`; run any number of
-  ``mentormatch worker`` processes next to the API.
+  ``mentormatch worker`` processes, on any number of machines, next to the API.
 * otherwise :class:`huey.SqliteHuey`, in ``settings.jobs_file`` (next to the SQLite
   database by default), consumed by the worker that ``mentormatch serve`` starts itself.
 * ``jobs_immediate``: tasks run inline when queued (tests, debugging).
@@ -12,32 +12,51 @@ Nothing is built at import time: :func:`build_jobs` makes a Huey instance and
 registers its tasks on it; ``create_app`` and ``mentormatch worker`` call it once.
 The task only calls :func:`api.services.runs.execution.execute_run` (with the
 settings' run lease); the run's state lives in the database, so Huey keeps no results.
-Every minute a worker fails runs past their lease and queues again the queued runs
-whose job the queue lost (:meth:`Jobs.recover_lost_runs`: a Redis restarted without
-persistence, say). A worker process writes a heartbeat into Huey's key-value storage
-(:data:`HEARTBEAT_KEY`) every :data:`HEARTBEAT_SECONDS`; readiness reads it.
+
+**Fair, isolated work.** One queue for every organization, and a per-organization
+limit (``settings.org_concurrency``) checked as a worker claims a run: a run whose
+organization already has that many running is left ``queued`` and its job is
+scheduled again :data:`ORG_WAIT_SECONDS` later, at the back of the queue. So a
+tenant's second run waits for its first, holds no worker slot meanwhile (the check
+is one short transaction), and every other tenant's run is taken in its turn. Chosen
+over a queue per organization: Huey has one queue per instance, and the database
+already knows which runs are running. Process workers (``--worker-type process``)
+fork from the consumer: the database pool and the SQLite queue's connection are not
+carried into a child (:func:`_fork_safe`), and a child dies with its consumer.
+
+**Nothing stuck.** Each worker process sweeps every ``settings.sweep_seconds``, from a
+thread of its own, so that long runs filling every worker slot never delay it: runs
+past their lease are failed; a queued run whose job is neither waiting nor scheduled
+in two sweeps in a row (a Redis restarted without persistence, say) is queued again
+(:meth:`Jobs.recover_lost_runs`; one sweep alone could catch a job in a worker's
+hands); and every queued run's "never picked up" deadline is renewed, since a live
+worker has it in hand. A worker process also writes a heartbeat into Huey's key-value
+storage (:data:`HEARTBEAT_KEY`) every :data:`HEARTBEAT_SECONDS`; readiness reads it.
 Other services hand the worker their daily maintenance as :class:`DailyTask` values
 (``build_jobs(..., daily=[...])``), so this module imports none of them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.storage import BaseSqlStorage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services.export_jobs import register_export_tasks
-from api.services.runs.execution import execute_run, expire_stale_runs
+from api.services.runs.execution import WAITING, execute_run, expire_stale_runs, keep_queued
 from api.settings import Settings
 from models import Run
 from models.tenant_guard import required_factory, unguarded
@@ -45,13 +64,13 @@ from models.vocabulary import RunStatus
 
 log = logging.getLogger("mentormatch.jobs")
 
-#: A queued run this old whose job is not waiting in the queue is queued again. Its
-#: trigger enqueued it right after committing, so younger ones may be in flight.
-LOST_JOB_GRACE = timedelta(seconds=30)
+#: A run left waiting for its organization's turn is looked at again this much later.
+ORG_WAIT_SECONDS = 1.0
 #: Where worker processes leave their heartbeat (Huey's key-value storage: the queue's
 #: own server, no table), and how often.
 HEARTBEAT_KEY = "mentormatch:worker-heartbeat"
 HEARTBEAT_SECONDS = 15.0
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -63,6 +82,10 @@ class Jobs:
     session_factory: Callable[[], Session]
     #: Queues an organization export (:mod:`api.services.export_jobs`).
     enqueue_export: Callable[[uuid.UUID], None]
+    #: Seconds between a worker process's sweeps (:meth:`sweep`).
+    sweep_seconds: float = 30.0
+    #: Queued runs whose job the last sweep found neither waiting nor scheduled.
+    _unseen: set[uuid.UUID] = field(default_factory=set)
 
     @property
     def backend(self) -> str:
@@ -80,27 +103,41 @@ class Jobs:
             log.warning("run failed: worker lost", extra={"run_id": str(run_id)})
         return expired
 
-    def recover_lost_runs(self, *, now: datetime | None = None) -> list[uuid.UUID]:
-        """Queue again each run queued for over :data:`LOST_JOB_GRACE` whose job is not
-        in the queue; return their ids.
+    def jobs_in_queue(self) -> set[str]:
+        """The run ids with a job waiting in the queue or scheduled for later."""
+        tasks = [*self.huey.pending(), *self.huey.scheduled()]
+        return {str(task.args[0]) for task in tasks if task.name == "execute_run"}
 
-        Harmless if the job was only being handed to a worker: a run is claimed once
+    def recover_lost_runs(self) -> list[uuid.UUID]:
+        """Queue again each queued run whose job this sweep and the previous one both
+        found missing from the queue; renew the others' "never picked up" deadline;
+        return the ids queued again.
+
+        The database is read before the queue, so a run triggered in between is not
+        taken for lost. A job being handed to a worker, or rescheduled by one, is
+        missing for a moment: the second look tells it from a lost one. Queuing a job
+        twice is harmless anyway: a run is claimed once
         (:func:`~api.services.runs.execution.execute_run` leaves a claimed run alone).
         """
-        cutoff = (now or datetime.now(UTC)) - LOST_JOB_GRACE
         with self.session_factory() as session, unguarded(session):  # every organization
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})  # a read
-            queued = session.scalars(
-                select(Run.id).where(Run.status == RunStatus.QUEUED, Run.created_at < cutoff)
-            ).all()
-        if not queued:
-            return []
-        waiting = {str(task.args[0]) for task in self.huey.pending() if task.name == "execute_run"}
-        lost = [run_id for run_id in queued if str(run_id) not in waiting]
+            queued = list(session.scalars(select(Run.id).where(Run.status == RunStatus.QUEUED)))
+        in_queue = self.jobs_in_queue() if queued else set()
+        missing = {run_id for run_id in queued if str(run_id) not in in_queue}
+        lost = sorted(missing & self._unseen)
+        self._unseen = missing - set(lost)
         for run_id in lost:
             log.warning("run's job was lost: queued again", extra={"run_id": str(run_id)})
             self.enqueue_run(run_id)
+        with self.session_factory() as session:
+            keep_queued(session, queued)
+            session.commit()
         return lost
+
+    def sweep(self) -> None:
+        """One round of a worker's maintenance: fail expired runs, recover lost jobs."""
+        self.expire_stale()
+        self.recover_lost_runs()
 
     def beat(self) -> None:
         """Record that a worker process is alive (:data:`HEARTBEAT_KEY`)."""
@@ -136,8 +173,10 @@ def build_jobs(
     """A Huey instance (Redis if ``settings.redis_url``, else SQLite) with its tasks.
 
     ``session_factory`` is the database the tasks use; each run is executed under
-    ``settings.run_lease_seconds``. Each of ``daily`` becomes a periodic task of that
-    name, run by a worker at :data:`DAILY_AT`.
+    ``settings.run_lease_seconds``, at most ``settings.org_concurrency`` of one
+    organization at once (no limit in immediate mode: there each run executes in its
+    trigger's thread, and a run put off could not be taken up again). Each of ``daily``
+    becomes a periodic task of that name, run by a worker at :data:`DAILY_AT`.
     """
     huey: Huey
     name, immediate = settings.queue_name, settings.jobs_immediate
@@ -148,6 +187,7 @@ def build_jobs(
         file.parent.mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey(name, filename=str(file), results=False, immediate=immediate, timeout=30)
     lease = settings.run_lease_seconds
+    concurrency = None if immediate else settings.org_concurrency
     # A task's sessions refuse tenant queries until the task scopes them to its run's or
     # export's organization, or opts out for maintenance (models.tenant_guard).
     task_sessions = required_factory(session_factory)
@@ -155,20 +195,15 @@ def build_jobs(
     # Huey ships no type hints: its decorators are untyped (the tasks' own types hold).
     @huey.task(name="execute_run")  # type: ignore[untyped-decorator]
     def execute_run_task(run_id: str) -> str:
-        return execute_run(task_sessions, uuid.UUID(run_id), lease=lease)
+        outcome = execute_run(
+            task_sessions, uuid.UUID(run_id), lease=lease, concurrency=concurrency
+        )
+        if outcome == WAITING:  # its organization is at its limit: look again shortly
+            execute_run_task.schedule((run_id,), delay=ORG_WAIT_SECONDS)
+        return outcome
 
-    jobs = Jobs(huey, execute_run_task, session_factory, register_export_tasks(huey, task_sessions))
-
-    every_minute = crontab(minute="*")
-
-    @huey.periodic_task(every_minute, name="expire_stale_runs")  # type: ignore[untyped-decorator]
-    def expire_stale_runs_task() -> None:
-        jobs.expire_stale()
-
-    @huey.periodic_task(every_minute, name="recover_lost_runs")  # type: ignore[untyped-decorator]
-    def recover_lost_runs_task() -> None:
-        jobs.recover_lost_runs()
-
+    exports = register_export_tasks(huey, task_sessions)
+    jobs = Jobs(huey, execute_run_task, session_factory, exports, settings.sweep_seconds)
     for task in daily:
         _register_daily(huey, task, task_sessions)
     return jobs
@@ -181,13 +216,18 @@ def _register_daily(huey: Huey, task: DailyTask, session_factory: Callable[[], S
 
 
 def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> None:
-    """Consume the queue until stopped (SIGTERM: now; SIGINT: after the running tasks)."""
-    jobs.expire_stale()  # runs a dead worker left behind fail now, not a minute from now
+    """Consume the queue until stopped (SIGTERM: now; SIGINT: after the running tasks).
+
+    Beside the consumer, two threads of this process: the heartbeat and the sweep.
+    """
+    jobs.expire_stale()  # runs a dead worker left behind fail now, not a sweep from now
     # Forked worker processes must not share the parent's pooled connections.
     factory = jobs.session_factory
     bind = factory.kw.get("bind") if isinstance(factory, sessionmaker) else None
     if bind is not None:
         bind.dispose()
+    if worker_type == "process":
+        _fork_safe(jobs, bind)
     options: dict[str, Any] = {
         "workers": workers,
         "worker_type": worker_type,
@@ -197,20 +237,69 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     if jobs.backend == "sqlite":
         # SQLite is polled: keep the idle poll short so a pressed button starts at once.
         options.update(initial_delay=0.05, backoff=1.5, max_delay=0.5)
-    log.info("worker starting", extra={"backend": jobs.backend, "workers": workers})
+    log.info(
+        "worker starting",
+        extra={"backend": jobs.backend, "workers": workers, "worker_type": worker_type},
+    )
     stop = threading.Event()
-    threading.Thread(target=_beat, args=(jobs, stop), name="heartbeat", daemon=True).start()
+    for name, action, every in (
+        ("heartbeat", jobs.beat, HEARTBEAT_SECONDS),
+        ("sweep", jobs.sweep, jobs.sweep_seconds),
+    ):
+        thread = threading.Thread(target=_every, args=(every, action, stop, name), name=name)
+        thread.daemon = True
+        thread.start()
     try:
         jobs.huey.create_consumer(**options).run()
     finally:
         stop.set()
 
 
-def _beat(jobs: Jobs, stop: threading.Event) -> None:
+def _every(seconds: float, action: Callable[[], object], stop: threading.Event, name: str) -> None:
+    """Call ``action`` now and every ``seconds`` until ``stop``; a failure is logged and
+    the next round tried (the queue or database down: readiness says so meanwhile)."""
     while True:
         try:
-            jobs.beat()
-        except Exception:  # the queue is down: readiness says so; beat again later
-            log.warning("worker heartbeat failed")
-        if stop.wait(HEARTBEAT_SECONDS):
+            action()
+        except Exception:
+            log.warning("worker %s failed", name, exc_info=True)
+        if stop.wait(seconds):
             return
+
+
+def _fork_safe(jobs: Jobs, engine: Any) -> None:
+    """Make this process safe to fork worker processes from while its threads work.
+
+    No fork happens while the heartbeat or the sweep is inside the SQLite queue (its
+    lock is taken around the fork); a child opens its own queue connection and database
+    pool instead of sharing the parent's (SQLAlchemy's ``dispose(close=False)``); and a
+    child is killed when its consumer dies, as a thread worker would be, so that no
+    orphan keeps executing runs with nobody beating for it.
+    """
+    storage = jobs.huey.storage
+    lock = storage.lock if isinstance(storage, BaseSqlStorage) else threading.Lock()
+    killed_with_consumer = die_with_parent(signal.SIGKILL)
+
+    def in_child() -> None:
+        lock.release()
+        if isinstance(storage, BaseSqlStorage):
+            storage._conn = None  # the parent's; Huey opens another on first use
+        if engine is not None:
+            engine.dispose(close=False)
+        killed_with_consumer()
+
+    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=in_child)
+
+
+def die_with_parent(signum: int) -> Callable[[], None]:
+    """A function that, called in a child process, has the kernel send ``signum`` to
+    it when the thread that started it ends (its process included, even by SIGKILL).
+
+    Linux's ``prctl`` is looked up now, in the parent, so the child (a ``preexec_fn``,
+    an at-fork hook) only calls it. Elsewhere the function does nothing.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: prctl(_PR_SET_PDEATHSIG, signum)
