@@ -37,6 +37,10 @@ EVERY_VARIABLE = {
     "MENTORMATCH_CORS_ORIGINS": "https://dash.example.org, http://localhost:3000/",
     "MENTORMATCH_ORG_CONCURRENCY": "2",
     "MENTORMATCH_SWEEP_SECONDS": "5",
+    "MENTORMATCH_RATE_LIMIT_EXPENSIVE": "10/second;300/hour",
+    "MENTORMATCH_RATE_LIMIT_DEFAULT": "50 per second",
+    "MENTORMATCH_RATE_LIMIT_STORAGE": "redis://limits.example:6379/3",
+    "MENTORMATCH_READY_HEARTBEAT_SECONDS": "45",
 }
 
 
@@ -77,6 +81,10 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         cors_origins=("https://dash.example.org", "http://localhost:3000"),
         org_concurrency=2,
         sweep_seconds=5.0,
+        rate_limit_expensive="10/second;300/hour",
+        rate_limit_default="50 per second",
+        rate_limit_storage="redis://limits.example:6379/3",
+        ready_heartbeat_seconds=45.0,
     )
 
 
