@@ -24,8 +24,9 @@ class RunCreateSchema(StrictSchema):
         load_default=Scope.ALL,
         validate=validate.OneOf(SCOPES),
         metadata={
-            "description": "Mentees with a published match are never re-matched and "
-            "keep their mentors' places. all: everyone else, from scratch; unmatched: "
+            "description": "Published matches keep their places on both sides: a mentee "
+            "is matched again only for the places left, never with a mentor it has or had. "
+            "all: everyone else, from scratch; unmatched: "
             "also keep the latest run's pending proposals and the places they hold, "
             "and match only its leftovers, newcomers and those whose match ended"
         },
@@ -63,6 +64,16 @@ class RunCreateSchema(StrictSchema):
             "so that the solver prefers covering them (their true scores are kept)"
         },
     )
+    tolerance = StrictFloat(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Relative optimality gap the run accepts, in [0, 1) (default: "
+            "the config's tolerance, else 0, the certified optimum). Only where the matcher "
+            "supports it (objective total, one mentor per mentee, no spread), else 422; "
+            "the run's stats give the proven gap and the method"
+        },
+    )
 
 
 class RunOptionsSchema(StrictSchema):
@@ -71,6 +82,7 @@ class RunOptionsSchema(StrictSchema):
     pins = fields.List(fields.List(fields.String()), required=True)
     config = fields.Dict(required=True, allow_none=True, attribute="config_overrides")
     priority_unmatched = fields.Float(required=True)
+    tolerance = fields.Float(required=True, allow_none=True)
 
     @pre_dump
     def _typed(self, stored: dict[str, Any], **_kw: object) -> dict[str, Any]:

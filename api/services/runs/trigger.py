@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import matcher
 from api.services import audit, eligibility
 from api.services.context import Actor
 from api.services.errors import Conflict, NotFound, ValidationFailed
@@ -206,26 +208,38 @@ def start_run(
     dry_run: bool = False,
     config_overrides: Mapping[str, Any] | None = None,
     priority_unmatched: float = 0.0,
+    tolerance: float | None = None,
     enqueue: Callable[[uuid.UUID], None] | None = None,
     wait: float = 0.0,
 ) -> Run:
     """Validate and queue a run (audited as ``run.triggered``), then hand it to ``enqueue``.
 
     ``pins``, ``config_overrides`` (a dry run's replacement configuration keys) and
-    ``priority_unmatched`` are stored as the run's :class:`RunOptions`.
+    ``priority_unmatched`` and ``tolerance`` (the relative optimality gap the run
+    accepts, in [0, 1), replacing the configuration's; the matcher must support it
+    for the run's objective and capacities: :func:`_check_tolerance`) are stored as
+    the run's :class:`RunOptions`.
 
     With ``wait`` > 0, poll up to that many seconds (at most 60) for the run to finish
     and return it as it stands then.
     """
     program = get_program(session, actor, program_id)
-    _check_choices(scope, objective, priority_unmatched)
+    _check_choices(scope, objective, priority_unmatched, tolerance)
     current = config_of(session, program)
     overrides = _validate_overrides(current, config_overrides, dry_run)
-    effective = {**current, **(overrides or {})}
+    effective = validate_config({**current, **(overrides or {})})
+    _check_tolerance(
+        session,
+        program.id,
+        effective,
+        objective or effective["objective"],
+        effective["tolerance"] if tolerance is None else tolerance,
+    )
     options = RunOptions(
-        pins=_validate_pins(session, program, pins, validate_config(effective)),
+        pins=_validate_pins(session, program, pins, effective),
         config_overrides=overrides,
         priority_unmatched=priority_unmatched,
+        tolerance=tolerance,
     )
 
     now = _now()
@@ -281,7 +295,9 @@ def start_run(
     return run
 
 
-def _check_choices(scope: str, objective: str | None, priority_unmatched: float) -> None:
+def _check_choices(
+    scope: str, objective: str | None, priority_unmatched: float, tolerance: float | None
+) -> None:
     errors: dict[str, list[str]] = {}
     if scope not in tuple(Scope):
         errors["scope"] = [f"expected one of {', '.join(Scope)}, got {scope!r}"]
@@ -289,8 +305,49 @@ def _check_choices(scope: str, objective: str | None, priority_unmatched: float)
         errors["objective"] = [f"expected one of {', '.join(Objective)}, got {objective!r}"]
     if not 0.0 <= priority_unmatched <= 1.0:
         errors["priority_unmatched"] = [f"expected a number in [0, 1], got {priority_unmatched}"]
+    if tolerance is not None and not 0.0 <= tolerance < 1.0:
+        errors["tolerance"] = [f"expected a number in [0, 1), got {tolerance}"]
     if errors:
         raise ValidationFailed(errors)
+
+
+def _check_tolerance(
+    session: Session,
+    program_id: uuid.UUID,
+    config: Mapping[str, Any],
+    objective: str,
+    tolerance: float,
+) -> None:
+    """A 422 on ``tolerance`` when the matcher would refuse it for this run: it is the
+    matcher's own check, asked on a 1 x 1 problem of the run's kind (its objective;
+    several places per mentee or ``spread``, whose b-matching is always certified)."""
+    if tolerance == 0:
+        return
+    several = config["default_mentee_capacity"] > 1 or (
+        session.scalar(
+            select(Participant.id)
+            .where(
+                Participant.program_id == program_id,
+                Participant.role == Role.MENTEE,
+                Participant.active.is_(True),
+                Participant.capacity > 1,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+    try:
+        matcher.assign(
+            np.zeros((1, 1)),
+            objective=objective,
+            tolerance=tolerance,
+            mentee_capacity=2 if several else 1,
+            spread=1.0 if config["spread"] else 0.0,
+        )
+    except matcher.InvalidToleranceError as exc:
+        raise ValidationFailed(
+            {"tolerance": [f"the matcher cannot use tolerance {tolerance} for this run: {exc}"]}
+        ) from None
 
 
 def _enqueue(session: Session, run_id: uuid.UUID, enqueue: Callable[[uuid.UUID], None]) -> None:
