@@ -132,36 +132,11 @@ def create_org(name: str, owner_email: str) -> None:
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 def demo(host: str, port: int) -> None:
-    from api.services.demo import ensure_demo_key
+    from api.services.demo import ensure_demo_key, tour
 
     with _session(_settings()) as session, unguarded(session):  # finds or makes the tenant
         key = ensure_demo_key(session)
-    base = f"http://{host}:{port}/v1"
-    auth = '-H "Authorization: Bearer $MM_KEY"'
-    upload = f"curl -s -X POST $MM/programs/$PID/participants {auth} -H 'Content-Type: text/csv'"
-    click.echo(
-        f"""
-Demo organization ready. Its owner's API key (a fresh one each `make run`):
-
-  export MM={base} MM_KEY={key}
-
-Try, in another shell, from this directory:
-
-  curl -s $MM/health
-  # a synthetic cohort: program.json, and 1,000 participants in the CSV upload format
-  .venv/bin/mentormatch generate --mentees 750 --mentors 250 --seed 1 --out instance/demo
-  (cat instance/demo/mentors.csv; tail -n +2 instance/demo/mentees.csv) > instance/demo/people.csv
-  PID=$(curl -s -X POST $MM/programs {auth} -H 'Content-Type: application/json' \\
-        --data-binary @instance/demo/program.json \\
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-  {upload} --data-binary @instance/demo/people.csv
-  curl -s "$MM/programs/$PID/participants?role=mentor&limit=2" {auth}
-  # a broken CSV writes nothing and answers 422 naming the row and the field:
-  sed '3s/,mentor,/,boss,/' instance/demo/people.csv | {upload} --data-binary @-
-
-API docs: {base}/docs
-"""
-    )
+    click.echo(tour(f"http://{host}:{port}/v1", key))
 
 
 @main.command("serve", help="Serve the HTTP API (gunicorn).")
