@@ -221,6 +221,18 @@ def test_reads_under_repeated_terminations_are_answered_or_503_never_500(
     assert client.get(f"/v1/programs/{program}", headers=tenant.headers).status_code == 200
 
 
+def test_a_database_that_is_not_listening_is_503(tmp_path: Path) -> None:
+    down = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nothing"
+    app = _app(down, tmp_path)
+    client = app.test_client()
+    key = {"Authorization": f"Bearer mm_{uuid.uuid4().hex}_secret"}  # well-formed, unchecked
+    for method, path in (("GET", "/v1/programs"), ("POST", "/v1/programs")):
+        answer = client.open(path, method=method, json={}, headers=key)
+        _assert_unavailable(answer)
+        assert answer.json["detail"] == "the database is unreachable; retry later"
+    app.extensions["mentormatch"].engine.dispose()
+
+
 # --- Redis stopped and started ----------------------------------------------------------
 
 
