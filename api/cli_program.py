@@ -142,6 +142,13 @@ def import_participants(program_id: uuid.UUID, email: str, csv_path: str) -> Non
 )
 @click.option("--publish", is_flag=True, help="Publish every proposal once the run succeeded.")
 @click.option(
+    "--tolerance",
+    type=float,
+    default=None,
+    help="Accept a total this close to the optimum (relative, in [0, 1); objective total): "
+    "the fast auction path for large cohorts [default: the program's config].",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="The run's phase on stderr while waiting [default: when stderr is a terminal].",
@@ -153,6 +160,7 @@ def run_program(
     dry_run: bool,
     wait: float,
     publish: bool,
+    tolerance: float | None,
     progress: bool | None,
 ) -> None:
     from api.services import runs
@@ -168,7 +176,13 @@ def run_program(
         jobs = make_jobs(settings, _session_factory(session, settings))
         with service_errors():
             run = runs.start_run(
-                session, actor, program_id, scope=scope, dry_run=dry_run, enqueue=jobs.enqueue_run
+                session,
+                actor,
+                program_id,
+                scope=scope,
+                dry_run=dry_run,
+                tolerance=tolerance,
+                enqueue=jobs.enqueue_run,
             )
         click.echo(f"run {run.id} {run.status}")
         if wait <= 0:
@@ -262,6 +276,7 @@ def _summary_rows(run: Run, stats: dict[str, Any]) -> list[tuple[str, str]]:
         ("score min", _number(stats["score_min"])),
         ("blocking pairs", str(stats.get("blocking_pairs", "-"))),
         ("objective", f"{stats['objective']} ({stats['method']}, gap {stats['gap']:.3g})"),
+        ("tolerance", f"{stats.get('tolerance') or 0:g}"),
         ("seconds", f"{seconds.get('total', 0.0):.3f} ({phases})"),
     ]
 

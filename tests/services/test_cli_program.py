@@ -239,3 +239,23 @@ def test_run_wait_starts_the_embedded_worker(
     with session_factory() as session:
         scope_session(session, launch.organization_id)
         assert session.scalar(select(func.count()).select_from(Match)) == 60
+
+
+def test_run_tolerance_is_recorded_and_a_bad_one_is_bad_input(
+    launch: Launch, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _imported(launch)
+    monkeypatch.setenv("MENTORMATCH_JOBS_IMMEDIATE", "1")
+    too_wide = _cli("run", "--program", launch.program_id, "--as", OWNER, "--tolerance", 1.5)
+    assert too_wide.exit_code == 2
+    assert "tolerance: expected a number in [0, 1), got 1.5" in too_wide.output
+    result = _cli(
+        "run", "--program", launch.program_id, "--as", OWNER, "--tolerance", 0.01, "--wait", 30
+    )
+    assert result.exit_code == 0, result.output
+    with session_factory() as session:
+        scope_session(session, launch.organization_id)
+        run = session.scalars(select(Run)).one()  # the refused one was never stored
+    assert run.options["tolerance"] == 0.01
+    assert run.stats["tolerance"] == 0.01
+    assert run.stats["gap"] <= 0.01
