@@ -223,6 +223,17 @@ def _change_mentor(
 ) -> dict[str, Any]:
     """Check the new pair by every rule, re-explain it, and return the audit details."""
     overridden = _check_not_matched_before(session, match, mentor, field, allow_previous_pair)
+    if eligibility.proposed_in_run(
+        session, match.run_id, match.mentee_id, mentor.id, except_match=match.id
+    ):
+        raise ValidationFailed(
+            {
+                field: [
+                    f"{mentor_label(mentor)} is already proposed to this mentee in this run: "
+                    "a pair is proposed once"
+                ]
+            }
+        )
     config = run_config(session, program, run)
     _check_edit_capacity(session, config, match, mentor, field)
     mentee = session.get(Participant, match.mentee_id)

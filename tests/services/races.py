@@ -48,17 +48,19 @@ def race(session_factory: sessionmaker[Session], jobs: list[Job]) -> list[str]:
 
 
 def sweep(session: Session) -> None:
-    """No mentor over capacity, no mentee with two published matches, no person on both
-    sides, every organization's audit chain valid."""
+    """Nobody over capacity (mentors and mentees: each one's published load is its
+    published matches), no pair published twice, no person on both sides, every
+    organization's audit chain valid."""
     published = list(session.scalars(select(Match).where(Match.status == MatchStatus.PUBLISHED)))
     per_mentor = Counter(m.mentor_id for m in published)
     per_mentee = Counter(m.mentee_id for m in published)
-    assert all(n == 1 for n in per_mentee.values()), per_mentee
-    for mentor_id, n in per_mentor.items():
-        mentor = session.get(Participant, mentor_id)
-        assert mentor is not None
-        assert mentor.published_load == n
-        assert mentor.capacity is None or n <= mentor.capacity, (mentor.external_id, n)
+    per_pair = Counter((m.mentee_id, m.mentor_id) for m in published)
+    assert all(n == 1 for n in per_pair.values()), per_pair
+    for person_id, n in (per_mentor + per_mentee).items():
+        person = session.get(Participant, person_id)
+        assert person is not None
+        assert person.published_load == n, (person.external_id, n)
+        assert person.capacity is None or n <= person.capacity, (person.external_id, n)
     both_sides = set(per_mentor) & set(per_mentee)
     assert not both_sides, both_sides
     wrong_role = [
