@@ -5,22 +5,35 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck contracts unit install install-dev bench clean
+.PHONY: run test lint typecheck contracts unit install install-dev lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e .
+# Installs come from the lock files (requirements/*.txt, exact versions), then the
+# project itself without resolving anything more.
+$(VENV)/.installed: $(BIN)/python requirements/base.txt setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(BIN)/python requirements/dev.txt setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+## make lock: compile requirements/base.txt and dev.txt from setup.cfg (pip-tools); the
+## pins already there are kept unless setup.cfg needs others: LOCK_ARGS=--upgrade for newer
+LOCK_ARGS ?=
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/pip-compile --quiet --strip-extras \
+	--no-build-isolation --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(VENV)/.installed-dev
+	$(PIP_COMPILE) --output-file requirements/base.txt setup.cfg
+	$(PIP_COMPILE) --extra dev --output-file requirements/dev.txt setup.cfg
 
 ## make run: install, migrate the embedded SQLite database, make a demo organization, serve
 run: $(VENV)/.installed
