@@ -57,6 +57,11 @@ class LoadSchema(StrictSchema):
     mentors = fields.Integer(required=True, metadata={"description": "Mentors with that load"})
 
 
+class MenteeLoadSchema(StrictSchema):
+    pairs = fields.Integer(required=True, metadata={"description": "Mentors of the run"})
+    mentees = fields.Integer(required=True, metadata={"description": "Mentees with that many"})
+
+
 class MatchingSummarySchema(StrictSchema):
     total = fields.Float(required=True)
     mean = fields.Float(required=True, allow_none=True)
@@ -118,6 +123,7 @@ class ReportSchema(StrictSchema):
     scores = fields.Nested(ScoresSchema, required=True, allow_none=True)
     unmatched_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     mentor_load = fields.List(fields.Nested(LoadSchema), required=True)
+    mentee_load = fields.List(fields.Nested(MenteeLoadSchema), required=True)
     quality = fields.Nested(QualitySchema, required=True)
     outcomes = fields.Nested(
         OutcomesSummarySchema,

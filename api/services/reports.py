@@ -8,8 +8,9 @@
 - ``scores``: the run's pairs as they stand (its matches less the rejected ones, with
   an admin's edits): histogram (:data:`HISTOGRAM_BINS` bins over [0, 1]), mean,
   minimum, and the :data:`LOWEST` lowest pairs.
-- ``unmatched_by_reason`` and ``mentor_load`` (how many of the cohort's mentors got
-  0, 1, 2... of the run's pairs).
+- ``unmatched_by_reason``, ``mentor_load`` (how many of the cohort's mentors got
+  0, 1, 2... of the run's pairs) and ``mentee_load`` (how many of its mentees got 0,
+  1, 2... mentors: above 1 where mentees take several).
 - ``quality``: the run as solved (its stats) against a greedy and a random feasible
   matching of the same cohort (:func:`matcher.greedy_matching`,
   :func:`matcher.random_matching` with seed :data:`RANDOM_SEED`). The cohort's scores
@@ -21,7 +22,9 @@
   configuration's ``min_score`` are not allowed. Profiles are read as they are now,
   so edits since the run make the baselines approximate; pins are not replayed.
   Above :data:`BASELINE_PAIR_LIMIT` mentee x mentor pairs the baselines are skipped
-  (``status: "skipped"`` with the reason): a report must stay an interactive call.
+  (``status: "skipped"`` with the reason): a report must stay an interactive call;
+  so are they when the run gave a mentee several mentors (the baselines give one
+  each, so they would not be the same problem).
 - ``outcomes`` (None until a published or ended match has an outcome of known
   success, :func:`api.services.learning.past_matches`): mean realized success,
   early-end rate (of latest records that say), success by score decile (ten score
@@ -84,6 +87,7 @@ def program_report(session: Session, actor: Actor, program_id: uuid.UUID) -> dic
         "scores": None,
         "unmatched_by_reason": {},
         "mentor_load": [],
+        "mentee_load": [],
         "quality": {"status": "no_run", "reason": "the program has no succeeded real run"},
         "outcomes": _outcomes(session, program.id, config_of(session, program)),
     }
@@ -109,7 +113,12 @@ def program_report(session: Session, actor: Actor, program_id: uuid.UUID) -> dic
         },
         scores=_scores(session, pairs),
         unmatched_by_reason=dict(sorted(Counter(reasons).items())),
-        mentor_load=_mentor_load([p.mentor_id for p in pairs], int(run.stats.get("n_mentors", 0))),
+        mentor_load=_load(
+            [p.mentor_id for p in pairs], int(run.stats.get("n_mentors", 0)), "mentors"
+        ),
+        mentee_load=_load(
+            [p.mentee_id for p in pairs], int(run.stats.get("n_mentees", 0)), "mentees"
+        ),
         quality=_quality(session, program, run),
     )
     return report
@@ -139,7 +148,8 @@ def _match_rate(session: Session, program_id: uuid.UUID, run: Run | None) -> dic
     )
     stats = run.stats if run is not None else {}
     n_mentees = int(stats.get("n_mentees", 0))
-    matched = int(stats.get("matched", 0))
+    # Mentees with at least one mentor (runs before several mentors: one pair each).
+    matched = int(stats.get("mentees_served", stats.get("matched", 0)))
     return {
         "run_mentees": n_mentees,
         "run_matched": matched,
@@ -189,14 +199,15 @@ def _scores(session: Session, pairs: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _mentor_load(mentor_ids: list[uuid.UUID], n_mentors: int) -> list[dict[str, int]]:
-    """How many mentors got each number of pairs; mentors of the cohort without one are 0."""
-    per_mentor = Counter(mentor_ids)
-    loads = Counter(per_mentor.values())
-    idle = max(n_mentors - len(per_mentor), 0)
+def _load(ids: list[uuid.UUID], n_people: int, who: str) -> list[dict[str, int]]:
+    """How many of one side (``who``: "mentors" or "mentees") got each number of pairs;
+    people of the cohort without one are 0."""
+    per_person = Counter(ids)
+    loads = Counter(per_person.values())
+    idle = max(n_people - len(per_person), 0)
     if idle:
         loads[0] += idle
-    return [{"pairs": k, "mentors": loads[k]} for k in sorted(loads)]
+    return [{"pairs": k, who: loads[k]} for k in sorted(loads)]
 
 
 # ----------------------------------------------------------------- baselines
@@ -222,6 +233,13 @@ def _quality(session: Session, program: Any, run: Run) -> dict[str, Any]:
         "summary": None,
     }
     n_pairs = int(stats.get("n_mentees", 0)) * int(stats.get("n_mentors", 0))
+    if int(stats.get("matched", 0)) > int(stats.get("mentees_served", stats.get("matched", 0))):
+        out.update(
+            status="skipped",
+            reason="the run gave mentees several mentors; the greedy and random baselines "
+            "give one each",
+        )
+        return out
     if n_pairs > BASELINE_PAIR_LIMIT:
         out.update(
             status="skipped",

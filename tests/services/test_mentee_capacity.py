@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import erasure, matches, publication, recommendations, runs
+from api.services import erasure, matches, publication, recommendations, reports, runs
 from api.services.errors import Conflict, ValidationFailed
 from models import Match, Participant
 from tests.factories import (
@@ -278,3 +278,34 @@ def test_recommendations_fill_the_places_left_without_the_mentor_it_has(
     publication.publish(session, actor, program.id, rivals[1].id)
     full = recommendations.recommend(session, actor, program.id, e0.id)
     assert (full.items, full.note) == ([], recommendations.ALREADY_MATCHED)
+
+
+# ----------------------------------------------------------------- report
+
+
+def test_the_report_shows_the_mentees_load_beside_the_mentors(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    actor = make_org(session)
+    program = make_program(
+        session, actor, {**RUN_CONFIG, "default_mentee_capacity": 2}, commit=True
+    )
+    add(session, program, "mentee", "e0", ["python"])
+    add(session, program, "mentee", "e1", ["python"], capacity=1)
+    add(session, program, "mentee", "e2", ["python"], languages=["xx"])  # no shared language
+    for i in range(2):
+        add(session, program, "mentor", f"m{i}", ["python"], capacity=2)
+    run = runs.start_run(session, actor, program.id)
+    session.rollback()
+    assert runs.execute_run(session_factory, run.id) == "succeeded"
+    report = reports.program_report(session, actor, program.id)
+    # e0 takes both mentors, e1 one, e2 none: 3 pairs over 2 of 3 mentees.
+    assert report["mentee_load"] == [
+        {"pairs": 0, "mentees": 1},
+        {"pairs": 1, "mentees": 1},
+        {"pairs": 2, "mentees": 1},
+    ]
+    assert report["mentor_load"] == [{"pairs": 1, "mentors": 1}, {"pairs": 2, "mentors": 1}]
+    assert report["match_rate"]["run_matched"] == 2  # mentees with a mentor, not pairs
+    assert report["quality"]["status"] == "skipped"
+    assert "several mentors" in report["quality"]["reason"]
