@@ -108,7 +108,7 @@ class GunicornLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's error and access logs as the application's JSON lines.
 
     The error log (worker boots, timeouts, signals) keeps gunicorn's messages, with
-    :class:`JsonFormatter`; the access log, when enabled (``MENTORMATCH_ACCESS_LOG``),
+    :class:`JsonFormatter`; the access log, when enabled (``MENTORMATCH_GUNICORN_ACCESS_LOG``),
     writes one ``request`` entry per response with the fields below, the request id
     the application answered with included, so both lines of a request join up.
     """

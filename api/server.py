@@ -160,7 +160,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
         "timeout": 120,
         # The app logs each request itself, with its request id; gunicorn's access log
         # (client address, bytes sent) is optional. Both logs are JSON (api/logs.py).
-        "accesslog": "-" if settings.access_log else None,
+        "accesslog": "-" if settings.gunicorn_access_log else None,
         "logger_class": GunicornLogger,
         "child_exit": _metrics_child_exit(settings),
         "preload_app": False,

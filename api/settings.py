@@ -87,7 +87,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # gunicorn's own access log (JSON, with the client address and bytes sent), beside
     # the application's request line that is always written.
-    access_log: bool = False
+    gunicorn_access_log: bool = False
     # Rate limits and readiness (api/limits.py, api/views/health.py). Limits are
     # Flask-Limiter strings ("120/minute", "10/second;300/hour"), counted per
     # organization (the API key's; the client address without one). The expensive
@@ -367,7 +367,7 @@ _PARSERS: dict[str, Parser] = {
     "sweep_seconds": _seconds,
     "metrics_dir": _path,
     "metrics_token": _token,
-    "access_log": _flag,
+    "gunicorn_access_log": _flag,
     "rate_limit_expensive": _rate_limits,
     "rate_limit_default": _rate_limits,
     "rate_limit_storage": _limits_storage,

@@ -31,7 +31,7 @@ def test_every_extra_field_is_kept_and_redacted() -> None:
 
 @pytest.mark.e2e
 def test_a_served_request_logs_json_lines_from_gunicorn_and_the_app(tmp_path: Path) -> None:
-    with serve(tmp_path, web_workers="1", no_worker="1", access_log="1") as server:
+    with serve(tmp_path, web_workers="1", no_worker="1", gunicorn_access_log="1") as server:
         request = urllib.request.Request(
             server.base + "/v1/health", headers={"X-Request-Id": "e2e-log-1"}
         )

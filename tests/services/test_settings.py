@@ -41,6 +41,9 @@ EVERY_VARIABLE = {
     "MENTORMATCH_RATE_LIMIT_DEFAULT": "50 per second",
     "MENTORMATCH_RATE_LIMIT_STORAGE": "redis://limits.example:6379/3",
     "MENTORMATCH_READY_HEARTBEAT_SECONDS": "45",
+    "MENTORMATCH_METRICS_DIR": "/run/mm/metrics",
+    "MENTORMATCH_METRICS_TOKEN": "m" * 20,
+    "MENTORMATCH_GUNICORN_ACCESS_LOG": "on",
 }
 
 
@@ -85,6 +88,9 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         rate_limit_default="50 per second",
         rate_limit_storage="redis://limits.example:6379/3",
         ready_heartbeat_seconds=45.0,
+        metrics_dir=Path("/run/mm/metrics"),
+        metrics_token="m" * 20,
+        gunicorn_access_log=True,
     )
 
 
