@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import redis.exceptions
 from flask import Flask, Response, request
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
@@ -85,12 +86,12 @@ def _reason(exc: BaseException) -> str | None:
         return "the database connection was lost"
     if isinstance(exc.orig, sqlite3.OperationalError):
         return "the database is busy with another write" if _sqlite_busy(exc.orig) else None
-    sqlstate = getattr(exc.orig, "sqlstate", "")
-    if type(exc.orig).__name__ == "OperationalError" and sqlstate is None:
-        return "the database is unreachable"  # psycopg: the connection never opened
-    if isinstance(sqlstate, str) and (
-        sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASS) or sqlstate in _UNAVAILABLE_SQLSTATES
-    ):
+    if not isinstance(exc.orig, psycopg.OperationalError):
+        return None
+    sqlstate = exc.orig.sqlstate
+    if sqlstate is None:
+        return "the database is unreachable"  # the connection never opened
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASS) or sqlstate in _UNAVAILABLE_SQLSTATES:
         return "the database is unavailable"
     return None
 
