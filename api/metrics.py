@@ -77,7 +77,7 @@ class _ThisProcess(Collector):
         return iter(())  # no name checks: the default registry made them already
 
     def collect(self) -> Iterator[Any]:
-        return REGISTRY.collect()
+        return iter(REGISTRY.collect())
 
 
 def build_registry(
