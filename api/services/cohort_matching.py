@@ -19,13 +19,8 @@ unspread optimum, which is solved only then). ``tolerance`` (the argument, else
 ``config.tolerance``) reaches :func:`matcher.assign`; the stats record it with the
 proven ``gap`` and the ``method``.
 
-Priority for mentees left unmatched by earlier runs: their rows of the score matrix
-get ``priority_bonus`` added before the assignment (on the solver's copy only), so
-an optimizer choosing between covering them and covering someone else prefers them.
-The bonus never lets a pair under ``min_score`` through (the threshold is applied to
-the true scores of those rows first, :func:`_boosted_allowed`), and persisted scores,
-breakdowns and stats are always the true, un-boosted ones. Dense and lazy scores take
-the same two functions, on the whole matrix or one row block at a time.
+Priority for mentees left unmatched by earlier runs (``priority_bonus`` on their
+rows, for the solver only) is :mod:`api.services.priority_bonus`'s.
 """
 
 from __future__ import annotations
@@ -42,6 +37,7 @@ import numpy.typing as npt
 import matcher
 import scoring
 from api.services.capacity import capacities
+from api.services.priority_bonus import solver_view, true_reasons
 from models.vocabulary import Objective, Role
 
 IntArray = npt.NDArray[np.int64]
@@ -200,81 +196,6 @@ class CohortResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------- priority bonus
-
-
-def _boosted_scores(scores: F32, bonus: F32) -> F32:
-    """``scores`` with each row's bonus added (a new array)."""
-    return scores + bonus[:, None]
-
-
-def _boosted_allowed(
-    allowed: BoolArray, scores: F32, bonus: F32, min_score: float | None
-) -> BoolArray:
-    """``allowed`` less the pairs of boosted rows whose true score is under ``min_score``:
-    the bonus must not lift them over the matcher's threshold."""
-    boosted = bonus > 0
-    if min_score is None or not boosted.any():
-        return allowed
-    return allowed & ~(boosted[:, None] & (scores < np.float32(min_score)))
-
-
-class _Boosted:
-    """A lazy score matrix with a per-row bonus, for the solver only."""
-
-    def __init__(self, base: scoring.LazyCompatibility, bonus: F32, min_score: float | None):
-        self.base, self.bonus, self.min_score = base, bonus, min_score
-        self.shape, self.dtype = base.shape, base.dtype
-
-    def rows(self, start: int, stop: int) -> F32:
-        return _boosted_scores(self.base.rows(start, stop), self.bonus[start:stop])
-
-    def allowed_rows(self, start: int, stop: int) -> BoolArray:
-        allowed = self.base.allowed_rows(start, stop)
-        bonus = self.bonus[start:stop]
-        if self.min_score is None or not (bonus > 0).any():
-            return allowed  # no true scores needed: skip scoring the block twice
-        return _boosted_allowed(allowed, self.base.rows(start, stop), bonus, self.min_score)
-
-
-def _solver_view(
-    compat: Compat, bonus: F32, min_score: float | None
-) -> tuple[Scores, BoolArray | None]:
-    """What the matcher is given: the scores with the bonus, and the mask (None when
-    the scores are lazy and carry their own ``allowed_rows``)."""
-    boosted = bool(bonus.any())
-    if isinstance(compat, scoring.LazyCompatibility):
-        return (_Boosted(compat, bonus, min_score) if boosted else compat), None
-    if not boosted:
-        return compat.scores, compat.allowed
-    allowed = _boosted_allowed(compat.allowed, compat.scores, bonus, min_score)
-    return _boosted_scores(compat.scores, bonus), allowed
-
-
-def _true_reasons(
-    compat: Compat,
-    unmatched: IntArray,
-    reasons: Sequence[str],
-    bonus: F32,
-    min_score: float | None,
-) -> list[str]:
-    """The matcher's reasons, except that a boosted row which lost its sub-threshold
-    pairs to the mask is ``below_min_score``, as it would have been without the bonus."""
-    out = [str(r) for r in reasons]
-    lost_at = np.flatnonzero(bonus[unmatched] > 0)
-    if min_score is None or not len(lost_at):
-        return out
-    rows = unmatched[lost_at]
-    if isinstance(compat, scoring.Compatibility):
-        feasible = np.asarray(compat.allowed[rows].any(axis=1))
-    else:  # one row block per unmatched boosted mentee: rows, never pairs, in Python
-        feasible = np.array([compat.allowed_rows(int(i), int(i) + 1).any() for i in rows])
-    for k in lost_at[feasible]:
-        if out[k] == "no_allowed_mentor":
-            out[k] = "below_min_score"
-    return out
-
-
 # ----------------------------------------------------------------- one cohort
 
 
@@ -334,7 +255,7 @@ def match_cohort(
     bonus = np.zeros(n_mentees, dtype=np.float32)
     if priority_rows is not None and len(priority_rows) and priority_bonus > 0:
         bonus[priority_rows] = np.float32(priority_bonus)
-    scores, allowed = _solver_view(compat, bonus, min_score)
+    scores, allowed = solver_view(compat, bonus, min_score)
     seconds["score"] = time.perf_counter() - started
     notify("scored")
 
@@ -368,7 +289,7 @@ def match_cohort(
     mentor_idx = np.asarray(assignment.mentor, dtype=np.int64)
     explanations = engines.explain(compat, mentee_idx, mentor_idx) if len(mentee_idx) else []
     unmatched = np.asarray(assignment.unmatched, dtype=np.int64)
-    reasons = _true_reasons(compat, unmatched, assignment.reasons, bonus, min_score)
+    reasons = true_reasons(compat, unmatched, assignment.reasons, bonus, min_score)
     seconds["explain"] = time.perf_counter() - started
     notify("explained")
 
