@@ -309,3 +309,25 @@ def test_the_report_shows_the_mentees_load_beside_the_mentors(
     assert report["match_rate"]["run_matched"] == 2  # mentees with a mentor, not pairs
     assert report["quality"]["status"] == "skipped"
     assert "several mentors" in report["quality"]["reason"]
+
+
+def test_scope_unmatched_keeps_a_pending_proposal_and_fills_the_place_left(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    actor = make_org(session)
+    program = make_program(session, actor, RUN_CONFIG, commit=True)
+    e0 = add(session, program, "mentee", "e0", ["python"], capacity=2)
+    add(session, program, "mentor", "m0", ["python"], capacity=2)
+    late = add(session, program, "mentor", "m1", ["python"], active=False)
+    first = runs.start_run(session, actor, program.id)
+    session.rollback()
+    assert runs.execute_run(session_factory, first.id) == "succeeded"
+    assert mentors_of(session, e0, run_id=first.id) == ["m0"]  # pending, not published
+    late.active = True
+    session.commit()
+    second = runs.start_run(session, actor, program.id, scope="unmatched")
+    session.rollback()
+    assert runs.execute_run(session_factory, second.id) == "succeeded"
+    # The kept proposal holds one of e0's places and its pair is not proposed again.
+    assert mentors_of(session, e0, run_id=second.id) == ["m1"]
+    assert reload(session, second.id).stats["proposals_kept"] == 1
