@@ -5,9 +5,9 @@ pairs left after the pins (a pin uses a place on both sides; a pinned pair is
 never chosen again):
 
 * ``total``: the largest total score (pairs under 0 never help, so are left out).
-* ``coverage``: lexicographic, by three flows whose optima become floors: the most
-  mentees reaching their first mentor (pinned mentees already have), then the most
-  pairs, then the largest total.
+* ``coverage``: lexicographic: the most mentees reaching their first mentor (pinned
+  mentees already have), then the most pairs (one flow with integer gains, see
+  :func:`_coverage_floors`), then, with both as floors, the largest total.
 * ``fair``: the coverage of the first two levels, then the highest lowest free
   score (bisection over the distinct scores, each step the first two levels on the
   pairs at or above it), then the largest total.
@@ -49,10 +49,6 @@ _MAX_MATERIALIZED = 200_000_000
 def _scores(s: NDArray[Any]) -> NDArray[np.floating[Any]]:
     # float32 scores stay float32: the check pass over all pairs works in float32.
     return np.asarray(s, dtype=np.result_type(s, np.float32))
-
-
-def _zeros(s: NDArray[Any]) -> FloatArray:
-    return np.zeros(np.shape(s))
 
 
 def _ones(s: NDArray[Any]) -> FloatArray:
@@ -120,17 +116,19 @@ def _lo(prob: Problem) -> float:
     return -np.inf if prob.min_score is None else prob.min_score
 
 
-def _coverage_floors(sides: _Sides, frame: Frame, k: int) -> tuple[int, int] | None:
-    """The most mentees reaching a first mentor, then the most pairs (None: nothing fits)."""
-    first = solve_level(frame, sides.level(_zeros, 0.0, 1.0), k=k, full=True, time_limit=None)
-    assert first is not None
-    c1 = round(first.value)
-    pairs = solve_level(
-        frame, sides.level(_ones, 0.0, floor_first=c1), k=k, full=True, time_limit=None
-    )
-    if pairs is None:
-        return None
-    return c1, round(pairs.value)
+def _coverage_floors(sides: _Sides, frame: Frame, k: int) -> tuple[int, int]:
+    """The most mentees reaching a first mentor, then the most pairs.
+
+    One flow, lexicographic by integer gains: a pair is worth 1 and a first place
+    ``big``, more than any number of pairs, so the optimum ``big * F + P`` has the
+    most first places F, then the most pairs P (both exact: integers in float64).
+    """
+    big = int(min(sides.rcap.clip(0).sum(), sides.ccap.clip(0).sum())) + 1
+    level = sides.level(_ones, 0.0, float(big))
+    res = solve_level(frame, level, k=k, full=True, time_limit=None)
+    assert res is not None  # no floors: always solvable
+    firsts, pairs = divmod(round(res.value), big)
+    return firsts, pairs
 
 
 def _fair_threshold(sides: _Sides, frame: Frame, k: int, floors: tuple[int, int]) -> float:
@@ -165,8 +163,6 @@ def _solve(prob: Problem, k: int, time_limit: float | None) -> tuple[LevelResult
     source = _dense(prob)
     frame = sides.frame(prob, _lo(prob), source)
     floors = _coverage_floors(sides, frame, k)
-    if floors is None:  # cannot happen: level 1's optimum meets its own floor
-        raise MatcherError("coverage floors could not be met")
     reasons_frame = frame
     if prob.objective == "fair":
         frame = replace(frame, lo=_fair_threshold(sides, frame, k, floors))
