@@ -18,7 +18,7 @@ that falls behind shows it (no coordinated omission). Each step reports throughp
 p50/p99 per tenant, errors (anything but the expected 200/201, or no answer), and at
 the end every accepted outcome post is looked up in the database.
 
-    .venv/bin/python -m benchmarks.load [--rates 100 200 300 400] [--seconds 15]
+    .venv/bin/python -m benchmarks.load [--rates 50 100 200 300 400] [--seconds 10] [--flood 16]
 
 Needs PostgreSQL (``--database``, a maintenance URL: a scratch database is created next
 to it and dropped) and Redis (``--redis``; a queue name of its own, nothing flushed).
@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ from scoring.synthetic import generate_cohort
 
 BIN = Path(sys.executable).parent
 AUDIT_KEY = "load-benchmark-audit-key-" + "0" * 32
+#: Seconds a step may overrun; also the client's timeout for one answer.
+GRACE = 10.0
 OUTCOME = {"meetings": 3, "messages": 12, "mentor_rating": 4}
 
 
@@ -72,8 +75,8 @@ class Tenant:
 class Http:
     """Keep-alive HTTP/1.1 to the server, one connection per thread."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, port: int, timeout: float = 300) -> None:
+        self.port, self.timeout = port, timeout
         self.local = threading.local()
 
     def call(self, key: str, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
@@ -85,7 +88,9 @@ class Http:
         for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
             conn = getattr(self.local, "conn", None)
             if conn is None:
-                conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, 60)
+                conn = self.local.conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=GRACE
+                )
             try:
                 conn.request(method, "/v1" + path, body=data, headers=headers)
                 response = conn.getresponse()
@@ -207,7 +212,7 @@ def prepare(client: Http, keys: list[str], args: argparse.Namespace) -> list[Ten
 
 def _background(port: int, tenants: list[Tenant], flood: int, stop: Any, out: Any) -> None:
     """A separate process: A's and B's dry runs back to back, C's recommendation flood."""
-    client = Http(port)
+    client = Http(port, timeout=60)
     counts: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -215,10 +220,16 @@ def _background(port: int, tenants: list[Tenant], flood: int, stop: Any, out: An
         with lock:
             counts[key] = counts.get(key, 0) + 1
 
+    def call(tenant: Tenant, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        try:
+            return client.call(tenant.key, method, path, body)
+        except (http.client.HTTPException, OSError):
+            return 0, b""  # no answer within the client's timeout
+
     def runs(tenant: Tenant) -> None:
         path = f"/programs/{tenant.big_program_id}/runs"
         while not stop.is_set():
-            status, raw = client.call(tenant.key, "POST", path, {"dry_run": True})
+            status, raw = call(tenant, "POST", path, {"dry_run": True})
             if status != 202:
                 count(f"{tenant.name} runs {status}")
                 stop.wait(1)  # refused (one still active, or rate-limited): later
@@ -226,23 +237,22 @@ def _background(port: int, tenants: list[Tenant], flood: int, stop: Any, out: An
             run_id = json.loads(raw)["id"]
             state = "queued"
             while state in ("queued", "running") and not stop.wait(0.5):
-                state = json.loads(client.call(tenant.key, "GET", f"{path}/{run_id}")[1])["status"]
+                status, raw = call(tenant, "GET", f"{path}/{run_id}")
+                state = json.loads(raw)["status"] if status == 200 else state
             count(f"{tenant.name} runs {state}")
 
     def recommendations(c: Tenant, seed: int) -> None:
         rng = random.Random(seed)
         while not stop.is_set():
             who = rng.choice(c.participant_ids)
-            status, _ = client.call(
-                c.key,
-                "GET",
-                f"/programs/{c.program_id}/participants/{who}/recommendations?limit=10",
-            )
+            path = f"/programs/{c.program_id}/participants/{who}/recommendations?limit=10"
+            status, _ = call(c, "GET", path)
             count(f"C recommendations {status}")
 
-    threads = [threading.Thread(target=runs, args=(t,)) for t in tenants[:2]]
+    threads = [threading.Thread(target=runs, args=(t,), daemon=True) for t in tenants[:2]]
     threads += [
-        threading.Thread(target=recommendations, args=(tenants[2], i)) for i in range(flood)
+        threading.Thread(target=recommendations, args=(tenants[2], i), daemon=True)
+        for i in range(flood)
     ]
     for thread in threads:
         thread.start()
@@ -287,20 +297,31 @@ def _one(client: Http, tenant: Tenant, rng: random.Random, due: float) -> Sample
 def step(
     client: Http, tenants: list[Tenant], rate: float, seconds: float
 ) -> tuple[list[Sample], float]:
-    """``rate`` requests per second for ``seconds``, alternating A and B, on the clock."""
+    """``rate`` requests per second for ``seconds``, alternating A and B, on the clock.
+
+    Bounded: a request not started within :data:`GRACE` seconds after the step ends is
+    not sent, and counts as an error (status 0) with its wait so far as its latency.
+    """
     rng = random.Random(int(rate))
     total = int(rate * seconds)
     pool = ThreadPoolExecutor(max_workers=96)
     start = time.perf_counter() + 0.05
-    futures = []
+    futures: list[tuple[float, str, Future[Sample]]] = []
     for i in range(total):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         tenant = tenants[i % 2]
-        futures.append(pool.submit(_one, client, tenant, random.Random(rng.random()), due))
-    samples = [f.result() for f in futures]
+        job = pool.submit(_one, client, tenant, random.Random(rng.random()), due)
+        futures.append((due, tenant.name, job))
+    wait([f for _, _, f in futures], timeout=GRACE)
+    now = time.perf_counter()
+    dropped = {id(job) for _, _, job in futures if job.cancel()}  # all at once, then wait
+    samples = [
+        Sample(name, "not sent", 0, now - due) if id(job) in dropped else job.result()
+        for due, name, job in futures
+    ]
     pool.shutdown()
     return samples, time.perf_counter() - start
 
@@ -314,7 +335,8 @@ def _pct(values: list[float], q: float) -> float:
 def report_row(rate: float, samples: list[Sample], elapsed: float) -> str:
     ok = {"outcome": 201}
     errors = [s for s in samples if s.status != ok.get(s.kind, 200)]
-    cells = [f"{rate:.0f}", f"{len(samples) / elapsed:.0f}"]
+    answered = sum(1 for s in samples if s.status != 0)
+    cells = [f"{rate:.0f}", f"{answered / elapsed:.0f}"]
     for name in "AB":
         mine = [s.latency for s in samples if s.tenant == name]
         cells += [f"{_pct(mine, 50):.1f}", f"{_pct(mine, 99):.1f}"]
@@ -334,38 +356,47 @@ def lost_writes(url: str, ids: list[str]) -> int:
     return len(ids) - int(found)
 
 
+def measure(load: Http, tenants: list[Tenant], args: argparse.Namespace) -> list[str]:
+    """Every step's row of the table; returns the ids of the accepted outcome posts."""
+    print(
+        "| offered req/s | served req/s | A p50 ms | A p99 ms | B p50 ms | B p99 ms "
+        "| errors | outcome posts |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---|---:|")
+    accepted: list[str] = []
+    for rate in args.rates:
+        samples, elapsed = step(load, tenants, rate, args.seconds)
+        accepted += [s.outcome_id for s in samples if s.outcome_id]
+        print(report_row(rate, samples, elapsed), flush=True)
+    return accepted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=[100, 200, 300, 400])
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rates", type=float, nargs="+", default=[50, 100, 200, 300, 400])
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--flood", type=int, default=16)
-    parser.add_argument("--flood-size", type=int, default=2000)
+    parser.add_argument("--flood-size", type=int, default=1000)
     parser.add_argument("--run-size", type=int, default=1000)
     parser.add_argument("--log", default="/tmp/mentormatch-load.log")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # `timeout`: still clean up
     with stack(args) as (client, url, keys):
         tenants = prepare(client, keys, args)
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
         stop, out = multiprocessing.Event(), multiprocessing.Queue()
         background = multiprocessing.Process(
-            target=_background, args=(client.port, tenants, args.flood, stop, out)
+            target=_background, args=(client.port, tenants, args.flood, stop, out), daemon=True
         )
         background.start()
-        time.sleep(3)  # the flood and the first runs under way
-        print(
-            "| offered req/s | served req/s | A p50 ms | A p99 ms | B p50 ms | B p99 ms "
-            "| errors | outcome posts |"
-        )
-        print("|---:|---:|---:|---:|---:|---:|---|---:|")
-        accepted: list[str] = []
-        for rate in args.rates:
-            samples, elapsed = step(client, tenants, rate, args.seconds)
-            accepted += [s.outcome_id for s in samples if s.outcome_id]
-            print(report_row(rate, samples, elapsed), flush=True)
-        stop.set()
+        try:
+            time.sleep(3)  # the flood and the first runs under way
+            accepted = measure(Http(client.port, timeout=GRACE), tenants, args)
+        finally:
+            stop.set()
         counts = out.get(timeout=120)
         background.join(120)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
