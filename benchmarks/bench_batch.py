@@ -4,11 +4,12 @@ For each size a cohort of n mentees and n mentors is generated (``mentormatch ge
 ``scoring.synthetic``; untimed), then ``mentormatch match`` runs as a fresh process, as
 a program manager runs it: "wall s" is that process' wall time, start-up included;
 the phases and the peak memory (the process' own ``ru_maxrss``) are read from the
-summary the command prints. ``--large`` adds cohorts matched with ``--tolerance``
-(the auction path; the proven gap is in the method column) into their own result, so
-the default run never erases a large one. Writes ``results/batch.json`` (and
-``results/batch_large.json``) and ``results/batch.png``; ``python -m benchmarks.report``
-puts the tables into ``benchmarks/README.md``.
+summary the command prints; "cpu s" is its user + system time (on a busy machine the
+wall time grows with the load, the CPU time much less). ``--large`` adds cohorts
+matched with ``--tolerance`` (the auction path; the proven gap is in the method column)
+into their own result, so the default run never erases a large one. Writes
+``results/batch.json`` (and ``results/batch_large.json``) and ``results/batch.png``;
+``python -m benchmarks.report`` puts the tables into ``benchmarks/README.md``.
 
     .venv/bin/python -m benchmarks.bench_batch --sizes 1000,10000
     .venv/bin/python -m benchmarks.bench_batch --sizes '' --large 50000 --tolerance 0.0005
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,9 +31,15 @@ from benchmarks.report import RESULTS, Table, load_average, plot_lines, save
 
 CLI = str(Path(sys.executable).with_name("mentormatch"))
 PHASES = ("read", "score", "assign", "stability", "explain", "write")
-COLUMNS = ["n per side", "tolerance", "wall s", *(f"{p} s" for p in PHASES)]
+COLUMNS = ["n per side", "tolerance", "wall s", "cpu s", *(f"{p} s" for p in PHASES)]
 COLUMNS += ["peak MiB", "matched", "method"]
 TARGET_10K_SECONDS = 15.0
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _summary(text: str) -> dict[str, str]:
@@ -48,12 +56,14 @@ def measure(n: int, tolerance: float, scratch: Path) -> list[object]:
     command = [CLI, "match", "--no-progress", "--config", str(out / "program.json")]
     command += ["--mentees", str(out / "mentees.csv"), "--mentors", str(out / "mentors.csv")]
     command += ["--out", str(out / "matches.csv"), "--tolerance", str(tolerance)]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     summary = _summary(done.stdout)
     phases = dict(re.findall(r"(\w+) ([\d.]+)", summary["seconds"].split("(", 1)[1]))
-    row: list[object] = [n, tolerance, round(wall, 2)]
+    row: list[object] = [n, tolerance, round(wall, 2), round(cpu, 2)]
     row += [round(float(phases[p]), 2) if p in phases else None for p in PHASES]
     peak = float(summary["peak memory"].split()[0])
     method = summary["objective"].split("(", 1)[1].rstrip(")")
