@@ -80,9 +80,7 @@ class _ThisProcess(Collector):
         return iter(REGISTRY.collect())
 
 
-def build_registry(
-    settings: Settings, session_factory: Callable[[], Session]
-) -> CollectorRegistry:
+def build_registry(settings: Settings, session_factory: Callable[[], Session]) -> CollectorRegistry:
     """What a scrape reads: every process's files (``metrics_dir``) or this process's
     metrics, and the database's run counts."""
     registry = CollectorRegistry()
