@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -61,7 +62,7 @@ def save(name: str, tables: Mapping[str, Table], *, load_before: float, notes: s
     RESULTS.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
-        "command": " ".join([".venv/bin/python -m", _module(), *sys.argv[1:]]),
+        "command": ".venv/bin/python -m " + shlex.join([_module(), *sys.argv[1:]]),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _commit(),
         "cpus": os.cpu_count(),
