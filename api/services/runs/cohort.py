@@ -139,12 +139,13 @@ def build_cohort(
     held = [*published, *kept]
     used = Counter(mentor for _, mentor in held)
     taken = Counter(mentee for mentee, _ in held)
-    people_of = [p for p in people if p.role == Role.MENTEE]
-    own = capacities([profile(p) for p in people_of], config, Role.MENTEE)
-    places = own - np.array([taken.get(p.id, 0) for p in people_of], dtype=np.int64)
+    all_mentees = [p for p in people if p.role == Role.MENTEE]
+    all_profiles = [profile(p) for p in all_mentees]
+    own = capacities(all_profiles, config, Role.MENTEE)
+    places = own - np.array([taken.get(p.id, 0) for p in all_mentees], dtype=np.int64)
     by_published = Counter(mentee for mentee, _ in published)
-    on_published = np.array([by_published.get(p.id, 0) for p in people_of], dtype=np.int64)
-    mentees = [p for p, n in zip(people_of, places, strict=True) if n > 0]
+    on_published = np.array([by_published.get(p.id, 0) for p in all_mentees], dtype=np.int64)
+    mentees = [p for p, n in zip(all_mentees, places, strict=True) if n > 0]
     mentors = [p for p in people if p.role == Role.MENTOR]
     row = {p.id: i for i, p in enumerate(mentees)}
     col = {p.id: j for j, p in enumerate(mentors)}
@@ -154,7 +155,7 @@ def build_cohort(
     capacity -= np.array([used.get(p.id, 0) for p in mentors], dtype=np.int64)
     np.maximum(capacity, 0, out=capacity)
     mentee_profiles = [
-        {**profile(p), "capacity": int(n)} for p, n in zip(people_of, places, strict=True) if n > 0
+        {**view, "capacity": int(n)} for view, n in zip(all_profiles, places, strict=True) if n > 0
     ]
 
     ext_row = {p.external_id: i for i, p in enumerate(mentees)}
