@@ -188,8 +188,8 @@ def run_program(
         if wait <= 0:
             if run.status == RunStatus.QUEUED and needs_companion_worker(settings):
                 click.echo(
-                    "no worker runs beside this command: start `mentormatch serve` or "
-                    "`mentormatch worker`, or pass --wait"
+                    "queued: `mentormatch serve` or `mentormatch worker` on this database "
+                    "executes it; --wait SECONDS executes it here"
                 )
             return
         own_worker = needs_companion_worker(settings) and not settings.jobs_immediate

@@ -259,3 +259,21 @@ def test_run_tolerance_is_recorded_and_a_bad_one_is_bad_input(
     assert run.options["tolerance"] == 0.01
     assert run.stats["tolerance"] == 0.01
     assert run.stats["gap"] <= 0.01
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one worker process is enough
+def test_a_run_the_embedded_worker_did_not_finish_is_cancelled_exit_3(
+    launch: Launch, session_factory: sessionmaker[Session]
+) -> None:
+    _imported(launch)
+    # The worker process is still starting when a hundredth of a second has passed.
+    result = _cli("run", "--program", launch.program_id, "--as", OWNER, "--wait", 0.01)
+    assert result.exit_code == 3, result.output
+    assert "did not finish within 0.01 s: cancelled" in result.output
+    with session_factory() as session:
+        scope_session(session, launch.organization_id)
+        run = session.scalars(select(Run)).one()
+        matches = session.scalar(select(func.count()).select_from(Match))
+    assert run.status == "cancelled"
+    assert matches == 0
+    assert _actors(session_factory, launch, "run.cancelled") == [launch.owner_id]
