@@ -66,6 +66,9 @@ class CompanionWorker:
         self.process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # between starting a process and stopping it
+        # gunicorn forks its web workers from inside run_server: they carry a copy of
+        # this object (and run its `finally`) but the worker is not theirs to stop.
+        self._owner = os.getpid()
         self._thread = threading.Thread(target=self._supervise, name="companion", daemon=True)
         # Linux: the kernel sends SIGTERM to the worker when the thread that started it
         # ends, the supervisor, which lives as long as the server (even one SIGKILLed).
@@ -101,6 +104,8 @@ class CompanionWorker:
 
     def stop(self, timeout: float = 10) -> None:
         """Stop supervising and the worker: SIGTERM, then SIGKILL after ``timeout``."""
+        if os.getpid() != self._owner:
+            return
         with self._lock:
             self._stopping.set()
             process = self.process

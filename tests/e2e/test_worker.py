@@ -271,6 +271,34 @@ def test_serve_runs_its_own_worker_and_stops_it(tmp_path: Path) -> None:
     assert alive == [], "the companion worker outlived the server"
 
 
+def test_serve_restarts_its_companion_worker_when_it_dies(tmp_path: Path) -> None:
+    env = _environment(tmp_path, None)
+    _cli(env, "db", "upgrade")
+    key = _cli(env, "create-org", "E2E", "--owner", "owner@e2e.example").strip().splitlines()[-1]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/v1"
+    log = tmp_path / "serve.log"
+    with _process([str(BIN / "mentormatch"), "serve", "--port", str(port)], env, log) as server:
+        _wait_healthy(base, server, log)
+        [first] = _companions(server.pid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (restarted := [pid for pid in _companions(server.pid) if pid != first]):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert not _is_running(first)
+        _match_a_cohort(Client(base, key), env["MENTORMATCH_DATABASE_URL"], n=100)
+        assert _companions(server.pid) == restarted  # the new one ran it, and lives on
+    died = [json.loads(line) for line in log.read_text().splitlines() if "companion" in line]
+    assert [(e["message"], e["pid"]) for e in died if e.get("level") == "error"] == [
+        ("companion worker died; restarting it", first)
+    ]
+
+
+def _companions(server_pid: int) -> list[int]:
+    return [pid for pid, cmd in _children(server_pid).items() if "api.cli worker" in cmd]
+
+
 def _children(pid: int) -> dict[int, str]:
     found = {}
     for entry in Path("/proc").iterdir():

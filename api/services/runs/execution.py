@@ -135,13 +135,13 @@ def _claim(
         run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
         if run is None or run.status != RunStatus.QUEUED:
             return "gone"  # finished, failed, or another worker has it: nothing to do
-        now = _now()
-        if concurrency is not None and _running_count(session, run.organization_id, now) >= (
+        if concurrency is not None and _running_count(session, run.organization_id) >= (
             concurrency
         ):
-            run.lease_expires_at = now + QUEUE_TIMEOUT  # waiting its turn is not lost
+            run.lease_expires_at = _now() + QUEUE_TIMEOUT  # waiting its turn is not lost
             session.commit()
             return WAITING
+        now = _now()  # after the organization's lock: the claim's true time
         run.status, run.started_at, run.progress = RunStatus.RUNNING, now, PROGRESS["claimed"]
         run.phase = PHASE_AFTER["claimed"]
         run.lease_expires_at = now + timedelta(seconds=lease)
@@ -149,13 +149,20 @@ def _claim(
         return "claimed"
 
 
-def _running_count(session: Session, organization_id: uuid.UUID, now: datetime) -> int:
+def _running_count(session: Session, organization_id: uuid.UUID) -> int:
     """The organization's running runs whose lease is alive, counted under a lock on
     the organization's row (PostgreSQL; SQLite's write transaction is the lock), so
-    that two workers claiming at once see each other's claim."""
+    that two workers claiming at once see each other's claim.
+
+    ``FOR NO KEY UPDATE``: claims exclude each other, but not a run saving its
+    proposals meanwhile (their foreign keys take ``KEY SHARE`` on the same row).
+    """
     session.execute(
-        select(Organization.id).where(Organization.id == organization_id).with_for_update()
+        select(Organization.id)
+        .where(Organization.id == organization_id)
+        .with_for_update(key_share=True)
     )
+    now = _now()
     counted = session.scalar(
         select(func.count())
         .select_from(Run)

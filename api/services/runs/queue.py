@@ -21,8 +21,9 @@ tenant's second run waits for its first, holds no worker slot meanwhile (the che
 is one short transaction), and every other tenant's run is taken in its turn. Chosen
 over a queue per organization: Huey has one queue per instance, and the database
 already knows which runs are running. Process workers (``--worker-type process``)
-fork from the consumer: the database pool and the SQLite queue's connection are not
-carried into a child (:func:`_fork_safe`), and a child dies with its consumer.
+fork from the consumer: its own threads then work on connections of their own
+(:func:`_on_own_connections`), so a child shares no database or queue connection
+with its parent, and a child dies with its consumer.
 
 **Nothing stuck.** Each worker process sweeps every ``settings.sweep_seconds``, from a
 thread of its own, so that long runs filling every worker slot never delay it: runs
@@ -38,7 +39,9 @@ Other services hand the worker their daily maintenance as :class:`DailyTask` val
 
 from __future__ import annotations
 
+import copy
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -51,14 +54,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from huey.storage import BaseSqlStorage
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services.export_jobs import register_export_tasks
 from api.services.runs.execution import WAITING, execute_run, expire_stale_runs, keep_queued
 from api.settings import Settings
-from models import Run
+from models import Run, make_engine, make_session_factory
 from models.tenant_guard import required_factory, unguarded
 from models.vocabulary import RunStatus
 
@@ -78,7 +80,8 @@ class Jobs:
     """A Huey instance with the service's tasks registered on it."""
 
     huey: Huey
-    _execute: Callable[[str], object]
+    #: The ``execute_run`` task (a Huey TaskWrapper: untyped).
+    _execute: Any
     session_factory: Callable[[], Session]
     #: Queues an organization export (:mod:`api.services.export_jobs`).
     enqueue_export: Callable[[uuid.UUID], None]
@@ -93,7 +96,7 @@ class Jobs:
 
     def enqueue_run(self, run_id: uuid.UUID) -> None:
         """Queue the run for a worker (or, in immediate mode, execute it now)."""
-        self._execute(str(run_id))
+        self.huey.enqueue(self._execute.s(str(run_id)))
 
     def expire_stale(self) -> list[uuid.UUID]:
         with self.session_factory() as session:
@@ -226,8 +229,10 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     bind = factory.kw.get("bind") if isinstance(factory, sessionmaker) else None
     if bind is not None:
         bind.dispose()
+    maintenance = jobs
     if worker_type == "process":
-        _fork_safe(jobs, bind)
+        maintenance = _on_own_connections(jobs, bind)
+        os.register_at_fork(after_in_child=_in_worker_process(bind))
     options: dict[str, Any] = {
         "workers": workers,
         "worker_type": worker_type,
@@ -243,8 +248,8 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     )
     stop = threading.Event()
     for name, action, every in (
-        ("heartbeat", jobs.beat, HEARTBEAT_SECONDS),
-        ("sweep", jobs.sweep, jobs.sweep_seconds),
+        ("heartbeat", maintenance.beat, HEARTBEAT_SECONDS),
+        ("sweep", maintenance.sweep, jobs.sweep_seconds),
     ):
         thread = threading.Thread(target=_every, args=(every, action, stop, name), name=name)
         thread.daemon = True
@@ -267,28 +272,35 @@ def _every(seconds: float, action: Callable[[], object], stop: threading.Event, 
             return
 
 
-def _fork_safe(jobs: Jobs, engine: Any) -> None:
-    """Make this process safe to fork worker processes from while its threads work.
+def _on_own_connections(jobs: Jobs, engine: Engine | None) -> Jobs:
+    """A copy of ``jobs`` on a queue connection and a database pool of its own.
 
-    No fork happens while the heartbeat or the sweep is inside the SQLite queue (its
-    lock is taken around the fork); a child opens its own queue connection and database
-    pool instead of sharing the parent's (SQLAlchemy's ``dispose(close=False)``); and a
-    child is killed when its consumer dies, as a thread worker would be, so that no
-    orphan keeps executing runs with nobody beating for it.
+    The consumer's threads (heartbeat, sweep) use it, so that the worker processes it
+    forks, which use ``jobs``, never inherit a connection in use by a thread (nor one
+    they would close under it): SQLite's and Redis's connections are not fork-safe.
     """
-    storage = jobs.huey.storage
-    lock = storage.lock if isinstance(storage, BaseSqlStorage) else threading.Lock()
+    huey = copy.copy(jobs.huey)
+    huey.storage = huey.create_storage()
+    factory = jobs.session_factory
+    if engine is not None and isinstance(factory, sessionmaker):
+        url = engine.url.render_as_string(hide_password=False)
+        factory = make_session_factory(make_engine(url), info=factory.kw.get("info"))
+    return dataclasses.replace(jobs, huey=huey, session_factory=factory, _unseen=set())
+
+
+def _in_worker_process(engine: Engine | None) -> Callable[[], None]:
+    """What a forked worker process does first: open its own database connections
+    (SQLAlchemy's ``dispose(close=False)``: the parent's, if any, are left alone) and
+    arrange to be killed when its consumer dies, as a thread worker would be, so that
+    no orphan executes runs with nobody beating for it."""
     killed_with_consumer = die_with_parent(signal.SIGKILL)
 
     def in_child() -> None:
-        lock.release()
-        if isinstance(storage, BaseSqlStorage):
-            storage._conn = None  # the parent's; Huey opens another on first use
         if engine is not None:
             engine.dispose(close=False)
         killed_with_consumer()
 
-    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=in_child)
+    return in_child
 
 
 def die_with_parent(signum: int) -> Callable[[], None]:
