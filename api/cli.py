@@ -402,8 +402,11 @@ def purge(dry_run: bool) -> None:
     type=click.Choice(["thread", "process"]),
     default="thread",
     show_default=True,
+    help="process: each run in a process of its own (CPU-heavy cohorts; PostgreSQL only).",
 )
 def worker(workers: int | None, worker_type: str) -> None:
+    from sqlalchemy.engine import make_url
+
     from api.app import make_jobs
     from api.logs import configure_logging
     from api.services.runs.queue import run_worker
@@ -411,6 +414,14 @@ def worker(workers: int | None, worker_type: str) -> None:
     from models import make_engine, make_session_factory
 
     settings = _settings()
+    if worker_type == "process" and make_url(settings.database_url).get_backend_name() == (
+        "sqlite"
+    ):
+        # Runs in forked processes met "database is locked" on SQLite in our tests.
+        raise click.UsageError(
+            "--worker-type process needs PostgreSQL (MENTORMATCH_DATABASE_URL): a SQLite "
+            "database is not shared safely with forked processes; use --worker-type thread"
+        )
     configure_logging(settings.log_level)
     try:
         info = {"audit_key": settings.audit_secret()}

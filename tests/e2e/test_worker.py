@@ -319,3 +319,16 @@ def _is_running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_process_workers_refuse_a_sqlite_database(tmp_path: Path) -> None:
+    env = _environment(tmp_path, None)
+    done = subprocess.run(
+        [str(BIN / "mentormatch"), "worker", "--worker-type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr  # a usage error: nothing was started
+    assert "--worker-type process needs PostgreSQL" in done.stderr
