@@ -31,7 +31,9 @@ Decisions worth knowing:
   every mentee a first mentor, before anyone gets a further one
   (:mod:`api.services.cohort_matching` turns it into the matcher's ``spread``).
   ``tolerance`` (default 0, the certified optimum) is the relative optimality gap
-  a run accepts, in [0, 1); a run's trigger may set its own.
+  a run accepts, in [0, 1), only with objective ``total``, one mentor per mentee
+  and no spread (the matcher solves the others exactly); a run's trigger may set
+  its own.
 * Sensitive categories (special categories of personal data, finances,
   criminal records...) are refused in field keys, criterion names and declared
   values; see :mod:`scoring.sensitive` for how words are matched.
@@ -457,6 +459,12 @@ sensitive category ('religion'); such data is not accepted
         err.add(
             "objective",
             f"unknown objective {fmt(objective)}; expected one of: {', '.join(OBJECTIVES)}",
+        )
+    if gap and (objective != "total" or spread is True or places["default_mentee_capacity"] > 1):
+        err.add(
+            "tolerance",
+            "a tolerance above 0 needs objective 'total', one mentor per mentee "
+            "(default_mentee_capacity 1) and no spread: those matchings are solved exactly",
         )
     success = check_success(err, config.get("success"))
     if err.errors:

@@ -112,3 +112,24 @@ def test_several_mentors_per_mentee_take_no_tolerance(app, client, tenant) -> No
     spread = make(client, tenant, {**RUN_CONFIG, "spread": True}, PEOPLE)
     assert trigger(client, tenant, spread, {"tolerance": 0.1}).status_code == 422
     assert trigger(client, tenant, spread, {}).status_code == 201  # exact: fine
+
+
+def test_a_run_of_objective_total_takes_a_tolerance_when_the_config_says_fair(
+    app, client, tenant
+) -> None:
+    app.extensions["mentormatch"].jobs.huey.immediate = True
+    pid = make(client, tenant, {**RUN_CONFIG, "objective": "fair"}, PEOPLE)
+    response = trigger(client, tenant, pid, {"tolerance": 0.05, "objective": "total"})
+    assert response.status_code == 201, response.json
+    assert response.json["status"] == "succeeded", response.json["error"]
+    assert response.json["stats"]["tolerance"] == 0.05
+
+
+def test_a_config_tolerance_is_the_runs_default(app, client, tenant) -> None:
+    app.extensions["mentormatch"].jobs.huey.immediate = True
+    pid = make(client, tenant, {**RUN_CONFIG, "tolerance": 0.02}, PEOPLE)
+    run = trigger(client, tenant, pid, {}).json
+    assert (run["options"]["tolerance"], run["stats"]["tolerance"]) == (None, 0.02)
+    refused = trigger(client, tenant, pid, {"objective": "fair"})
+    assert refused.status_code == 422
+    assert "only objective 'total' accepts a gap" in refused.json["errors"]["tolerance"][0]

@@ -19,9 +19,23 @@ def test_defaults_one_place_per_mentee_no_spread_exact() -> None:
 
 
 def test_the_keys_are_kept_and_idempotent() -> None:
-    out = validate_config({**BASE, "default_mentee_capacity": 3, "spread": True, "tolerance": 0.05})
-    assert (out["default_mentee_capacity"], out["spread"], out["tolerance"]) == (3, True, 0.05)
+    out = validate_config({**BASE, "default_mentee_capacity": 3, "spread": True})
+    assert (out["default_mentee_capacity"], out["spread"], out["tolerance"]) == (3, True, 0.0)
     assert validate_config(out) == out
+    fast = validate_config({**BASE, "tolerance": 0.05})
+    assert fast["tolerance"] == 0.05
+    assert validate_config(fast) == fast
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"objective": "fair"}, {"spread": True}, {"default_mentee_capacity": 2}],
+)
+def test_a_tolerance_needs_the_matchers_fast_path(other: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_config({**BASE, "tolerance": 0.1, **other})
+    assert list(info.value.errors) == ["tolerance"]
+    assert "solved exactly" in info.value.errors["tolerance"][0]
 
 
 @pytest.mark.parametrize(

@@ -71,8 +71,13 @@ def load_cohort(session: Session, run_id: uuid.UUID) -> Cohort:
     if program is None or program.deleted_at is not None:
         raise RunError("the program was deleted")
     options = RunOptions.from_json(run.options)
-    # The trigger's tolerance, if any, replaces the configuration's for this run.
-    given = {"tolerance": options.tolerance} if options.tolerance is not None else {}
+    # The trigger's tolerance, if any, replaces the configuration's for this run, with
+    # the run's objective (the trigger checked the pair with the matcher).
+    given = (
+        {"tolerance": options.tolerance, "objective": run.objective}
+        if options.tolerance is not None
+        else {}
+    )
     try:
         config = validate_config(
             {
