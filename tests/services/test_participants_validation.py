@@ -85,7 +85,7 @@ def test_values_are_normalized() -> None:
         ({"level": True}, "level"),
         ({"capacity": -1}, "capacity"),
         ({"capacity": "2"}, "capacity"),
-        ({"role": "mentee", "capacity": 1}, "capacity"),
+        ({"role": "mentee", "capacity": 10_001}, "capacity"),  # bounded for mentees too
         ({"skills": "python"}, "skills"),
         ({"skills": ["ok", 3]}, "skills.1"),
         ({"exclude": [""]}, "exclude.0"),
