@@ -31,6 +31,7 @@ from tests.factories import Tenant
 # Public routes: no organization data behind them. Listed one by one, on purpose.
 PUBLIC_RULES = {
     "/v1/health",
+    "/v1/ready",
     "/v1/openapi.json",
     "/v1/docs",
     "/v1/docs/assets/<path:filename>",
