@@ -34,7 +34,7 @@ from scoring.errors import (
     ScoringError,
 )
 from scoring.explain import Explanation
-from scoring.recommend import recommend
+from scoring.recommend import encode_cohort, recommend, recommend_from
 from scoring.success import outcome_success, realized_success, success_parts, validate_success
 from scoring.summary import summarize
 
@@ -75,12 +75,14 @@ __all__ = [
     "SuccessCalibrator",
     "WeightLearner",
     "compatibility",
+    "encode_cohort",
     "evaluate",
     "explain",
     "lazy_compatibility",
     "outcome_success",
     "realized_success",
     "recommend",
+    "recommend_from",
     "success_parts",
     "summarize",
     "validate_config",

@@ -11,7 +11,7 @@ from scoring.engine import Engine
 from scoring.errors import ScoringError
 from scoring.explain import Explanation, explain_pairs
 
-__all__ = ["recommend"]
+__all__ = ["encode_cohort", "recommend", "recommend_from"]
 
 
 def _locate(who: int | str, ids: list[str | None], n: int, side: str) -> int:
@@ -73,11 +73,46 @@ def recommend(
     >>> [(r.mentor_id, r.score) for r in recs]
     [('m2', 1.0), ('m1', 0.5)]
     """
+    _check_request(mentee, mentor, k)
+    engine = Engine(mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs)
+    return recommend_from(
+        engine,
+        mentee=mentee,
+        mentor=mentor,
+        k=k,
+        candidate_mask=candidate_mask,
+        min_score=min_score,
+    )
+
+
+def _check_request(mentee: int | str | None, mentor: int | str | None, k: object) -> None:
     if (mentee is None) == (mentor is None):
         raise ScoringError("expected exactly one of mentee= or mentor=")
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise ScoringError(f"k: expected an integer >= 1, got {k!r}")
-    engine = Engine(mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs)
+
+
+def recommend_from(
+    engine: Engine,
+    *,
+    mentee: int | str | None = None,
+    mentor: int | str | None = None,
+    k: int = 10,
+    candidate_mask: object = None,
+    min_score: float | None = None,
+) -> list[Explanation]:
+    """:func:`recommend` on an encoded cohort (:func:`encode_cohort`), which a caller
+    may keep and reuse for many participants: encoding is most of the cost.
+
+    Examples
+    --------
+    >>> cfg = {"criteria": [{"name": "skills", "kind": "skill_overlap"}]}
+    >>> engine = encode_cohort([{"external_id": "e1", "skills": ["sql"]}],
+    ...                        [{"external_id": "m1", "skills": ["sql"]}], cfg)
+    >>> [(r.mentee_id, r.score) for r in recommend_from(engine, mentor="m1")]
+    [('e1', 1.0)]
+    """
+    _check_request(mentee, mentor, k)
     n, m = engine.shape
     if mentee is not None:
         me = _locate(mentee, engine.a.ids, n, "mentee")
@@ -104,3 +139,16 @@ def recommend(
     cand = np.flatnonzero(ok)
     order = cand[np.lexsort((cand, -scores32[cand]))][:k]
     return explain_pairs(engine, i[order], j[order])
+
+
+def encode_cohort(
+    mentees: Sequence[Any],
+    mentors: Sequence[Any],
+    config: object,
+    *,
+    weights: Mapping[str, float] | None = None,
+    exclude_pairs: Iterable[tuple[int, int]] | None = None,
+) -> Engine:
+    """A validated, encoded cohort for :func:`recommend_from` (arguments as for
+    :func:`recommend`); safe to share between threads."""
+    return Engine(mentees, mentors, config, weights=weights, exclude_pairs=exclude_pairs)

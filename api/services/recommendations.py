@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import scoring
 from api.services import eligibility
+from api.services.cohort_cache import COHORTS, CachedCohort, cohort_key
 from api.services.context import Actor
 from api.services.errors import Conflict
 from api.services.lookup import config_of, get_participant, get_program, profile
 from api.services.match_views import ref
+from models import Participant
 from models.vocabulary import Role
 
 MAX_LIMIT = 100
@@ -62,44 +65,105 @@ def recommend(
     if eligibility.free_places(me, config) == 0:
         note = ALREADY_MATCHED if is_mentee and me.published_load else NO_FREE_PLACE
         return Recommendations(ref(me), me.role, [], note)
-    # The whole active cohort is encoded, as in a run and an edit (text similarity
-    # depends on it), so a recommended pair scores what a run or an edit would give it.
-    mine = eligibility.active_people(session, program.id, me.role)
-    others = eligibility.active_people(
-        session, program.id, Role.MENTOR if is_mentee else Role.MENTEE
-    )
-    if not others:
-        return Recommendations(ref(me), me.role, [])
-    where = next((k for k, p in enumerate(mine) if p.id == me.id), None)
-    if where is None:  # an inactive participant still sees whom they would fit
-        where, mine = len(mine), [*mine, me]
-    free = np.array([eligibility.free_places(p, config) > 0 for p in others], bool)
-    never = eligibility.previous_partners(session, me)
-    free &= np.array([p.id not in never for p in others], bool)
-
     weights = eligibility.scoring_weights(config, eligibility.active_weights(session, program.id))
-    own, theirs = [profile(p) for p in mine], [profile(p) for p in others]
-    mentees, mentors = (own, theirs) if is_mentee else (theirs, own)
+    other_role = Role.MENTOR if is_mentee else Role.MENTEE
     try:
-        found = scoring.recommend(
-            mentees,
-            mentors,
-            config,
+        cohort = _encoded_cohort(session, program.id, config, weights, me)
+    except scoring.ScoringError as exc:
+        raise Conflict(f"the program's data cannot be scored: {exc}") from exc
+    own_ids, other_ids = (
+        (cohort.mentee_ids, cohort.mentor_ids)
+        if is_mentee
+        else (cohort.mentor_ids, cohort.mentee_ids)
+    )
+    if cohort.engine is None or not other_ids:
+        return Recommendations(ref(me), me.role, [])
+    # Read fresh on every call: the places left and the partners never to meet again.
+    others = _people_by_id(session, program.id, other_role)
+    never = eligibility.previous_partners(session, me)
+    free = np.array(
+        [
+            (p := others.get(pid)) is not None
+            and pid not in never
+            and eligibility.free_places(p, config) > 0
+            for pid in other_ids
+        ],
+        bool,
+    )
+    where = own_ids.index(me.id)
+    try:
+        found = scoring.recommend_from(
+            cohort.engine,
             k=limit,
-            weights=weights,
             mentee=where if is_mentee else None,
             mentor=None if is_mentee else where,
             candidate_mask=free,
         )
     except scoring.ScoringError as exc:
         raise Conflict(f"the program's data cannot be scored: {exc}") from exc
+    chosen = [other_ids[e.mentor if is_mentee else e.mentee] for e in found]
+    shown = {
+        p.id: p for p in session.scalars(select(Participant).where(Participant.id.in_(chosen)))
+    }
     items = [
         {
-            "partner": ref(others[e.mentor if is_mentee else e.mentee]),
+            "partner": ref(shown[pid]),
             "score": e.score,
             "breakdown": e.breakdown,
             "reasons": e.reasons,
         }
-        for e in found
+        for pid, e in zip(chosen, found, strict=True)
     ]
     return Recommendations(ref(me), me.role, items)
+
+
+def _encoded_cohort(
+    session: Session,
+    program_id: uuid.UUID,
+    config: dict[str, Any],
+    weights: dict[str, float] | None,
+    me: Participant,
+) -> CachedCohort:
+    """The program's whole active cohort, encoded as in a run and an edit (text
+    similarity depends on it), so a recommended pair scores what a run or an edit
+    gives it; from the process's cache when the cohort has not changed. An inactive
+    participant (who still sees whom they would fit) joins their side, uncached."""
+
+    def build(extra: Participant | None = None) -> CachedCohort:
+        mentees = eligibility.active_people(session, program_id, Role.MENTEE)
+        mentors = eligibility.active_people(session, program_id, Role.MENTOR)
+        if extra is not None:
+            (mentees if extra.role == Role.MENTEE else mentors).append(extra)
+        engine = (
+            scoring.encode_cohort(
+                [profile(p) for p in mentees],
+                [profile(p) for p in mentors],
+                config,
+                weights=weights,
+            )
+            if mentees and mentors
+            else None  # nobody to recommend: nothing to encode
+        )
+        return CachedCohort(engine, tuple(p.id for p in mentees), tuple(p.id for p in mentors))
+
+    if not me.active:
+        return build(me)
+    key = cohort_key(session, program_id, config, weights, me.role)
+    cohort = COHORTS.get_or_build(key, build)
+    mine = cohort.mentee_ids if me.role == Role.MENTEE else cohort.mentor_ids
+    # Not in it: activated by a machine whose clock is behind; this call reads afresh.
+    return cohort if me.id in mine else build(me)
+
+
+def _people_by_id(session: Session, program_id: uuid.UUID, role: str) -> dict[uuid.UUID, Any]:
+    """The active participants of one role as light rows: what their places need."""
+    rows = session.execute(
+        select(
+            Participant.id, Participant.role, Participant.capacity, Participant.published_load
+        ).where(
+            Participant.program_id == program_id,
+            Participant.role == role,
+            Participant.active.is_(True),
+        )
+    )
+    return {row.id: row for row in rows}

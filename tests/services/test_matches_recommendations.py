@@ -34,13 +34,13 @@ def test_mentee_gets_mentors_with_room_best_first(
     publication.publish(session, actor, program.id, run.id)
 
     calls: list[dict[str, object]] = []
-    real = scoring.recommend
+    real = scoring.recommend_from
 
     def spy(*args: object, **kwargs: object) -> object:
         calls.append(kwargs)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(scoring, "recommend", spy)
+    monkeypatch.setattr(scoring, "recommend_from", spy)
     result = recommendations.recommend(session, actor, program.id, me.id, limit=10)
     assert result.role == "mentee"
     assert result.participant["external_id"] == "me"
