@@ -172,7 +172,8 @@ class RecommendationListSchema(StrictSchema):
         allow_none=True,
         metadata={
             "description": "Why there are no recommendations at all: 'already matched' "
-            "(a mentee with a published match) or 'no free place' (a mentor at capacity); "
+            "(a mentee whose places are all taken by published matches) or 'no free place' "
+            "(a mentor at capacity); "
             "null otherwise"
         },
     )

@@ -46,7 +46,11 @@ class ParticipantInSchema(StrictSchema):
         strict=True,
         allow_none=True,
         validate=_bounded("capacity"),
-        metadata={"description": "Mentors only: how many mentees at most"},
+        metadata={
+            "description": "A mentor: how many mentees at most (else the config's "
+            "default_capacity); "
+            "a mentee: how many mentors at most (else default_mentee_capacity, 1 by default)"
+        },
     )
     attributes = fields.Dict(
         keys=fields.String(),
