@@ -476,10 +476,10 @@ def generate(n_mentees: int, n_mentors: int, seed: int, out_dir: str) -> None:
 @click.option(
     "--tolerance",
     type=float,
-    default=0.0,
-    show_default=True,
+    default=None,
     help="Accept a total this close to the optimum (objective total): the fast auction "
-    "path for large cohorts; the gap proven is reported.",
+    "path for large cohorts; the gap proven is reported. Default: the config's "
+    "tolerance, else 0 (the exact optimum).",
 )
 @click.option(
     "--progress/--no-progress",
@@ -496,7 +496,7 @@ def match(
     objective: str | None,
     min_score: float | None,
     capacity: int | None,
-    tolerance: float,
+    tolerance: float | None,
     progress: bool | None,
 ) -> None:
     from pathlib import Path

@@ -65,7 +65,7 @@ class Overrides:
     objective: str | None = None
     min_score: float | None = None
     default_capacity: int | None = None
-    tolerance: float = 0.0
+    tolerance: float | None = None
 
     def apply(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         config = dict(raw)

@@ -236,3 +236,15 @@ def test_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("mentormatch, version ")
+
+
+def test_the_configs_tolerance_holds_unless_the_command_gives_one(cohort: Path) -> None:
+    program = json.loads((cohort / "program.json").read_text())
+    program["config"]["tolerance"] = 0.05
+    (cohort / "program.json").write_text(json.dumps(program))
+    from_config = _match(cohort, "--format", "json")
+    assert from_config.exit_code == 0, from_config.output
+    assert json.loads((cohort / "out.csv").read_text())["stats"]["tolerance"] == 0.05
+    exact = _match(cohort, "--tolerance", "0", "--format", "json")
+    assert exact.exit_code == 0, exact.output
+    assert json.loads((cohort / "out.csv").read_text())["stats"]["tolerance"] == 0.0
