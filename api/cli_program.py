@@ -195,7 +195,7 @@ def run_program(
         own_worker = needs_companion_worker(settings) and not settings.jobs_immediate
         companion = CompanionWorker(settings).start() if own_worker else None
         try:
-            run = _wait(session, run.id, wait, progress)
+            run = _wait(session, run, wait, progress)
         finally:
             if companion is not None:
                 companion.stop()
@@ -222,16 +222,16 @@ def _session_factory(session: Session, settings: Settings) -> Any:
     return make_session_factory(engine, info={"audit_key": settings.audit_secret()})
 
 
-def _wait(session: Session, run_id: uuid.UUID, seconds: float, progress: bool | None) -> Run:
+def _wait(session: Session, run: Run, seconds: float, progress: bool | None) -> Run:
     """Poll the run until it finished or ``seconds`` passed, showing its phase."""
-    from api.services.runs import wait_for_run
+    from api.services.runs.reading import wait_for_finish
 
     deadline = time.monotonic() + seconds
     shown: str | None = None
     with PhaseProgress(progress) as display:
         while True:
             left = deadline - time.monotonic()
-            run = wait_for_run(session, run_id, timeout=max(0.0, min(POLL_SECONDS, left)))
+            run = wait_for_finish(session, run, timeout=max(0.0, min(POLL_SECONDS, left)))
             if run.status not in RUN_ACTIVE_STATUSES or left <= 0:
                 return run
             phase = run.phase or run.status

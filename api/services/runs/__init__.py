@@ -25,7 +25,7 @@ from api.services.runs.cohort import RunError
 from api.services.runs.execution import execute_run, expire_stale_runs
 from api.services.runs.options import RunOptions
 from api.services.runs.reading import compare_runs, get_run, list_runs
-from api.services.runs.trigger import ActiveRunConflict, start_run, wait_for_run
+from api.services.runs.trigger import ActiveRunConflict, start_run
 
 __all__ = [
     "ActiveRunConflict",
@@ -38,5 +38,4 @@ __all__ = [
     "get_run",
     "list_runs",
     "start_run",
-    "wait_for_run",
 ]

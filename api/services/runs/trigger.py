@@ -10,7 +10,6 @@ unique index, and this module turns a violation into a 409 naming the active run
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 import matcher
 from api.services import audit, eligibility
 from api.services.context import Actor
-from api.services.errors import Conflict, NotFound, ValidationFailed
+from api.services.errors import Conflict, ValidationFailed
 from api.services.lookup import config_of, get_program
 from api.services.runs.execution import QUEUE_TIMEOUT, expire_stale_runs
 from api.services.runs.options import Pin, RunOptions
@@ -210,7 +209,6 @@ def start_run(
     priority_unmatched: float = 0.0,
     tolerance: float | None = None,
     enqueue: Callable[[uuid.UUID], None] | None = None,
-    wait: float = 0.0,
 ) -> Run:
     """Validate and queue a run (audited as ``run.triggered``), then hand it to ``enqueue``.
 
@@ -220,8 +218,7 @@ def start_run(
     for the run's objective and capacities: :func:`_check_tolerance`) are stored as
     the run's :class:`RunOptions`.
 
-    With ``wait`` > 0, poll up to that many seconds (at most 60) for the run to finish
-    and return it as it stands then.
+    Waiting for it is :func:`api.services.runs.reading.wait_for_finish`.
     """
     program = get_program(session, actor, program_id)
     _check_choices(scope, objective, priority_unmatched, tolerance)
@@ -290,8 +287,6 @@ def start_run(
     session.commit()
     if enqueue is not None:
         _enqueue(session, run.id, enqueue)
-    if wait > 0:
-        return wait_for_run(session, run.id, timeout=min(wait, MAX_WAIT_SECONDS))
     return run
 
 
@@ -373,20 +368,3 @@ def _fail(session: Session, run_id: uuid.UUID, reason: str) -> None:
         )
     )
     session.commit()
-
-
-def wait_for_run(
-    session: Session, run_id: uuid.UUID, *, timeout: float, interval: float = 0.1
-) -> Run:
-    """Poll until the run finished or ``timeout`` seconds passed; return it as it is."""
-    deadline = time.monotonic() + timeout
-    while True:
-        session.rollback()  # end the previous read: a fresh snapshot, no lock held while asleep
-        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-        run = session.get(Run, run_id, populate_existing=True)
-        if run is None:
-            raise NotFound("run", run_id)
-        if run.status not in RUN_ACTIVE_STATUSES or time.monotonic() >= deadline:
-            return run
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 1.5, 1.0)
