@@ -265,10 +265,12 @@ def _no_sessions() -> Session:
 def test_the_queue_executes_runs_under_the_settings_lease(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[uuid.UUID, float]] = []
+    seen: list[tuple[uuid.UUID, float, int | None]] = []
 
-    def execute_run(_factory: Any, run_id: uuid.UUID, *, lease: float) -> str:
-        seen.append((run_id, lease))
+    def execute_run(
+        _factory: Any, run_id: uuid.UUID, *, lease: float, concurrency: int | None
+    ) -> str:
+        seen.append((run_id, lease, concurrency))
         return "succeeded"
 
     monkeypatch.setattr(queue, "execute_run", execute_run)
@@ -277,7 +279,7 @@ def test_the_queue_executes_runs_under_the_settings_lease(
     )
     run_id = uuid.uuid4()
     queue.build_jobs(settings, _no_sessions).enqueue_run(run_id)
-    assert seen == [(run_id, 7.5)]
+    assert seen == [(run_id, 7.5, None)]  # immediate mode: no per-organization limit
 
 
 @pytest.mark.parametrize(
