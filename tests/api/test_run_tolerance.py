@@ -8,20 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_runs import person
 from tests.factories import RUN_CONFIG, Tenant
-
-
-def person(ext: str, role: str, skills: list[str], capacity: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_id": ext,
-        "role": role,
-        "name": f"Person {ext}",
-        "skills": skills,
-        "attributes": {"languages": ["en"]},
-    }
-    if capacity is not None:
-        body["capacity"] = capacity
-    return body
 
 
 def make(client: Any, tenant: Tenant, config: dict[str, Any], items: list[Any]) -> str:
