@@ -9,7 +9,6 @@ everything the encoding reads:
 
 - the program and its configuration (the config itself, as canonical JSON);
 - the weights it scores with;
-- which side the participant is on (their side is the engine's rows or columns);
 - a stamp of the program's participants: their count and latest ``updated_at``.
   Every write of a participant (upload, edit, deactivation, erasure, a published
   load) sets ``updated_at``, so the stamp changes with the cohort.
@@ -60,7 +59,6 @@ def cohort_key(
     program_id: uuid.UUID,
     config: dict[str, Any],
     weights: dict[str, float] | None,
-    role: str,
 ) -> Hashable:
     """What the encoding of ``program_id``'s active cohort depends on (one query)."""
     count, latest = session.execute(
@@ -72,7 +70,6 @@ def cohort_key(
         program_id,
         json.dumps(config, sort_keys=True, default=str),
         tuple(sorted((weights or {}).items())),
-        role,
         int(count),
         str(latest),
     )

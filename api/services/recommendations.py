@@ -148,7 +148,7 @@ def _encoded_cohort(
 
     if not me.active:
         return build(me)
-    key = cohort_key(session, program_id, config, weights, me.role)
+    key = cohort_key(session, program_id, config, weights)
     cohort = COHORTS.get_or_build(key, build)
     mine = cohort.mentee_ids if me.role == Role.MENTEE else cohort.mentor_ids
     # Not in it: activated by a machine whose clock is behind; this call reads afresh.

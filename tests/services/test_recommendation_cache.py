@@ -55,10 +55,12 @@ def test_an_unchanged_cohort_is_encoded_once_for_every_participant(
     actor = make_org(session)
     program = make_program(session, actor)
     mentees = [make_participant(session, program, "mentee", f"e{k}") for k in range(3)]
-    make_participant(session, program, "mentor", "m0", skills=["python", "sql"])
+    m0 = make_participant(session, program, "mentor", "m0", skills=["python", "sql"])
     make_participant(session, program, "mentor", "m1", skills=["go"])
     session.commit()
     answers = [recommendations.recommend(session, actor, program.id, e.id).items for e in mentees]
+    # A mentor's recommendations read the same encoding (both sides are in it).
+    assert len(recommendations.recommend(session, actor, program.id, m0.id).items) == 3
     assert len(encodings) == 1
     assert len(COHORTS) == 1
     assert all(len(items) == 2 for items in answers)
