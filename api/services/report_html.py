@@ -147,6 +147,13 @@ def render_html(report: dict[str, Any], *, title: str = "Program report") -> str
             ax.set_ylabel("mentors")
 
         parts.append(_png(plt, load, "Mentor load"))
+        parts.append("<h2>Mentee load</h2>")
+        parts.append(
+            _table(
+                ["mentors per mentee", "mentees"],
+                [[x["pairs"], x["mentees"]] for x in report["mentee_load"]],
+            )
+        )
     outcomes = report["outcomes"]
     parts.append("<h2>Outcomes</h2>")
     if outcomes is None:

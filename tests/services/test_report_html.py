@@ -47,6 +47,8 @@ def test_html_embeds_every_chart_and_says_the_sentence(session, cohort) -> None:
     parsed = charts(text)
     assert len(parsed.sources) == 3  # histogram, mentor load, optimal vs greedy vs random
     assert "Quality against baselines" in parsed.headings
+    assert "Mentee load" in parsed.headings  # a table: mentees by their number of mentors
+    assert "<th>mentors per mentee</th><th>mentees</th>" in text
     assert "60% more in total than greedy" in text
     assert "No outcomes recorded yet." in text
     assert "http" not in text.replace("http-equiv", "")  # offline: nothing fetched
