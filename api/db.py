@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, g, request
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -29,8 +30,20 @@ def get_session() -> Session:
         if request and request.method in ("GET", "HEAD", "OPTIONS"):
             # Reads need no write lock on SQLite (see models.db._sqlite_begin).
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        # A commit, even one whose answer was lost, may have written: such a request is
+        # never run again after a dropped connection (api.faults.retry_dropped_reads).
+        event.listen(session, "before_commit", _note_commit)
         g.db = session
     return session
+
+
+def _note_commit(_session: Session) -> None:
+    g.db_commit_attempted = True
+
+
+def commit_attempted() -> bool:
+    """Whether this request's sessions tried to commit (some GETs write: an export)."""
+    return bool(g.get("db_commit_attempted", False))
 
 
 def reopen_session() -> Session:

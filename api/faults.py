@@ -117,7 +117,8 @@ def _answer(exc: Exception) -> Response:
 
 
 def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
-    """``view``, run once more on a new session if a read's connection dropped mid-way."""
+    """``view``, run once more on a new session if a read's connection dropped mid-way
+    (unless it had tried to commit: then the 503 stands)."""
 
     @functools.wraps(view)
     def retried(*args: Any, **kwargs: Any) -> Any:
@@ -126,8 +127,8 @@ def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except Exception as exc:
-            if not dropped_connection(exc):
-                raise
+            if not dropped_connection(exc) or db.commit_attempted():
+                raise  # a GET that committed (an export's job) may have written: no rerun
             log.warning("database connection dropped during a read: retrying it once")
             db.reopen_session()
         return view(*args, **kwargs)

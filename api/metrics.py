@@ -142,9 +142,14 @@ class MetricsMiddleware:
         return self.metrics(environ, start_response)
 
 
+#: The methods counted by name; any other is counted as "OTHER".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _observe(response: Response) -> Response:
     rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    method = request.method
+    # The label values stay bounded: a made-up method (answered 405) is "OTHER".
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
     REQUESTS.labels(method=method, route=rule, status=str(response.status_code)).inc()
     started = request.environ.get(STARTED)
     if started is not None:

@@ -145,3 +145,23 @@ def test_a_metrics_dir_without_multiprocess_mode_is_a_settings_error(
         create_app({"DATABASE_URL": db_url, "METRICS_DIR": str(tmp_path)})
     assert "MENTORMATCH_METRICS_DIR" in raised.value.errors
     assert "PROMETHEUS_MULTIPROC_DIR" in str(raised.value)
+
+
+def test_a_made_up_method_is_counted_as_other(client: Any, tenant: Tenant) -> None:
+    before = scrape(client)
+    for method in ("FOOBAR", "BAZQUX"):
+        answer = client.open("/v1/programs", method=method, headers=tenant.headers)
+        assert answer.status_code == 405
+    after = scrape(client)
+
+    def others(samples: dict[Any, float]) -> float:
+        return sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "mentormatch_http_requests_total"
+            and {("method", "OTHER"), ("status", "405")} <= labels
+        )
+
+    assert others(after) - others(before) == 2
+    # No series per client-chosen string: the labels stay bounded.
+    assert not any(("method", "FOOBAR") in labels for _, labels in after)
