@@ -113,6 +113,7 @@ def recommend(
             "reasons": e.reasons,
         }
         for pid, e in zip(chosen, found, strict=True)
+        if pid in shown  # deleted since the places were read (with their program)
     ]
     return Recommendations(ref(me), me.role, items)
 
