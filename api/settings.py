@@ -100,6 +100,10 @@ class Settings:
     # /v1/ready answers 503 when no worker heartbeat is this recent (a worker beats
     # every 15 seconds, api/services/runs/queue.py).
     ready_heartbeat_seconds: float = 60.0
+    # The CPU priority (a nice value, 0 normal to 19 lowest) a worker process and the
+    # process workers it forks run at, ``serve``'s companion worker included: on a
+    # machine shared with API processes the web requests get the CPU first.
+    worker_nice: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -217,6 +221,20 @@ def _integer(minimum: int, unit: str) -> Parser:
         return number
 
     return parse
+
+
+def _nice(value: object) -> int:
+    number: int | None = None
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not 0 <= number <= 19:
+        raise ValueError("expected a nice value, a whole number from 0 (normal) to 19 (lowest)")
+    return number
 
 
 def _seconds(value: object) -> float:
@@ -372,6 +390,7 @@ _PARSERS: dict[str, Parser] = {
     "rate_limit_default": _rate_limits,
     "rate_limit_storage": _limits_storage,
     "ready_heartbeat_seconds": _seconds,
+    "worker_nice": _nice,
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
 OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)

@@ -19,6 +19,7 @@ from api.services.runs import queue
 from api.settings import OVERRIDE_KEYS, PREFIX, Settings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NICE = "expected a nice value, a whole number from 0 (normal) to 19 (lowest)"
 
 EVERY_VARIABLE = {
     "MENTORMATCH_DATABASE_URL": "postgresql://mm@db.example/mm",
@@ -44,6 +45,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_METRICS_DIR": "/run/mm/metrics",
     "MENTORMATCH_METRICS_TOKEN": "m" * 20,
     "MENTORMATCH_GUNICORN_ACCESS_LOG": "on",
+    "MENTORMATCH_WORKER_NICE": "19",
 }
 
 
@@ -64,6 +66,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path, monkeypatch: pytest.Mo
     assert settings.max_content_length == 16 * 1024 * 1024
     assert (settings.web_workers, settings.job_workers) == (2, 1)
     assert (settings.log_level, settings.retention_days) == ("INFO", 30)
+    assert settings.worker_nice == 10
 
 
 def test_every_variable_is_parsed_into_its_type() -> None:
@@ -91,6 +94,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         metrics_dir=Path("/run/mm/metrics"),
         metrics_token="m" * 20,
         gunicorn_access_log=True,
+        worker_nice=19,
     )
 
 
@@ -139,6 +143,10 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_REDIS_URL", "localhost:6379", "expected a redis://, rediss:// or unix://"),
         ("MENTORMATCH_CORS_ORIGINS", "dash.example.org", "expected comma-separated origins like"),
         ("MENTORMATCH_CORS_ORIGINS", "https://a.example/app", "expected comma-separated origins"),
+        ("MENTORMATCH_WORKER_NICE", "20", NICE),
+        ("MENTORMATCH_WORKER_NICE", "-1", NICE),
+        ("MENTORMATCH_WORKER_NICE", "x", NICE),
+        ("MENTORMATCH_WORKER_NICE", "5.5", NICE),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(
@@ -185,6 +193,8 @@ def test_overrides_win_over_the_environment() -> None:
         ({"MAX_CONTENT_LENGTH": True}, "MAX_CONTENT_LENGTH", "expected a whole number of bytes"),
         ({"RUN_LEASE_SECONDS": -1}, "RUN_LEASE_SECONDS", "expected a number of seconds > 0"),
         ({"JOBS_IMMEDIATE": "sometimes"}, "JOBS_IMMEDIATE", "expected one of 1, true"),
+        ({"WORKER_NICE": 20}, "WORKER_NICE", NICE),
+        ({"WORKER_NICE": True}, "WORKER_NICE", NICE),
         ({"TESTING": True}, "TESTING", "not a setting; expected one of AUDIT_KEY, CORS_ORIGINS"),
         ({"log_level": "INFO"}, "log_level", "not a setting; expected one of AUDIT_KEY, CORS"),
     ],

@@ -23,7 +23,10 @@ over a queue per organization: Huey has one queue per instance, and the database
 already knows which runs are running. Process workers (``--worker-type process``)
 fork from the consumer: its own threads then work on connections of their own
 (:func:`_on_own_connections`), so a child shares no database or queue connection
-with its parent, and a child dies with its consumer.
+with its parent, and a child dies with its consumer. A worker process runs at the
+CPU priority ``settings.worker_nice`` (nice 10 by default; :func:`lower_priority`),
+with every thread and process worker it starts: on a machine shared with API
+processes the web requests get the CPU first; on a worker machine nothing changes.
 
 **Nothing stuck.** Each worker process sweeps every ``settings.sweep_seconds``, from a
 thread of its own, so that long runs filling every worker slot never delay it: runs
@@ -51,6 +54,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
@@ -87,6 +91,8 @@ class Jobs:
     enqueue_export: Callable[[uuid.UUID], None]
     #: Seconds between a worker process's sweeps (:meth:`sweep`).
     sweep_seconds: float = 30.0
+    #: The CPU priority (nice value) :func:`run_worker` lowers its process to.
+    worker_nice: int = 0
     #: Queued runs whose job the last sweep found neither waiting nor scheduled.
     _unseen: set[uuid.UUID] = field(default_factory=set)
 
@@ -206,7 +212,14 @@ def build_jobs(
         return outcome
 
     exports = register_export_tasks(huey, task_sessions)
-    jobs = Jobs(huey, execute_run_task, session_factory, exports, settings.sweep_seconds)
+    jobs = Jobs(
+        huey,
+        execute_run_task,
+        session_factory,
+        exports,
+        settings.sweep_seconds,
+        worker_nice=settings.worker_nice,
+    )
     for task in daily:
         _register_daily(huey, task, task_sessions)
     return jobs
@@ -222,7 +235,10 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     """Consume the queue until stopped (SIGTERM: now; SIGINT: after the running tasks).
 
     Beside the consumer, two threads of this process: the heartbeat and the sweep.
+    First of all the process lowers its CPU priority to ``jobs.worker_nice``
+    (:func:`lower_priority`), so its threads and the process workers it forks do too.
     """
+    nice = lower_priority(jobs.worker_nice)
     jobs.expire_stale()  # runs a dead worker left behind fail now, not a sweep from now
     # Forked worker processes must not share the parent's pooled connections.
     factory = jobs.session_factory
@@ -244,7 +260,12 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
         options.update(initial_delay=0.05, backoff=1.5, max_delay=0.5)
     log.info(
         "worker starting",
-        extra={"backend": jobs.backend, "workers": workers, "worker_type": worker_type},
+        extra={
+            "backend": jobs.backend,
+            "workers": workers,
+            "worker_type": worker_type,
+            "nice": nice,
+        },
     )
     stop = threading.Event()
     for name, action, every in (
@@ -258,6 +279,26 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
         jobs.huey.create_consumer(**options).run()
     finally:
         stop.set()
+
+
+def lower_priority(nice: int) -> int:
+    """Lower this process's CPU priority to the nice value ``nice`` (never raise it:
+    a process started lower already stays there); return the nice value it runs at.
+
+    Linux keeps a nice value per thread, inherited by the threads and processes a
+    thread starts: every thread already running is lowered (the math libraries start
+    theirs at import), and the threads and process workers started later inherit it.
+    """
+    target = max(nice, os.nice(0))
+    tasks = Path("/proc/self/task")
+    threads = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for thread in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, thread) < target:
+                os.setpriority(os.PRIO_PROCESS, thread, target)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+    return target
 
 
 def _every(seconds: float, action: Callable[[], object], stop: threading.Event, name: str) -> None:
