@@ -6,6 +6,12 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.bench_matcher --sizes --no-rect --large 50000,100000
     .venv/bin/python -m benchmarks.bench_matcher --sizes --no-rect --both 500:3:3,10000:2:3
 
+Writes ``results/matcher.json`` (the exact cases), ``results/matcher_large.json``
+(``--large``) and ``results/matcher_both.json`` (``--both``), each only when its cases
+ran, and ``results/matcher.png`` (seconds against n on log axes: SciPy, greedy and the
+matcher, and the lazy cases); ``python -m benchmarks.report`` puts the tables into
+``benchmarks/README.md``.
+
 Scores come from the scoring engine on synthetic cohorts (``--source scoring``,
 the default: ``scoring.synthetic.generate_cohort`` with the design's seven
 criteria, its required criteria as the mask and its ``min_score``), or from a
@@ -37,6 +43,19 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 import matcher
+from benchmarks import plots
+from benchmarks.report import RESULTS, Table, load_average, save
+
+COLUMNS = ["mentees", "mentors", "mentor cap", "method", "seconds", "total score"]
+COLUMNS += ["gap to optimum", "peak GiB"]
+LARGE_COLUMNS = ["n per side", "method", "tolerance", "seconds", "total score"]
+LARGE_COLUMNS += ["proven gap", "certified", "max RSS GiB"]
+BOTH_COLUMNS = ["n per side", "mentee cap", "mentor cap", "method", "seconds", "total score"]
+BOTH_COLUMNS += ["gap to b-matching", "peak GiB"]
+#: Totals to 3 decimals, gaps as percentages (the JSON keeps fractions).
+FORMATS = [None, None, None, None, ".2f", ",.3f", ".3%", ".2f"]
+LARGE_FORMATS = [None, None, "g", ".1f", ",.3f", ".4%", None, ".2f"]
+BOTH_FORMATS = FORMATS
 
 
 class StandInScores:
@@ -133,7 +152,9 @@ def lsa_total(s: NDArray[Any], capacity: int) -> float:
     return float(s[r, cols[c]].sum(dtype=np.float64))
 
 
-def run_case(n: int, m: int, capacity: int, lsa_max: int, source: str) -> None:
+def run_case(n: int, m: int, capacity: int, lsa_max: int, source: str) -> list[list[Any]]:
+    """Raw SciPy (up to ``lsa_max``), greedy and the matcher on one problem: rows of
+    :data:`COLUMNS`."""
     prob = Problem(n, m, source=source, seed=n + m)
     w = prob.weights()
     out: dict[str, tuple[float, float, float]] = {}
@@ -153,6 +174,7 @@ def run_case(n: int, m: int, capacity: int, lsa_max: int, source: str) -> None:
     out["matcher"] = timed(run)
     best = out["matcher"][1]
     label = f"{n:,} x {m:,}" + (f" cap {capacity}" if capacity > 1 else "")
+    rows: list[list[Any]] = []
     for name, (sec, value, peak) in out.items():
         gap = (best - value) / best * 100
         extra = f" ({res[0].method}, certified={res[0].optimal})" if name == "matcher" else ""
@@ -160,9 +182,14 @@ def run_case(n: int, m: int, capacity: int, lsa_max: int, source: str) -> None:
             f"| {label} | {name}{extra} | {sec:.2f} | {value:,.3f} | {gap:.3f}% | {peak:.2f} |",
             flush=True,
         )
+        method = f"matcher ({res[0].method}, certified={res[0].optimal})" if extra else name
+        rows.append([n, m, capacity, method, round(sec, 3), round(value, 3)])
+        rows[-1] += [round(gap / 100, 6), round(peak, 3)]
+    return rows
 
 
-def run_large(n: int, time_limit: float | None, tolerance: float, source: str) -> None:
+def run_large(n: int, time_limit: float | None, tolerance: float, source: str) -> list[Any]:
+    """A lazy n x n cohort solved within ``tolerance``: a row of :data:`LARGE_COLUMNS`."""
     prob = Problem(n, n, source=source, seed=n, lazy=True)
     t0 = time.perf_counter()
     a = matcher.assign(
@@ -176,6 +203,8 @@ def run_large(n: int, time_limit: float | None, tolerance: float, source: str) -
         f"| - | {rss:.2f} (max RSS) |",
         flush=True,
     )
+    row: list[Any] = [n, f"matcher ({a.method})", tolerance, round(sec, 2), round(a.total, 3)]
+    return [*row, float(a.gap), bool(a.optimal), round(rss, 2)]
 
 
 def sequential_rounds(prob: Problem, mentee_cap: int, capacity: int) -> float:
@@ -216,8 +245,9 @@ def traced_then_timed(fn: Callable[[], float]) -> tuple[float, float, float]:
     return time.perf_counter() - t0, value, peak
 
 
-def run_both(n: int, mentee_cap: int, capacity: int, source: str) -> None:
-    """Both sides with capacity: the global b-matching against one-mentor and rounds."""
+def run_both(n: int, mentee_cap: int, capacity: int, source: str) -> tuple[list[list[Any]], str]:
+    """Both sides with capacity: the global b-matching against one-mentor and rounds; rows
+    of :data:`BOTH_COLUMNS` and the comparison's sentence."""
     prob = Problem(n, n, source=source, seed=n + n)
     res: list[matcher.Assignment] = []
 
@@ -248,6 +278,7 @@ def run_both(n: int, mentee_cap: int, capacity: int, source: str) -> None:
     }
     best = res[-1].total
     label = f"{n:,} x {n:,} mentee cap {mentee_cap}, mentor cap {capacity}"
+    rows: list[list[Any]] = []
     for name, (sec, value, peak) in out.items():
         extra = f" ({res[-1].method}, certified={res[-1].optimal})" if "b-matching" in name else ""
         print(
@@ -255,16 +286,19 @@ def run_both(n: int, mentee_cap: int, capacity: int, source: str) -> None:
             f"{(best - value) / best * 100:.3f}% | {peak:.2f} |",
             flush=True,
         )
+        rows.append([n, mentee_cap, capacity, name + extra, round(sec, 3), round(value, 3)])
+        rows[-1] += [round((best - value) / best, 6), round(peak, 3)]
     (sec_one, _, _), (sec_many, _, _), (_, total_rounds, _) = out.values()
-    print(
-        f"|  | b-matching / one mentor: {sec_many / sec_one:.2f}x the time; "
+    said = (
+        f"{n:,} x {n:,}: b-matching / one mentor: {sec_many / sec_one:.2f}x the time; "
         f"global total {best:,.3f} vs {rounds} rounds {total_rounds:,.3f} "
-        f"(never less: {best >= total_rounds - 1e-9}) | | | | |",
-        flush=True,
+        f"(never less: {best >= total_rounds - 1e-9})"
     )
+    print(f"|  | {said} | | | | |", flush=True)
+    return rows, said
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="*", default=[1000, 4000, 8000, 16000])
     p.add_argument("--rect", action=argparse.BooleanOptionalAction, default=True)
@@ -284,19 +318,44 @@ def main() -> None:
         default="",
         help="both-sides-capacity cases n:mentee_cap:mentor_cap, comma-separated",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    notes = f"Scores: {args.source}."
     print(f"scores: {args.source}")
     print("| case | method | seconds | total score | gap to optimum | peak GiB |")
     print("|---|---|---:|---:|---:|---:|")
-    for n in args.sizes:
-        run_case(n, n, 1, args.lsa_max, args.source)
+    load_before = load_average()
+    rows = [row for n in args.sizes for row in run_case(n, n, 1, args.lsa_max, args.source)]
     if args.rect:
-        run_case(4000, 1000, 4, args.lsa_max, args.source)
-    for n in (int(x) for x in args.large.split(",") if x):
+        rows += run_case(4000, 1000, 4, args.lsa_max, args.source)
+    if rows:  # each kind of case in a file of its own: a run without it leaves it alone
+        save(
+            "matcher",
+            {"matcher": Table(COLUMNS, rows, FORMATS)},
+            load_before=load_before,
+            notes=notes,
+        )
+    load_before = load_average()
+    large = [
         run_large(n, args.time_limit, args.tolerance, args.source)
+        for n in (int(x) for x in args.large.split(",") if x)
+    ]
+    if large:
+        table = Table(LARGE_COLUMNS, large, LARGE_FORMATS)
+        save("matcher_large", {"matcher-large": table}, load_before=load_before, notes=notes)
+    load_before = load_average()
+    both: list[list[Any]] = []
+    said: list[str] = []
     for case in (x for x in args.both.split(",") if x):
         n, mentee_cap, capacity = (int(v) for v in case.split(":"))
-        run_both(n, mentee_cap, capacity, args.source)
+        case_rows, case_said = run_both(n, mentee_cap, capacity, args.source)
+        both += case_rows
+        said.append(case_said)
+    if both:
+        table = Table(BOTH_COLUMNS, both, BOTH_FORMATS)
+        notes_both = f"{notes} {'; '.join(said)}."
+        save("matcher_both", {"matcher-both": table}, load_before=load_before, notes=notes_both)
+    if rows or large:
+        plots.matcher(RESULTS)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ database (SQLite queue), then per cohort size: upload both sides as CSV, press
 seconds per phase as seen by the client, and the run's own phase timings.
 
     .venv/bin/python -m benchmarks.bench_run [--sizes 1000 5000 10000]
+
+Writes ``results/run.json`` and ``results/run.png``; ``python -m benchmarks.report``
+puts the table into ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from api.services.csv_format import participants_csv
+from benchmarks import plots
+from benchmarks.report import RESULTS, Table, load_average, save
 from scoring.synthetic import generate_cohort
 
 BIN = Path(sys.executable).parent
+PHASES = ["load", "score", "assign", "stability", "explain", "persist", "total"]
+COLUMNS = ["n per side", "upload", "run->stored", "fetch", "matched", *PHASES, "method"]
+COLUMNS.append("load average")
 
 
 def _call(base: str, key: str, method: str, path: str, body: Any = None, ctype: str = "") -> Any:
@@ -91,10 +99,11 @@ def bench(base: str, key: str, n: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    started_load = load_average()
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="mm-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORMATCH_")}
@@ -127,23 +136,12 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        phases = ["load", "score", "assign", "stability", "explain", "persist", "total"]
         print(
             f"{'n per side':>10} {'upload':>7} {'run->stored':>11} {'fetch':>6} {'matched':>8} | "
-            + " ".join(f"{p:>9}" for p in phases)
+            + " ".join(f"{p:>9}" for p in PHASES)
             + " | method, 1-min load average before -> after"
         )
-        for n in args.sizes:
-            load_before = os.getloadavg()[0]
-            r = bench(base, key, n)
-            s = r["stats"]
-            print(
-                f"{n:>10} {r['upload']:>7.2f} {r['button_to_stored']:>11.2f} {r['fetch']:>6.2f} "
-                f"{s['matched']:>8} | "
-                + " ".join(f"{s['seconds'].get(p, 0):>9.2f}" for p in phases)
-                + f" | {s.get('method')}, load {load_before:.2f} -> {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
+        rows = [_row(base, key, n) for n in args.sizes]
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -152,6 +150,28 @@ def main() -> None:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+    formats = [None, ".2f", ".2f", ".2f", None, *[".2f"] * len(PHASES)]  # seconds: 2 decimals
+    save("run", {"run": Table(COLUMNS, rows, formats)}, load_before=started_load)
+    plots.run(RESULTS)
+
+
+def _row(base: str, key: str, n: int) -> list[Any]:
+    """One size through the service, printed, as a row of :data:`COLUMNS`."""
+    load_before = load_average()
+    r = bench(base, key, n)
+    s = r["stats"]
+    load = f"{load_before:.2f} -> {load_average():.2f}"
+    print(
+        f"{n:>10} {r['upload']:>7.2f} {r['button_to_stored']:>11.2f} {r['fetch']:>6.2f} "
+        f"{s['matched']:>8} | "
+        + " ".join(f"{s['seconds'].get(p, 0):>9.2f}" for p in PHASES)
+        + f" | {s.get('method')}, load {load}",
+        flush=True,
+    )
+    row: list[Any] = [n, round(r["upload"], 3), round(r["button_to_stored"], 3)]
+    row += [round(r["fetch"], 3), s["matched"]]
+    row += [round(float(s["seconds"].get(p, 0)), 3) for p in PHASES]
+    return [*row, s.get("method"), load]
 
 
 if __name__ == "__main__":

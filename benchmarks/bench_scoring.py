@@ -4,6 +4,11 @@ Usage::
 
     .venv/bin/python -m benchmarks.bench_scoring [--sizes 1000,5000,10000,20000] [--wide 100000]
 
+Writes ``results/scoring.json`` (the cohort table; the reference and the copy bandwidth
+in its notes) and ``results/scoring.png``, and with ``--wide`` ``results/scoring_wide.json``
+(a file of its own, so a run without ``--wide`` leaves it alone); ``python -m
+benchmarks.report`` puts the tables into ``benchmarks/README.md``.
+
 For each size ``n`` (mentees = mentors = n) the cohort and its seven-criterion
 config are generated in setup, outside the timing. The timed call is the whole
 ``scoring.compatibility(mentees, mentors, config)``: config validation,
@@ -46,6 +51,8 @@ from typing import Any
 import numpy as np
 
 import scoring
+from benchmarks import plots
+from benchmarks.report import RESULTS, Table, load_average, save
 from scoring.engine import Engine
 from scoring.synthetic import generate_cohort
 
@@ -94,8 +101,32 @@ def reference_seconds(n: int, sample: int) -> float:
     return (time.perf_counter() - t0) * n / sample
 
 
-def wide_rates(n_mentors: int, n_mentees: int, repeat: int) -> None:
-    """Row-block rates of a lazy matrix ``n_mentees x n_mentors`` (see the module docstring)."""
+WIDE_COLUMNS = [
+    "call",
+    "rows",
+    "1 call M pairs/s",
+    "1 call median",
+    "CPU/wall",
+    "2 threads M pairs/s",
+    "2 threads median",
+]
+COLUMNS = [
+    "n per side",
+    "seconds",
+    "cpu s",
+    "encode s",
+    "M pairs/s",
+    "peak MiB",
+    "output MiB",
+    "peak/output",
+    "allowed",
+]
+FORMATS = [None, ".3f", ".2f", ".3f", ".1f", None, None, ".2f", ".1%"]
+
+
+def wide_rates(n_mentors: int, n_mentees: int, repeat: int) -> list[list[Any]]:
+    """Row-block rates of a lazy matrix ``n_mentees x n_mentors`` (see the module docstring);
+    one row per call and block height."""
     mentees, mentors, config = generate_cohort(n_mentees, n_mentors, seed=1)
     lazy = scoring.lazy_compatibility(mentees, mentors, config)
     lazy.rows(0, 1)  # fold once, outside the timing
@@ -117,9 +148,11 @@ def wide_rates(n_mentors: int, n_mentees: int, repeat: int) -> None:
     header = f"{'call':>20} {'rows':>5} {'1 call M/s':>16} {'cpu':>5} {'2 threads M/s':>16}"
     print(header)
     print("-" * len(header))
+    table: list[list[Any]] = []
     for r in (167, 1000):
         for name, fn in calls.items():
             rates: list[str] = []
+            row: list[Any] = [name, r]
             cpu_ratio = 0.0
             for threads in (1, 2):
                 walls, cpus = [], []
@@ -137,13 +170,16 @@ def wide_rates(n_mentors: int, n_mentees: int, repeat: int) -> None:
                     walls.append(time.perf_counter() - t0)
                     cpus.append(time.process_time() - c0)
                 pairs = threads * r * n_mentors / 1e6
-                rates.append(
-                    f"{pairs / min(walls):>7.0f} ({pairs / float(np.median(walls)):>5.0f})"
-                )
+                best, median = pairs / min(walls), pairs / float(np.median(walls))
+                rates.append(f"{best:>7.0f} ({median:>5.0f})")
+                row += [round(best), round(median)]
                 if threads == 1:
                     cpu_ratio = sum(cpus) / sum(walls)
+                    row.append(round(cpu_ratio, 2))
             print(f"{name:>20} {r:>5} {rates[0]:>16} {cpu_ratio:>5.2f} {rates[1]:>16}", flush=True)
+            table.append(row)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,16 +193,32 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x]
 
-    print(f"load average before: {os.getloadavg()[0]:.2f} (above the core count, times inflate)")
-    print(f"memory copy bandwidth (np.copyto, 256 MiB): {copy_bandwidth() / 1e9:.1f} GB/s")
+    load_before = load_average()
+    print(f"load average before: {load_before:.2f} (above the core count, times inflate)")
+    bandwidth = copy_bandwidth() / 1e9
+    print(f"memory copy bandwidth (np.copyto, 256 MiB): {bandwidth:.1f} GB/s")
     if sizes:
-        cohort_table(sizes, args.repeat, args.reference_sample)
-    if args.wide:
-        wide_rates(args.wide, args.wide_mentees, args.wide_repeat)
+        rows, said = cohort_table(sizes, args.repeat, args.reference_sample)
+        notes = f"{said} Memory copy bandwidth (np.copyto, 256 MiB) {bandwidth:.1f} GB/s."
+        table = Table(COLUMNS, rows, FORMATS)
+        save("scoring", {"scoring": table}, load_before=load_before, notes=notes)
+        plots.scoring(RESULTS)
+    if args.wide:  # a result of its own: a run without --wide never erases it
+        load_before = load_average()
+        rows = wide_rates(args.wide, args.wide_mentees, args.wide_repeat)
+        notes = (
+            f"{args.wide_mentees:,} mentees x {args.wide:,} mentors; best of "
+            f"{args.wide_repeat} calls on different rows; CPU/wall of the single calls."
+        )
+        table = Table(WIDE_COLUMNS, rows)
+        save("scoring_wide", {"scoring-wide": table}, load_before=load_before, notes=notes)
 
 
-def cohort_table(sizes: list[int], repeat: int, reference_sample: int) -> None:
-    """The whole ``scoring.compatibility`` call per size, and the per-pair reference."""
+def cohort_table(
+    sizes: list[int], repeat: int, reference_sample: int
+) -> tuple[list[list[Any]], str]:
+    """The whole ``scoring.compatibility`` call per size (one row each, :data:`COLUMNS`),
+    and a sentence on the per-pair reference."""
     header = (
         f"{'n per side':>10} {'seconds':>8} {'cpu s':>6} {'encode s':>8} {'M pairs/s':>9} "
         f"{'peak MiB':>9} {'output MiB':>10} {'peak/out':>8} {'allowed':>7}"
@@ -174,6 +226,7 @@ def cohort_table(sizes: list[int], repeat: int, reference_sample: int) -> None:
     print(header)
     print("-" * len(header))
     timed: dict[int, float] = {}
+    rows: list[list[Any]] = []
     for n in sizes:
         mentees, mentors, config = generate_cohort(n, n, seed=0)
 
@@ -196,18 +249,24 @@ def cohort_table(sizes: list[int], repeat: int, reference_sample: int) -> None:
             f"{peak / 2**20:>9.0f} {out / 2**20:>10.0f} {peak / out:>8.2f} {allowed_share:>7.1%}",
             flush=True,
         )
+        rate = n * n / seconds / 1e6
+        rows.append([n, round(seconds, 4), round(cpu, 3), round(enc, 4), round(rate, 2)])
+        rows[-1] += [round(peak / 2**20), round(out / 2**20), round(peak / out, 3)]
+        rows[-1].append(round(allowed_share, 4))
         del mentees, mentors
 
     ref_n = 1000
     ref = reference_seconds(ref_n, reference_sample)
-    print(
-        f"\nper-pair Python reference at {ref_n} x {ref_n}: {ref:.1f} s "
-        f"(extrapolated from {reference_sample} mentees x {ref_n} mentors), "
+    said = (
+        f"Per-pair Python reference at {ref_n:,} x {ref_n:,}: {ref:.1f} s "
+        f"(extrapolated from {reference_sample} mentees x {ref_n:,} mentors), "
         f"{ref_n * ref_n / ref / 1e6:.3f} M pairs/s"
     )
     if ref_n in timed:
-        print(f"vectorized speedup at {ref_n} x {ref_n}: {ref / timed[ref_n]:.0f}x")
+        said += f"; the vectorized call is {ref / timed[ref_n]:.0f}x faster at {ref_n:,}"
+    print(f"\n{said}.")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return rows, said + "."
 
 
 if __name__ == "__main__":

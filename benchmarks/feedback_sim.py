@@ -36,6 +36,10 @@ allowed pair, so neither the truth nor the learner can weigh it).
 
     .venv/bin/python -m benchmarks.feedback_sim [--rounds 5] [--size 500] [--seed 0]
         [--out benchmarks/results/feedback.png] [--database-url postgresql://...]
+
+Writes ``results/feedback.json`` (the rounds' table, the weights' table, the verdict
+in its notes) and the plot ``results/feedback.png`` drawn from it; ``python -m
+benchmarks.report`` puts the tables into ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ import scoring
 from api.services import learning, organizations, participants, programs, publication, runs
 from api.services.context import Actor
 from api.services.outcomes import record_outcome
+from benchmarks import plots
+from benchmarks.report import RESULTS, Table, load_average, markdown, save
 from models import Match, Participant, make_engine, make_session_factory
 from models.migrate import upgrade
 from models.vocabulary import MatchStatus
@@ -269,57 +275,74 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
 
-def report(arms: dict[str, Arm], names: list[str], *, from_round: int = 3) -> list[str]:
-    """The per-round table, the learned weights, and the targets' verdict (Markdown)."""
+FEEDBACK_COLUMNS = ["round", "outcomes before", "learning", "prior", "oracle", "closed"]
+FEEDBACK_COLUMNS += ["expected learning", "expected prior", "expected oracle", "expected closed"]
+FEEDBACK_COLUMNS += ["weights used", "Spearman used", "learned after (outcomes)"]
+FEEDBACK_COLUMNS += ["Spearman learned", "CV Spearman learned vs current"]
+#: Success to 4 decimals, the distance closed in percent, Spearman to 2 (the default).
+FEEDBACK_FORMATS = [None, None, ".4f", ".4f", ".4f", ".0%", ".4f", ".4f", ".4f", ".0%"]
+
+
+def _share(value: float) -> float | None:
+    """A share for the result file: 4 decimals, None when undefined (no distance)."""
+    return None if np.isnan(value) else round(value, 4)
+
+
+def round_table(arms: dict[str, Arm], names: list[str]) -> Table:
+    """One row per round: each arm's realized and expected success, what learning used
+    and learned (:data:`FEEDBACK_COLUMNS`)."""
     learn, prior, oracle = (arms[a].rows for a in ARMS)
-    lines = [
-        "| round | outcomes before | learning | prior | oracle | closed | expected: learning "
-        "| prior | oracle | closed | weights used | Spearman used | learned after (outcomes) | "
-        "Spearman learned | CV Spearman learned vs current |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---|",
-    ]
+    rows: list[list[Any]] = []
     seen = 0
     for r, p, o in zip(learn, prior, oracle, strict=True):
+        row: list[Any] = [r["round"], seen]
+        for key in ("realized", "expected"):
+            row += [round(r[key], 6), round(p[key], 6), round(o[key], 6)]
+            row.append(_share(_closed(r[key], p[key], o[key])))
+        row += [f"v{r['used_version']}", round(r["spearman_used"], 4)]
         new = r["learned"]
-        ev = new["evaluation"] if new else {}
-        lines.append(
-            f"| {r['round']} | {seen:,} | {r['realized']:.4f} | {p['realized']:.4f} | "
-            f"{o['realized']:.4f} | {_closed(r['realized'], p['realized'], o['realized']):.0%} | "
-            f"{r['expected']:.4f} | {p['expected']:.4f} | {o['expected']:.4f} | "
-            f"{_closed(r['expected'], p['expected'], o['expected']):.0%} | "
-            f"v{r['used_version']} | {r['spearman_used']:.2f} | "
-            + (
+        if new:
+            ev = new["evaluation"]
+            row.append(
                 f"v{new['version']} {'active' if ev['activated'] else 'inactive'} "
-                f"({new['samples']:,}) | "
-                f"{_spearman(new['weights'], names):.2f} | "
-                f"{ev['spearman_learned']:.3f} vs {ev['spearman_current']:.3f} |"
-                if new
-                else "- | - | - |"
+                f"({new['samples']:,})"
             )
-        )
+            row.append(round(_spearman(new["weights"], names), 4))
+            row.append(f"{ev['spearman_learned']:.3f} vs {ev['spearman_current']:.3f}")
+        else:
+            row += [None, None, None]
+        rows.append(row)
         seen += r["matched"]
+    return Table(FEEDBACK_COLUMNS, rows, FEEDBACK_FORMATS)
 
+
+def weights_table(arms: dict[str, Arm], names: list[str]) -> Table:
+    """The prior, the hidden truth and each learned version's weights (sum as the prior's)."""
     criteria = scoring.validate_config(program_config())["criteria"]
     prior_w = {c["name"]: float(c["weight"]) for c in criteria}  # required ones default to 1
     total = sum(prior_w.values())
     truth = {n: TRUE_WEIGHTS[n] / sum(TRUE_WEIGHTS.values()) * total for n in names}
-    lines += [
-        "",
-        f"| weights (sum {total:g}) | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-        "| prior (v1) | " + " | ".join(f"{prior_w[n]:.2f}" for n in names) + " |",
-        "| truth (hidden) | " + " | ".join(f"{truth[n]:.2f}" for n in names) + " |",
-    ] + [
-        f"| learned after round {r['round']} (v{r['learned']['version']}) | "
-        + " | ".join(f"{r['learned']['weights'][n]:.2f}" for n in names)
-        + " |"
-        for r in learn
+    rows: list[list[Any]] = [
+        ["prior (v1)", *(round(prior_w[n], 4) for n in names)],
+        ["truth (hidden)", *(round(truth[n], 4) for n in names)],
+    ]
+    rows += [
+        [
+            f"learned after round {r['round']} (v{r['learned']['version']})",
+            *(round(float(r["learned"]["weights"][n]), 4) for n in names),
+        ]
+        for r in arms["learning"].rows
         if r["learned"]
     ]
+    return Table([f"weights (sum {total:g})", *names], rows)
 
+
+def verdict(arms: dict[str, Arm], *, from_round: int = 3) -> str:
+    """The targets' verdict from round ``from_round`` on ("" with fewer rounds)."""
+    learn, prior, oracle = (arms[a].rows for a in ARMS)
     late = slice(from_round - 1, None)
     if not learn[late]:
-        return lines
+        return ""
     pooled = {
         key: _closed(_mean(learn[late], key), _mean(prior[late], key), _mean(oracle[late], key))
         for key in ("realized", "expected")
@@ -330,86 +353,27 @@ def report(arms: dict[str, Arm], names: list[str], *, from_round: int = 3) -> li
     ]
     rho = [r["spearman_used"] for r in learn[late]]
     closed_ok, rho_ok = pooled["realized"] >= 0.7, min(rho) >= 0.8
-    lines += [
-        "",
+    return (
         f"Rounds {from_round}-{learn[-1]['round']}: learning closed "
         f"{pooled['realized']:.0%} of the prior -> oracle distance in realized mean success "
         f"(pooled; per round {', '.join(f'{c:.0%}' for c in each)}), "
         f"{pooled['expected']:.0%} in expected success; Spearman of the weights used with the "
-        f"truth {min(rho):.2f}-{max(rho):.2f}.",
+        f"truth {min(rho):.2f}-{max(rho):.2f}.\n"
         f"Targets: closed >= 70% {'met' if closed_ok else 'NOT met'}; "
-        f"Spearman >= 0.8 {'met' if rho_ok else 'NOT met'}.",
-    ]
-    return lines
-
-
-def plot(arms: dict[str, Arm], out: Path) -> None:
-    """Realized success per round of the three arms; the learning arm's closure and Spearman."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    learn, prior, oracle = (arms[a].rows for a in ARMS)
-    rounds = [r["round"] for r in learn]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
-    curves = {
-        "learning": ("learning from outcomes", "C0", "o", "-"),
-        "prior": ("static prior (never learns)", "C7", "s", "--"),
-        "oracle": ("oracle (true weights)", "C2", "^", ":"),
-    }
-    for name, (label, colour, marker, line) in curves.items():
-        values = [r["realized"] for r in arms[name].rows]
-        left.plot(rounds, values, color=colour, marker=marker, linestyle=line, label=label)
-    left.set(
-        xlabel="round (a fresh cohort each)",
-        ylabel="realized mean success of published matches",
-        title="Realized success per round",
-        xticks=rounds,
+        f"Spearman >= 0.8 {'met' if rho_ok else 'NOT met'}."
     )
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")
-    left.grid(alpha=0.3)
-
-    for key, label, style in (
-        ("realized", "distance closed, realized success", "-"),
-        ("expected", "distance closed, expected success", "--"),
-    ):
-        closed = [
-            _closed(r[key], p[key], o[key]) for r, p, o in zip(learn, prior, oracle, strict=True)
-        ]
-        right.plot(rounds, closed, color="C0", marker="o", linestyle=style, label=label)
-    right.plot(
-        rounds,
-        [r["spearman_used"] for r in learn],
-        color="C1",
-        marker="D",
-        label="Spearman(weights used, truth)",
-    )
-    right.axhline(0.7, color="C0", alpha=0.35, linewidth=3, label="target: 70% closed")
-    right.axhline(0.8, color="C1", alpha=0.35, linewidth=3, label="target: Spearman 0.8")
-    right.set(
-        xlabel="round",
-        ylabel="share of the distance / rank correlation",
-        xticks=rounds,
-        title="Learning arm: distance closed, weights' ranks",
-    )
-    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")
-    right.grid(alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--size", type=int, default=500, help="mentees and mentors per round")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chemistry", type=float, default=CHEMISTRY_SD, help="unobserved sd")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/feedback.png"))
+    parser.add_argument("--out", type=Path, help="the plot (default: results/feedback.png)")
     parser.add_argument("--database-url", help="an empty or migrated database (default: SQLite)")
-    args = parser.parse_args()
-    started = time.perf_counter()
+    args = parser.parse_args(argv)
+    started, load_before = time.perf_counter(), load_average()
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='mm-fb-')) / 'db.sqlite3'}"
@@ -450,11 +414,16 @@ def main() -> None:
             print(f"round {round_}: realized mean success {line}", flush=True)
     engine.dispose()
 
-    print("\n" + "\n".join(report(arms, names)) + "\n")
-    plot(arms, args.out)
-    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
-    print(f"plot: {args.out}")
-    print(f"wall time {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.2f}")
+    tables = {"feedback": round_table(arms, names), "feedback-weights": weights_table(arms, names)}
+    said = verdict(arms)
+    print("\n" + "\n".join(markdown(t) for t in tables.values()) + "\n" + said + "\n")
+    spent = ", ".join(f"{k} {v:.1f}" for k, v in seconds.items())
+    wall = time.perf_counter() - started
+    print(f"seconds: {spent}")
+    print(f"wall time {wall:.1f} s; load average {os.getloadavg()[0]:.2f}")
+    notes = f"{said}\n\nWall time {wall:.0f} s (seconds summed over the arms: {spent})."
+    save("feedback", tables, load_before=load_before, notes=notes.strip())
+    plots.feedback(RESULTS, args.out)
 
 
 if __name__ == "__main__":

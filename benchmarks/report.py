@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+#: Where results are written and read; ``BENCH_RESULTS`` elsewhere (a trial run on a busy
+#: machine, the tests) leaves the committed results alone.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "benchmarks" / "results").resolve()
 README = ROOT / "benchmarks" / "README.md"
 _BLOCK = re.compile(
     r"(<!-- bench:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)", re.S
@@ -36,10 +38,16 @@ _BLOCK = re.compile(
 
 @dataclass(frozen=True)
 class Table:
-    """A result table: column headings and rows of cells (numbers or text)."""
+    """A result table: column headings and rows of cells (numbers or text).
+
+    ``formats`` optionally gives, column by column, a format spec for its numbers
+    (``".4f"``, ``".0%"``; ``None`` or missing: the default, 2 decimals and thousands
+    separators): the JSON keeps the numbers, the README shows them so.
+    """
 
     columns: Sequence[str]
     rows: Sequence[Sequence[Any]]
+    formats: Sequence[str | None] = ()
 
 
 def load_average() -> float:
@@ -69,12 +77,34 @@ def save(name: str, tables: Mapping[str, Table], *, load_before: float, notes: s
         "load_before": load_before,
         "load_after": load_average(),
         "notes": notes,
-        "tables": {key: {"columns": list(t.columns), "rows": t.rows} for key, t in tables.items()},
+        "tables": {key: _table_json(t) for key, t in tables.items()},
     }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {shown(path)}")
     return path
+
+
+def _table_json(table: Table) -> dict[str, Any]:
+    out: dict[str, Any] = {"columns": list(table.columns), "rows": table.rows}
+    if any(table.formats):
+        out["formats"] = list(table.formats)
+    return out
+
+
+def result_table(document: Mapping[str, Any], name: str) -> Table:
+    """Table ``name`` of a result document (as :func:`save` wrote it)."""
+    t = document["tables"][name]
+    return Table(t["columns"], t["rows"], t.get("formats") or ())
+
+
+def read(name: str, results: Path | None = None) -> dict[str, Any] | None:
+    """The result document ``results/<name>.json``, or None when there is none."""
+    path = (results or RESULTS) / f"{name}.json"
+    if not path.exists():
+        return None
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
 
 
 def shown(path: Path) -> str:
@@ -88,7 +118,9 @@ def _module() -> str:
     return spec.name if spec is not None else Path(sys.argv[0]).stem
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, spec: str | None = None) -> str:
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
     if isinstance(value, bool) or value is None:
         return "-" if value is None else str(value)
     if isinstance(value, int):
@@ -108,12 +140,24 @@ def markdown(table: Table) -> str:
         "| " + " | ".join(table.columns) + " |",
         "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
     ]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
+    specs = [*table.formats, *[None] * len(table.columns)]
+    lines += [
+        "| " + " | ".join(_cell(c, spec) for c, spec in zip(row, specs, strict=False)) + " |"
+        for row in table.rows
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _block(document: Mapping[str, Any], name: str) -> str:
-    table = document["tables"][name]
+    """A marked block: how the table was measured, the table, the document's notes. A
+    document's later tables (feedback's weights) name the run and leave the notes to
+    its first."""
+    if name != next(iter(document["tables"])):
+        return (
+            f"From `benchmarks/results/{document['benchmark']}.json`, the same run "
+            f"({document['measured_at']}, commit {document['commit']}):\n\n"
+            + markdown(result_table(document, name))
+        )
     said = (
         f"Measured {document['measured_at']} at commit {document['commit']} on "
         f"{document['cpus']} cores (load average {document['load_before']} before, "
@@ -121,12 +165,13 @@ def _block(document: Mapping[str, Any], name: str) -> str:
         f"{document['benchmark']}.json`:\n\n    {document['command']}\n\n"
     )
     notes = f"\n{document['notes']}\n" if document.get("notes") else ""
-    return said + markdown(Table(table["columns"], table["rows"])) + notes
+    return said + markdown(result_table(document, name)) + notes
 
 
 def update_readme(readme: Path = README, results: Path = RESULTS) -> list[str]:
     """Rewrite each marked block of ``readme`` whose table a result file holds; return
-    the names of the blocks rewritten."""
+    the names of the blocks rewritten (a block no result file holds is left as it is:
+    :func:`markers` minus these)."""
     found: dict[str, Mapping[str, Any]] = {}
     for path in sorted(results.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -144,6 +189,11 @@ def update_readme(readme: Path = README, results: Path = RESULTS) -> list[str]:
 
     readme.write_text(_BLOCK.sub(replace, text), encoding="utf-8")
     return done
+
+
+def markers(readme: Path = README) -> list[str]:
+    """The names of the marked blocks of ``readme``, in order."""
+    return [m["name"] for m in _BLOCK.finditer(readme.read_text(encoding="utf-8"))]
 
 
 def plot_lines(
@@ -179,12 +229,31 @@ def plot_lines(
     print(f"wrote {shown(path)}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
-    done = update_readme()
-    print(f"benchmarks/README.md: {', '.join(done) or 'no marked table'} regenerated")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the result files' folder")
+    parser.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="redraw the scoring, matcher and run plots from their result files",
+    )
+    args = parser.parse_args(argv)
+    done = update_readme(args.readme, args.results)
+    print(f"{shown(args.readme)}: {', '.join(done) or 'no marked table'} regenerated")
+    kept = [name for name in markers(args.readme) if name not in done]
+    if kept:
+        print(
+            f"{shown(args.readme)}: kept as written, no result file in "
+            f"{shown(args.results)} holds their table: {', '.join(kept)}"
+        )
+    if args.plots:
+        from benchmarks import plots
+
+        plots.draw_all(args.results)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
