@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
+
+from matcher._hungarian import linear_sum_assignment
 
 __all__ = ["solve_dense"]
 

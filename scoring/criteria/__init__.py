@@ -38,7 +38,8 @@ instead give a table of similarity by whole-number gap, :mod:`scoring.points`):
   positive float32, so ``required`` means "both values present");
 * ``text_similarity``: cosine of TF-IDF vectors (scikit-learn
   ``TfidfVectorizer`` defaults plus its English stop words: lower-case, words
-  of 2+ characters, smooth idf, l2 norm) fitted on both sides' texts together.
+  of 2+ characters, smooth idf, l2 norm) fitted on both sides' texts together,
+  computed by :mod:`scoring.text` without importing scikit-learn.
 
 Reasons are only given for evidence: shared skills/values by whole normalized
 string, the actual levels, numbers no further apart than ``scale``, and the

@@ -26,6 +26,7 @@ from scoring.criteria.base import (
     shared_columns,
 )
 from scoring.encode import Side
+from scoring.text import EmptyVocabularyError, tfidf
 
 __all__ = ["Overlap", "SkillOverlap", "TextSimilarity"]
 
@@ -139,15 +140,10 @@ class TextSimilarity(_SetCriterion):
     def __init__(self, spec: Mapping[str, Any], a: Side, b: Side) -> None:
         super().__init__(spec, a, b)
         assert self.field is not None
-        # scikit-learn costs a second of start-up: loaded by the first text criterion.
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         docs = a.texts[self.field] + b.texts[self.field]
-        vec = TfidfVectorizer(dtype=np.float32, stop_words="english")
-        try:
-            x = sp.csr_array(vec.fit_transform(docs))
-            self.terms: list[str] = list(vec.get_feature_names_out())
-        except ValueError:  # no word of 2+ characters anywhere: nothing to compare
+        try:  # scikit-learn's TfidfVectorizer, without its second of start-up
+            x, self.terms = tfidf(docs)
+        except EmptyVocabularyError:  # no word of 2+ characters anywhere: nothing to compare
             x = sp.csr_array((len(docs), 1), dtype=np.float32)
             self.terms = [""]
         self.xa, self.xb = x[: a.n], x[a.n :]

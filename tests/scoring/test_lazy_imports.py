@@ -1,4 +1,4 @@
-"""Start-up: ``import scoring, matcher`` leaves scikit-learn, SciPy graph code, b-matching out.
+"""Start-up: ``import scoring, matcher`` leaves scikit-learn, ``scipy.optimize``, b-matching out.
 
 Each check runs a fresh interpreter and reads its ``sys.modules`` (what a command such
 as ``mentormatch match`` pays for at start-up); none of them times anything.
@@ -18,8 +18,19 @@ import scoring.calibrate
 import scoring.learn
 
 #: Modules that only learning, the b-matching, the "fair" objective and the sparse
-#: or auction paths need.
-HEAVY = ("sklearn", "scipy.stats", "scipy.sparse.csgraph", "matcher._many", "matcher._sparse")
+#: or auction paths need. Neither the text criterion (``scoring.text``) nor the dense
+#: path (``matcher._hungarian``: SciPy's Hungarian solver alone) needs scikit-learn or
+#: the ``scipy.optimize`` package.
+HEAVY = (
+    "sklearn",
+    "pandas",
+    "scipy.optimize",
+    "scipy.linalg",
+    "scipy.stats",
+    "scipy.sparse.csgraph",
+    "matcher._many",
+    "matcher._sparse",
+)
 
 
 def _loaded_after(code: str) -> dict[str, bool]:
@@ -56,16 +67,25 @@ def test_scoring_and_assigning_a_small_cohort_without_text_loads_no_heavy_module
     assert loaded == dict.fromkeys(HEAVY, False)
 
 
-def test_a_text_criterion_loads_scikit_learn_when_used() -> None:
+def test_scoring_and_assigning_a_cohort_with_text_loads_no_heavy_module() -> None:
     loaded = _loaded_after(
         """
-        import scoring
+        import sys
+        import matcher, scoring
         from scoring.synthetic import generate_cohort
-        mentees, mentors, config = generate_cohort(20, 20, seed=3)
+        mentees, mentors, config = generate_cohort(60, 50, seed=3)
         assert any(c["kind"] == "text_similarity" for c in config["criteria"])
-        scoring.compatibility(mentees, mentors, config)
+        result = scoring.compatibility(mentees, mentors, config)
+        chosen = matcher.assign(result.scores, allowed=result.allowed)
+        assert chosen.method == "dense" and chosen.mentee.size > 0
+        assert "matcher._hungarian._lsap" in sys.modules  # SciPy's solver, loaded alone
         """
     )
+    assert loaded == dict.fromkeys(HEAVY, False)
+
+
+def test_the_learning_names_load_scikit_learn_when_used() -> None:
+    loaded = _loaded_after("import scoring; scoring.WeightLearner")
     assert loaded["sklearn"] is True
 
 
