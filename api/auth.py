@@ -2,17 +2,58 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
 from flask import Flask, g, request
 
+from api import limits
 from api.db import get_session
 from api.services.context import Actor
 from api.services.errors import Unauthorized
 from api.services.keys import authenticate
-from models.tenant_guard import scope_session
+from models.tenant_guard import scope_session, unguarded_until_scoped
 
 PUBLIC_ENDPOINTS = {"health.Health", "health.Ready", "static"}
 # The API description and its viewer hold no organization data.
 PUBLIC_PREFIXES = ("api-docs.", "docs_assets")
+
+
+class KnownKeys:
+    """The organization of each key this process verified lately (at most ``max_keys``,
+    for ``ttl`` seconds), by a digest of the whole key.
+
+    Used for one thing only: to refuse a client the rate limiter told to wait before
+    looking its key up again (:func:`api.limits.refuse_early`). Every request that is
+    let through is authenticated against the database as before, so a revocation still
+    takes effect at once.
+    """
+
+    def __init__(self, max_keys: int = 10_000, ttl: float = 300.0) -> None:
+        self._seen: OrderedDict[bytes, tuple[uuid.UUID, float]] = OrderedDict()
+        self._max, self._ttl = max_keys, ttl
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def organization(self, token: str) -> uuid.UUID | None:
+        entry = self._seen.get(self._digest(token))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def remember(self, token: str, organization_id: uuid.UUID) -> None:
+        digest = self._digest(token)
+        with self._lock:
+            self._seen[digest] = (organization_id, time.monotonic() + self._ttl)
+            self._seen.move_to_end(digest)
+            while len(self._seen) > self._max:
+                self._seen.popitem(last=False)
 
 
 def current_actor() -> Actor:
@@ -23,6 +64,8 @@ def current_actor() -> Actor:
 
 
 def init_app(app: Flask) -> None:
+    known = KnownKeys()
+
     @app.before_request
     def _authenticate() -> None:
         endpoint = request.endpoint or ""
@@ -34,10 +77,16 @@ def init_app(app: Flask) -> None:
             return  # a CORS preflight carries no key; Flask answers it, calling no view
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthorized("missing bearer API key (Authorization: Bearer <key>)")
+        organization = known.organization(token)
+        if organization is not None:  # told to wait? then 429 with no database query
+            limits.refuse_early(organization)
         session = get_session()
-        g.actor = authenticate(session, token.strip())
-        # From here on every query of the request sees this organization alone
-        # (models.tenant_guard; on PostgreSQL, row-level security too).
-        scope_session(session, g.actor.organization_id)
+        with unguarded_until_scoped(session):
+            g.actor = authenticate(session, token)
+            # From here on every query of the request sees this organization alone
+            # (models.tenant_guard; on PostgreSQL, row-level security too).
+            scope_session(session, g.actor.organization_id)
+        known.remember(token, g.actor.organization_id)

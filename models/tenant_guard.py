@@ -102,6 +102,26 @@ def unguarded(session: Session) -> Iterator[Session]:
         _set_scope(session, previous)
 
 
+@contextmanager
+def unguarded_until_scoped(session: Session) -> Iterator[Session]:
+    """:func:`unguarded` for a block that finds the organization and scopes ``session``
+    to it (authentication: the key decides the organization).
+
+    The same as ``with unguarded(session): ...`` then :func:`scope_session`, with one
+    change of the PostgreSQL setting fewer (no restore in between). If the block raises,
+    or ends without scoping the session, the scope before is restored.
+    """
+    previous = session.info.get(SCOPE)
+    _set_scope(session, SYSTEM)
+    try:
+        yield session
+    except BaseException:
+        _set_scope(session, previous)
+        raise
+    if session.info.get(SCOPE) == SYSTEM:
+        _set_scope(session, previous)
+
+
 def scoped_factory(
     session_factory: Callable[[], Session], organization_id: uuid.UUID
 ) -> Callable[[], Session]:
@@ -130,12 +150,16 @@ def install(factory: sessionmaker[Session]) -> None:
 
 
 def _set_scope(session: Session, scope: uuid.UUID | str | None) -> None:
+    previous = session.info.get(SCOPE)
     if scope is None:
         session.info.pop(SCOPE, None)
     else:
         session.info[SCOPE] = scope
     # The setting is per transaction: a transaction already under way takes the new
-    # scope now; the next ones get it from _set_transaction_setting.
+    # scope now (unless it already has that value: a round trip saved); the next ones
+    # get it from _set_transaction_setting.
+    if _setting(scope) == _setting(previous):
+        return
     if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
         session.connection().execute(_SET_CONFIG, {"value": _setting(scope)})
 
