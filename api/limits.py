@@ -16,6 +16,15 @@ queue's Redis (``redis_url``: shared by every process), else in memory (the embe
 default: one count per process). If that storage is unreachable, requests are let
 through (and it is logged): a limiter outage never becomes an API outage.
 
+**Refusals that cost no database query.** A client over a limit that keeps asking
+(ignoring ``Retry-After``) would still cost each refusal an authentication, that is a
+few database round trips. So each process remembers, per limit key and endpoint, until
+when the limiter last told it to wait (:class:`Embargo`), and :mod:`api.auth` refuses a
+key it verified recently (:class:`api.auth.KnownKeys`) before looking it up again, with
+the same 429 and the time left. Nothing is counted for these: the limiter itself
+already refused, and the client was told when to come back. A key revoked meanwhile
+gets that 429 rather than 401 until the wait ends.
+
 One :class:`flask_limiter.Limiter` per app (``create_app`` calls :func:`init_app`):
 the counts, storage and limits are that app's, never shared with another built in the
 same process (tests build many).
@@ -24,11 +33,13 @@ same process (tests build many).
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
@@ -44,6 +55,72 @@ PROBES = frozenset({"health.Health", "health.Ready"})
 KEY_PREFIX = "mentormatch-limits"
 #: Counts over a window that slides: no burst of twice the limit at a window's edge.
 STRATEGY = "sliding-window-counter"
+
+
+#: Where :func:`init_app` keeps the app's :class:`Embargo`.
+EMBARGO = "mentormatch_limits_embargo"
+
+
+class Refused(Exception):
+    """A request refused before the limiter saw it (:func:`refuse_early`): a 429."""
+
+    def __init__(self, wait: int, description: str) -> None:
+        super().__init__(description)
+        self.wait, self.description = wait, description
+
+
+class Embargo:
+    """Until when each (limit key, endpoint) was told to wait, in this process.
+
+    Bounded: beyond ``max_entries`` the oldest entry is dropped (at worst that client's
+    next request goes to the limiter, which refuses it again).
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._until: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def refuse(self, key: str, endpoint: str, until: float, description: str) -> None:
+        with self._lock:
+            self._until[(key, endpoint)] = (until, description)
+            self._until.move_to_end((key, endpoint))
+            while len(self._until) > self._max:
+                self._until.popitem(last=False)
+
+    def wait(self, key: str, endpoint: str, now: float) -> tuple[int, str] | None:
+        """Whole seconds left to wait and the limit's description, or None."""
+        entry = self._until.get((key, endpoint))
+        if entry is None:
+            return None
+        until, description = entry
+        if until <= now:
+            with self._lock:
+                if self._until.get((key, endpoint)) == entry:
+                    del self._until[(key, endpoint)]
+            return None
+        return max(math.ceil(until - now), 1), description
+
+
+def refuse_early(organization_id: object) -> None:
+    """Raise :class:`Refused` if this organization was told to wait for this endpoint
+    and the wait is not over (:mod:`api.auth` calls it before the key's lookup)."""
+    embargo: Embargo | None = current_app.extensions.get(EMBARGO)
+    if embargo is None or request.endpoint is None:
+        return
+    waiting = embargo.wait(f"organization:{organization_id}", request.endpoint, time.time())
+    if waiting is not None:
+        raise Refused(*waiting)
+
+
+def _too_many_response(wait: int, description: str) -> Response:
+    response = problem(
+        429,
+        "Too Many Requests",
+        f"more than {description} for this organization; retry later",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def expensive(method: F) -> F:
@@ -83,18 +160,19 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
             route_limit = limiter.limit(settings.rate_limit_expensive, methods=methods)
             app.view_functions[endpoint] = cast(Any, route_limit(view))
 
+    embargo = app.extensions[EMBARGO] = Embargo()
+
     def _too_many(exc: RateLimitExceeded) -> Response:
         breached = limiter.current_limit
-        wait = math.ceil(breached.reset_at - time.time()) if breached else 1
-        response = problem(
-            429,
-            "Too Many Requests",
-            f"more than {exc.description} for this organization; retry later",
-        )
-        response.headers["Retry-After"] = str(max(wait, 1))
-        return response
+        now = time.time()
+        reset_at = breached.reset_at if breached else now + 1
+        description = str(exc.description)
+        if request.endpoint is not None:
+            embargo.refuse(rate_limit_key(), request.endpoint, reset_at, description)
+        return _too_many_response(max(math.ceil(reset_at - now), 1), description)
 
     app.register_error_handler(RateLimitExceeded, _too_many)
+    app.register_error_handler(Refused, lambda exc: _too_many_response(exc.wait, exc.description))
     return limiter
 
 

@@ -158,3 +158,68 @@ def test_limit_settings_are_validated() -> None:
         "MENTORMATCH_RATE_LIMIT_STORAGE",
         "MENTORMATCH_READY_HEARTBEAT_SECONDS",
     }
+
+
+def test_a_client_told_to_wait_is_refused_again_without_a_database_query(limited: Any) -> None:
+    """Over its limit and asking again at once (ignoring Retry-After), an organization
+    gets the same 429 from the process's memory: no key lookup, no statement at all."""
+    from sqlalchemy import event
+
+    client = limited.test_client()
+    acme = make_tenant(limited, "Acme", "owner@acme.example")
+    globex = make_tenant(limited, "Globex", "owner@globex.example")
+    acme_report = f"/v1/programs/{_program(client, acme)}/report"
+    globex_report = f"/v1/programs/{_program(client, globex)}/report"
+    for _ in range(3):
+        assert client.get(acme_report, headers=acme.headers).status_code == 200
+    first_wait = _assert_limited(client.get(acme_report, headers=acme.headers))
+
+    statements: list[str] = []
+    engine = limited.extensions["mentormatch"].engine
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    again = client.get(acme_report, headers=acme.headers)
+    assert 1 <= _assert_limited(again) <= first_wait
+    assert "3 per 1 minute" in again.json["detail"]
+    assert statements == []
+    # Only that organization's route waits: its other routes and others' are served.
+    assert client.get("/v1/programs", headers=acme.headers).status_code == 200
+    assert statements  # authenticated as usual
+    assert client.get(globex_report, headers=globex.headers).status_code == 200
+    # A key the process never verified is looked up (and refused by the limiter).
+    other_key = make_tenant(limited, "Initech", "owner@initech.example")
+    assert client.get(acme_report, headers=other_key.headers).status_code == 404
+
+
+def test_the_embargo_ends_with_the_wait_and_is_bounded() -> None:
+    from api.limits import Embargo
+
+    embargo = Embargo(max_entries=2)
+    embargo.refuse("organization:a", "reports.Report", 100.0, "3 per 1 minute")
+    assert embargo.wait("organization:a", "reports.Report", 98.5) == (2, "3 per 1 minute")
+    assert embargo.wait("organization:a", "reports.Report", 99.9) == (1, "3 per 1 minute")
+    assert embargo.wait("organization:a", "programs.Programs", 99.0) is None
+    assert embargo.wait("organization:a", "reports.Report", 100.0) is None  # over
+    assert embargo.wait("organization:a", "reports.Report", 99.0) is None  # and forgotten
+    for org in "bcd":
+        embargo.refuse(f"organization:{org}", "e", 100.0, "x")
+    assert embargo.wait("organization:b", "e", 0.0) is None  # the oldest went
+    assert embargo.wait("organization:d", "e", 0.0) == (100, "x")
+
+
+def test_known_keys_forget_after_their_time_and_beyond_their_number() -> None:
+    import uuid
+
+    from api.auth import KnownKeys
+
+    org = uuid.uuid4()
+    keys = KnownKeys(max_keys=2)
+    keys.remember("mm_k1_s", org)
+    assert keys.organization("mm_k1_s") == org
+    assert keys.organization("mm_k1_t") is None  # another secret is another key
+    keys.remember("mm_k2_s", org)
+    keys.remember("mm_k3_s", org)
+    assert keys.organization("mm_k1_s") is None
+    assert keys.organization("mm_k3_s") == org
+    expired = KnownKeys(ttl=0.0)
+    expired.remember("mm_k1_s", org)
+    assert expired.organization("mm_k1_s") is None

@@ -39,6 +39,7 @@ from models.tenant_guard import (
     scope_session,
     tenant_mappers,
     unguarded,
+    unguarded_until_scoped,
 )
 from tests.factories import Scenario, make_org, proposals, with_outcome_and_prior
 
@@ -389,3 +390,65 @@ def test_the_service_works_as_the_app_role(
             session, now=datetime.now(UTC), retention_days=30, dry_run=True
         )
         assert report.purged == []
+
+
+def _setting_changes(session: Session) -> list[str]:
+    """The values of the organization setting the session sends from now on."""
+    sent: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "set_config" in statement:
+            sent.append(params["value"])
+
+    event.listen(session.get_bind(), "before_cursor_execute", before)
+    return sent
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_request_scopes_itself_with_one_setting_change_after_the_key_lookup(
+    session_factory: sessionmaker[Session],
+    app_role_factory: sessionmaker[Session],
+    two: tuple[Scenario, Scenario],
+) -> None:
+    """The request's path (api.auth): unguarded for the key, then scoped, without
+    restoring the unscoped setting in between; the policies hold throughout."""
+    a, _ = two
+    org_a = a.actor.organization_id
+    with session_factory() as session:
+        key = issue_key(session, session.get_one(Admin, a.actor.admin_id))
+        session.commit()
+    with app_role_factory() as session:
+        sent = _setting_changes(session)
+        require_scope(session)
+        with unguarded_until_scoped(session):
+            actor = authenticate(session, key)  # its own unguarded() block changes nothing
+            assert len(set(session.scalars(text("SELECT organization_id FROM runs")))) == 2
+            scope_session(session, actor.organization_id)
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
+        assert sent == ["system", str(org_a)]
+        scope_session(session, org_a)  # the same scope again: nothing sent
+        assert sent == ["system", str(org_a)]
+        session.commit()  # a new transaction gets it from the session
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
+        assert sent == ["system", str(org_a), str(org_a)]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("leave", ["raise", "unscoped"])
+def test_a_block_that_does_not_scope_restores_the_scope_before(
+    app_role_factory: sessionmaker[Session], two: tuple[Scenario, Scenario], leave: str
+) -> None:
+    assert two  # rows of two organizations, which the unguarded block sees
+    with app_role_factory() as session:
+        require_scope(session)
+        session.scalar(text("SELECT 1"))  # a transaction under way: the setting is sent
+        try:
+            with unguarded_until_scoped(session):
+                assert len(set(session.scalars(text("SELECT organization_id FROM runs")))) == 2
+                if leave == "raise":
+                    raise LookupError("invalid API key")
+        except LookupError:
+            pass
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
+        with pytest.raises(TenantScopeError):
+            session.scalars(select(Run)).all()
