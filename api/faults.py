@@ -3,16 +3,23 @@
 An unreachable PostgreSQL, a SQLite database locked by another writer past its busy
 timeout, a connection pool with none free, or an unreachable Redis (the queue on a
 trigger or an export) answers ``503 Service Unavailable`` as problem+json with
-``Retry-After: RETRY_AFTER_SECONDS``, never a 500. Nothing is half-written: the
-request's session is rolled back when it closes (:mod:`api.db`), and a use case that
-commits before it enqueues fails its run first (``runs.trigger``). Any other database
-error is still a bug and a 500.
+``Retry-After: RETRY_AFTER_SECONDS``, never a 500. So does a PostgreSQL transaction
+the server aborted because of another one: a deadlock (SQLSTATE ``40P01``), a
+serialization failure (``40001``), or a lock not granted within ``lock_timeout``
+(``55P03``). Nothing is half-written: the request's session is rolled back when it
+closes (:mod:`api.db`), and a use case that commits before it enqueues fails its run
+first (``runs.trigger``). Any other database error is still a bug and a 500.
 
 Recovery needs no restart: the engine pings a pooled connection before lending it
 (``pool_pre_ping``, :func:`models.db.make_engine`), so a restarted server's dead
 connections are replaced; and a read (GET or HEAD) whose connection dropped while it
-ran, is run once more on a new connection (:func:`retry_dropped_reads`). Writes are
-never retried: whether the commit reached the database before the drop is unknown.
+ran, or whose transaction lost a deadlock or a serialization conflict (PostgreSQL's
+own advice for those: run the transaction again; the other one has gone ahead), is
+run once more on a new session (:func:`retry_dropped_reads`). A lock timeout is not
+rerun: the lock's holder is still there, so an immediate rerun would wait as long
+again. Writes are never rerun: whether a dropped commit reached the database is
+unknown, and a write's client may retry after the 503 knowing nothing was written.
+A read that tried to commit (some GETs write) is not rerun either.
 """
 
 from __future__ import annotations
@@ -42,6 +49,14 @@ RETRIED_METHODS = frozenset({"GET", "HEAD"})
 #: exception) by prefix, and the shutdown, starting up and too-many-connections codes.
 _UNAVAILABLE_SQLSTATE_CLASS = "08"
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+#: PostgreSQL SQLSTATEs of a transaction aborted because of a concurrent one: the 503's
+#: detail; the first two are worth a read's rerun (:func:`lost_a_conflict`).
+_CONFLICT_SQLSTATES = {
+    "40P01": "the database aborted the request's transaction to break a deadlock",
+    "40001": "the request's transaction conflicted with a concurrent one",
+    "55P03": "a row or table the request needs stayed locked by another transaction",
+}
+_RERUN_SQLSTATES = frozenset({"40P01", "40001"})
 #: SQLite's words for a lock held by another connection past the busy timeout.
 _SQLITE_BUSY = ("database is locked", "database is busy", "database table is locked")
 
@@ -65,6 +80,18 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def dropped_connection(exc: BaseException) -> bool:
     """Whether ``exc`` comes of a database connection lost mid-request."""
     return any(isinstance(e, DBAPIError) and e.connection_invalidated for e in _chain(exc))
+
+
+def lost_a_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of a deadlock or serialization failure on PostgreSQL: the
+    server rolled the transaction back, and running it again is expected to succeed."""
+    return any(_sqlstate(e) in _RERUN_SQLSTATES for e in _chain(exc))
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.Error):
+        return exc.orig.sqlstate
+    return None
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
@@ -93,7 +120,7 @@ def _reason(exc: BaseException) -> str | None:
         return "the database is unreachable"  # the connection never opened
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASS) or sqlstate in _UNAVAILABLE_SQLSTATES:
         return "the database is unavailable"
-    return None
+    return _CONFLICT_SQLSTATES.get(sqlstate)
 
 
 def _sqlite_busy(exc: sqlite3.Error) -> bool:
@@ -118,7 +145,8 @@ def _answer(exc: Exception) -> Response:
 
 def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
     """``view``, run once more on a new session if a read's connection dropped mid-way
-    (unless it had tried to commit: then the 503 stands)."""
+    or its transaction lost a deadlock or serialization conflict (unless it had tried
+    to commit: then the 503 stands)."""
 
     @functools.wraps(view)
     def retried(*args: Any, **kwargs: Any) -> Any:
@@ -127,9 +155,11 @@ def retry_dropped_reads(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except Exception as exc:
-            if not dropped_connection(exc) or db.commit_attempted():
+            dropped = dropped_connection(exc)
+            if not (dropped or lost_a_conflict(exc)) or db.commit_attempted():
                 raise  # a GET that committed (an export's job) may have written: no rerun
-            log.warning("database connection dropped during a read: retrying it once")
+            cause = "connection dropped" if dropped else "transaction lost a conflict"
+            log.warning("database %s during a read: retrying it once", cause)
             db.reopen_session()
         return view(*args, **kwargs)
 
