@@ -3,7 +3,8 @@
 :func:`export_organization` counts the rows an export would hold
 (:func:`~api.services.export.count_rows`). Up to ``threshold`` (default
 :data:`EXPORT_JOB_ROWS`) it builds the file in the request. Above it, it stores a
-``queued`` row in ``exports`` and hands its id to the queue; the worker
+``queued`` row in ``exports`` and hands its id to the queue (an export the queue
+refuses, Redis down, is failed in the same request, which answers 503); the worker
 (:func:`build_export`) builds the file into the row (``ready``). The file is
 downloadable once, by the same organization (:func:`download`): the download
 deletes the row in the same statement that reads it, so two concurrent downloads
@@ -133,7 +134,7 @@ def export_organization(
             details={**details, "job": True},
         )
         session.commit()
-        enqueue(job.id)
+        _enqueue(session, job.id, enqueue)
         session.expire_all()  # in immediate mode the job already ran in its own session
         return _job(session.get(Export, job.id) or job)
     file = build_file(session, actor.organization_id, chosen)
@@ -147,6 +148,27 @@ def export_organization(
     )
     session.commit()
     return file
+
+
+def _enqueue(session: Session, export_id: uuid.UUID, enqueue: Callable[[uuid.UUID], None]) -> None:
+    """Hand the committed export to the queue; if that fails (the queue is down: a 503),
+    fail the export first, so that no ``queued`` row waits for a job that never was."""
+    try:
+        enqueue(export_id)
+    except Exception as exc:
+        # The message may hold the queue's address and credentials: the class only.
+        log.warning("could not queue the export", extra={"export_id": str(export_id)})
+        session.execute(
+            update(Export)
+            .where(Export.id == export_id, Export.status == ExportStatus.QUEUED)
+            .values(
+                status=ExportStatus.FAILED,
+                error=f"could not queue the export: {type(exc).__name__}",
+                finished_at=_now(),
+            )
+        )
+        session.commit()
+        raise
 
 
 def _job(row: Export) -> ExportJob:
