@@ -176,6 +176,7 @@ def parse_csv(
                 {"csv": ["empty upload: expected a header row, e.g. external_id,role,name"]}
             )
         columns = _header(header, fields)
+        plan = _Plan.of(columns, fields)
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 if blank_rows is not None:
@@ -187,7 +188,7 @@ def parse_csv(
                     f"expected {len(columns)} cells as in the header, got {len(cells)}",
                 )
                 continue
-            rows.append(CsvRow(number, _row(number, cells, columns, fields, log)))
+            rows.append(CsvRow(number, _row(number, cells, plan, log)))
     except csv.Error as exc:
         raise ValidationFailed({f"row {reader.line_num}": [f"unreadable CSV: {exc}"]}) from None
     if not rows and not log.total:
@@ -195,33 +196,46 @@ def parse_csv(
     return rows
 
 
-def _row(
-    number: int,
-    cells: list[str],
-    columns: list[tuple[str, str]],
-    fields: Mapping[str, Mapping[str, Any]],
-    log: ErrorLog,
-) -> dict[str, Any]:
+#: Column kinds whose non-empty cell is its value as it stands (stripped).
+_VERBATIM = frozenset({"text", "category"})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How each column of a file is read, worked out once from its header."""
+
+    columns: tuple[tuple[str, str, bool], ...]  # (name, kind, a base column?) in order
+    attributes: bool  # whether a row carries ``attributes`` (a program field is a column)
+
+    @classmethod
+    def of(cls, columns: list[tuple[str, str]], fields: Mapping[str, Mapping[str, Any]]) -> _Plan:
+        plan = tuple((name, kind, name in BASE_COLUMNS) for name, kind in columns)
+        return cls(plan, any(name in fields and not base for name, _, base in plan))
+
+
+def _row(number: int, cells: list[str], plan: _Plan, log: ErrorLog) -> dict[str, Any]:
     values: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
-    for (name, kind), raw in zip(columns, cells, strict=True):
+    for (name, kind, base), raw in zip(plan.columns, cells, strict=True):
         cell = raw.strip()
         value: Any
         if not cell:
             value = [] if kind == "list" else None
+        elif kind in _VERBATIM:
+            value = cell
         else:
             try:
                 value = _parse_cell(kind, cell, name)
             except ValueError as exc:
                 log.add(f"row {number}.{name}", str(exc))
                 continue
-        if name in BASE_COLUMNS:
+        if base:
             if name == "active" and value is None:
                 continue  # an empty cell keeps the stored value (new participants are active)
             values[name] = value
         else:
             attributes[name] = value
-    if any(name in fields and name not in BASE_COLUMNS for name, _ in columns):
+    if plan.attributes:
         values["attributes"] = attributes
     return values
 

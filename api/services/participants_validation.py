@@ -125,11 +125,23 @@ def _bounded_int(out: Problems, key: str, value: object) -> bool:
     return False
 
 
+def _plain(value: str) -> bool:
+    """Printable ASCII only: no character :func:`character_problem` refuses, and already
+    NFC (most ids, names, emails and values: the full checks are skipped for them)."""
+    return value.isascii() and value.isprintable()
+
+
 def _characters(out: Problems, path: str, value: str, kind: str = "identifier") -> bool:
+    if _plain(value):
+        return True
     problem = character_problem(value, kind=kind)
     if problem is not None:
         out.append((path, problem))
     return problem is None
+
+
+def _nfc(value: str) -> str:
+    return value if value.isascii() else nfc(value)
 
 
 def fields_by_key(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,7 +159,7 @@ def _string(
         out.append((path, f"expected a string, got {_fmt(value)}"))
         return None
     _characters(out, path, value, kind)
-    value = nfc(value).strip()
+    value = _nfc(value).strip()
     if len(value) > max_len:
         out.append((path, f"at most {max_len} characters, got {len(value)}"))
     return value or None
@@ -180,29 +192,47 @@ def _strings(
         out.append((path, f"at most {max_items} entries, got {len(value)}"))
         return []
     canonical = _canonical(tuple(allowed)) if allowed is not None else None
+    # Skills and multi values repeat across participants: each spelling is checked once.
+    clean_item = _value_item if sensitive else _item
+    screen = sensitive and canonical is None
     result: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             out.append((f"{path}.{i}", f"expected a non-empty string, got {_fmt(item)}"))
             continue
-        if not _characters(out, f"{path}.{i}", item):
-            continue
-        item = nfc(item).strip()
-        if len(item) > max_len:
-            out.append((f"{path}.{i}", f"at most {max_len} characters, got {len(item)}"))
-            continue
-        if sensitive and canonical is None and (why := sensitive_reason(item, value=True)):
-            out.append((f"{path}.{i}", _sensitive_message(item, why)))
+        item, problem = clean_item(item, max_len, screen)
+        if problem is not None:
+            out.append((f"{path}.{i}", problem))
             continue
         if canonical is not None:
-            if _norm(item) not in canonical:
+            key = _norm(item)
+            if key not in canonical:
                 expected = ", ".join(allowed or [])
                 out.append((f"{path}.{i}", f"unknown value {item!r}; expected one of: {expected}"))
                 continue
-            item = canonical[_norm(item)]
+            item = canonical[key]
         if item not in result:
             result.append(item)
     return result
+
+
+def _item(item: str, max_len: int, screen: bool) -> tuple[str, str | None]:
+    """One non-blank list item, NFC and stripped, and why it is refused (None: it is not).
+
+    ``screen``: refuse a value naming a special category.
+    """
+    if not _plain(item) and (problem := character_problem(item)) is not None:
+        return item, problem
+    item = _nfc(item).strip()
+    if len(item) > max_len:
+        return item, f"at most {max_len} characters, got {len(item)}"
+    if screen and (why := sensitive_reason(item, value=True)):
+        return item, _sensitive_message(item, why)
+    return item, None
+
+
+#: :func:`_item` for skills and multi values, a vocabulary of a few thousand spellings.
+_value_item = lru_cache(maxsize=1 << 16)(_item)
 
 
 def _sensitive_message(value: str, why: str) -> str:
@@ -219,7 +249,7 @@ def _category(out: Problems, path: str, field: Mapping[str, Any], value: Any) ->
         return None
     if not _characters(out, path, value):
         return None
-    text = nfc(value).strip()
+    text = _nfc(value).strip()
     if values is None:  # an open category: any value, but never a special category
         if len(text) > MAX_VALUE_LENGTH:
             out.append((path, f"at most {MAX_VALUE_LENGTH} characters, got {len(text)}"))
@@ -265,7 +295,7 @@ def _attribute(out: Problems, path: str, field: Mapping[str, Any], value: Any) -
         return None
     if _characters(out, path, value, "text") and len(value) > MAX_TEXT:
         out.append((path, f"at most {MAX_TEXT} characters, got {len(value)}"))
-    return nfc(value)
+    return _nfc(value)
 
 
 def _attributes(
@@ -371,7 +401,7 @@ class ErrorLog:
 
 def id_key(ext: object) -> str | None:
     """An upload row's external id as stored (NFC, stripped): two spellings are one id."""
-    return nfc(ext).strip() if isinstance(ext, str) else None
+    return _nfc(ext).strip() if isinstance(ext, str) else None
 
 
 def first_seen(
@@ -381,7 +411,7 @@ def first_seen(
     seen: dict[str, str] = {}
     for prefix, data in rows:
         key = id_key(data.get("external_id"))
-        if not key or character_problem(key) is not None:
+        if not key or (not _plain(key) and character_problem(key) is not None):
             continue  # check_participant reports it; never looked up (PostgreSQL refuses NUL)
         if key in seen:
             where = seen[key].rstrip(".")

@@ -273,3 +273,27 @@ def test_csv_huge_whole_numbers_are_refused_unparsed(cell: str, column: str, fra
     rows, log = parse(f"external_id,role,name,{column}\nu1,mentor,Ann,{cell}\n", expect_ok=False)
     assert fragment in log.errors[f"row 2.{column}"][0]
     assert rows[0].data.get(column) is None
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_gets_the_verdict_of_the_character_rules(code: int) -> None:
+    # Printable ASCII skips the full character checks: the verdict must not change.
+    from scoring.identifiers import character_problem
+
+    value = f"a{chr(code)}b"
+    found = problems({**BASE, "external_id": value, "skills": [value], "name": value})
+    for path, kind in (("external_id", "identifier"), ("skills.0", "identifier"), ("name", "name")):
+        assert found.get(path) == character_problem(value, kind=kind), (path, found)
+
+
+def test_a_repeated_skill_is_checked_for_each_participant_and_place() -> None:
+    # Skills are checked once per spelling (a cache): each use still gets its own verdict.
+    for skills, expected in (
+        (["sql", " s\x00ql "], {"skills.1"}),
+        ([" s\x00ql ", "sql", "Bisexual"], {"skills.0", "skills.2"}),
+        (["sql ", "sql"], set()),
+    ):
+        clean, found = check_participant({**BASE, "skills": skills}, FIELDS, positions=ANY)
+        assert {path for path, _ in found} == expected
+        if not expected:
+            assert clean["skills"] == ["sql"]

@@ -1,0 +1,102 @@
+"""The offline batch against oracles: per-pair reference scores and SciPy's optimum.
+
+A generated cohort with fewer mentor places than mentees goes through
+:func:`api.services.batch.match_files`; every written pair must score what the plain
+per-pair reference of the scoring rules (``tests/scoring/reference.py``) gives it,
+be allowed and above ``min_score``, keep each mentor within its places, and the total be the
+optimum SciPy's ``linear_sum_assignment`` finds on the reference matrix. The batch
+runs with the cyclic garbage collector paused, and gives it back as it found it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from api.services import csv_format
+from api.services.batch import generate, match_files
+from tests.scoring.reference import reference
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cohort")
+    generate(120, 50, seed=11, out=out)
+    return out
+
+
+def test_batch_pairs_score_as_the_reference_and_reach_the_optimum(
+    cohort: Path, tmp_path: Path
+) -> None:
+    result = match_files(
+        cohort / "program.json",
+        cohort / "mentees.csv",
+        cohort / "mentors.csv",
+        tmp_path / "matches.csv",
+        unmatched_out=tmp_path / "unmatched.csv",
+    )
+    config = json.loads((cohort / "program.json").read_text())["config"]
+    mentees, _ = csv_format.read_participants((cohort / "mentees.csv").read_bytes(), config)
+    _, mentors = csv_format.read_participants((cohort / "mentors.csv").read_bytes(), config)
+    scores, allowed, _ = reference(mentees, mentors, config)
+    ref = np.array(scores)
+    ok = np.array(allowed) & (ref >= config["min_score"])
+
+    row_of = {m["external_id"]: k for k, m in enumerate(mentees)}
+    col_of = {m["external_id"]: k for k, m in enumerate(mentors)}
+    paired = [r for r in _rows(tmp_path / "matches.csv") if r["mentor_external_id"]]
+    i = np.array([row_of[r["mentee_external_id"]] for r in paired])
+    j = np.array([col_of[r["mentor_external_id"]] for r in paired])
+    written = np.array([float(r["score"]) for r in paired])
+    places = np.array([m["capacity"] or config["default_capacity"] for m in mentors])
+    assert len(set(i.tolist())) == len(i)
+    assert (np.bincount(j, minlength=len(mentors)) <= places).all()
+    assert ok[i, j].all()
+    np.testing.assert_allclose(written, ref[i, j], atol=2e-6)  # 6 decimals, float32 scores
+
+    # One column per mentor place: the optimum with capacities, as an assignment.
+    gain = np.repeat(np.where(ok, ref, 0.0), places, axis=1)
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    optimum = float(gain[rows, cols].sum())
+    assert places.sum() < len(mentees)  # some are left unmatched
+    assert abs(written.sum() - optimum) < 1e-4
+    assert abs(result.stats["score_total"] - optimum) < 1e-4
+    unmatched = _rows(tmp_path / "unmatched.csv")
+    assert len(paired) + len(unmatched) == len(mentees)
+    assert {r["mentee_external_id"] for r in unmatched} == set(row_of) - {
+        r["mentee_external_id"] for r in paired
+    }
+
+
+def test_the_collector_is_paused_for_the_batch_and_given_back(cohort: Path, tmp_path: Path) -> None:
+    def run() -> list[bool]:
+        seen: list[bool] = []
+        match_files(
+            cohort / "program.json",
+            cohort / "mentees.csv",
+            cohort / "mentors.csv",
+            tmp_path / "matches.csv",
+            on_phase=lambda _phase: seen.append(gc.isenabled()),
+        )
+        return seen
+
+    assert gc.isenabled()
+    assert not any(run())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert not any(run())
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
