@@ -34,8 +34,11 @@ past their lease are failed; a queued run whose job is neither waiting nor sched
 in two sweeps in a row (a Redis restarted without persistence, say) is queued again
 (:meth:`Jobs.recover_lost_runs`; one sweep alone could catch a job in a worker's
 hands); and every queued run's "never picked up" deadline is renewed, since a live
-worker has it in hand. A worker process also writes a heartbeat into Huey's key-value
-storage (:data:`HEARTBEAT_KEY`) every :data:`HEARTBEAT_SECONDS`; readiness reads it.
+worker has it in hand. On PostgreSQL a sweep updates only rows it first locked in id
+order, skipping those another transaction holds (:func:`_lock_in_id_order`), so the
+sweeps of many workers never wait for one another nor deadlock. A worker process
+also writes a heartbeat into Huey's key-value storage (:data:`HEARTBEAT_KEY`) every
+:data:`HEARTBEAT_SECONDS`; readiness reads it.
 Other services hand the worker their daily maintenance as :class:`DailyTask` values
 (``build_jobs(..., daily=[...])``), so this module imports none of them.
 """
@@ -58,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services.export_jobs import register_export_tasks
@@ -66,7 +69,7 @@ from api.services.runs.execution import WAITING, execute_run, expire_stale_runs,
 from api.settings import Settings
 from models import Run, make_engine, make_session_factory
 from models.tenant_guard import required_factory, unguarded
-from models.vocabulary import RunStatus
+from models.vocabulary import RUN_ACTIVE_STATUSES, RunStatus
 
 log = logging.getLogger("mentormatch.jobs")
 
@@ -105,8 +108,15 @@ class Jobs:
         self.huey.enqueue(self._execute.s(str(run_id)))
 
     def expire_stale(self) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
         with self.session_factory() as session:
-            expired = expire_stale_runs(session)
+            stale = _lock_in_id_order(
+                session,
+                Run.status.in_(RUN_ACTIVE_STATUSES),
+                Run.lease_expires_at.is_not(None),
+                Run.lease_expires_at < now,
+            )
+            expired = expire_stale_runs(session, now=now, among=stale) if stale != [] else []
             session.commit()
         for run_id in expired:
             log.warning("run failed: worker lost", extra={"run_id": str(run_id)})
@@ -138,8 +148,11 @@ class Jobs:
         for run_id in lost:
             log.warning("run's job was lost: queued again", extra={"run_id": str(run_id)})
             self.enqueue_run(run_id)
+        if not queued:
+            return lost
         with self.session_factory() as session:
-            keep_queued(session, queued)
+            waiting = _lock_in_id_order(session, Run.id.in_(queued), Run.status == RunStatus.QUEUED)
+            keep_queued(session, queued if waiting is None else waiting)
             session.commit()
         return lost
 
@@ -159,6 +172,25 @@ class Jobs:
         if not isinstance(value, dict) or not isinstance(value.get("at"), str):
             return None
         return datetime.fromisoformat(value["at"])
+
+
+def _lock_in_id_order(session: Session, *where: ColumnElement[bool]) -> list[uuid.UUID] | None:
+    """On PostgreSQL, the ids of the runs ``where`` selects, row-locked in id order for
+    the caller's transaction, leaving out those another transaction holds; elsewhere
+    None (SQLite has one writer at a time: nothing to order).
+
+    The sweep then updates only these rows, so it never waits for a lock: sweeps of
+    many workers, and a sweep and a claim or a trigger, cannot deadlock (a row one of
+    them skips is another's to update, or the next sweep's).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    with unguarded(session):  # maintenance across organizations
+        return list(
+            session.scalars(
+                select(Run.id).where(*where).order_by(Run.id).with_for_update(skip_locked=True)
+            )
+        )
 
 
 @dataclass(frozen=True)
