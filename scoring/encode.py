@@ -174,8 +174,25 @@ class _Schema:
             )
             for f in config.get("fields") or []
         ]
-        # Skills and values repeat across participants: normalize each string once.
+        # Skills, values and positions repeat across participants: normalize each once.
         self.cache: dict[str, str] = {}
+        self.category_keys: dict[str, str] = {}
+        self._positions: dict[str, tuple[str | None, int | None]] = {}
+
+    def position(self, position: str) -> tuple[str | None, int | None]:
+        """Why ``position`` is refused (None: it is not), and the level it names."""
+        known = self._positions.get(position)
+        if known is None:
+            problem = self.positions.problem(position)
+            level = self.positions.level(position) if problem is None and position else None
+            known = self._positions[position] = (problem, level)
+        return known
+
+    def category_key(self, value: str) -> str:
+        key = self.category_keys.get(value)
+        if key is None:
+            key = self.category_keys[value] = category_key(value)
+        return key
 
 
 def _validate(participant: object, schema: _Schema, side: str, index: int) -> dict[str, Any]:
@@ -196,10 +213,12 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
         raise ParticipantError(
             side, i, ext, "position", f"expected a string or null, got {position!r}"
         )
-    if position is not None and (problem := schema.positions.problem(position)) is not None:
-        raise ParticipantError(side, i, ext, "position", problem)
-    if level is None and position:
-        level = schema.positions.level(position)
+    if position is not None:
+        problem, named = schema.position(position)
+        if problem is not None:
+            raise ParticipantError(side, i, ext, "position", problem)
+        if level is None and position:
+            level = named
     active = p.get("active", True)
     if not isinstance(active, bool):
         raise ParticipantError(side, i, ext, "active", f"expected true or false, got {active!r}")
@@ -222,7 +241,7 @@ def _validate(participant: object, schema: _Schema, side: str, index: int) -> di
             if allowed is None:
                 out_attrs[key] = nfc(v).strip()
                 continue
-            nv = category_key(v)
+            nv = schema.category_key(v)
             if nv not in allowed:
                 raise ParticipantError(
                     side,

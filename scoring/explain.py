@@ -73,47 +73,58 @@ def explain_pairs(engine: Engine, mentee: object, mentor: object) -> list[Explan
     contrib = sims * w
     scores = np.minimum(contrib.sum(axis=1), 1.0)
     excluded = engine.excluded(i, j)
+    # Python floats and lists once for all pairs: indexing NumPy arrays one element
+    # at a time cost more than building the explanations.
+    criteria = [(n, c, c.name, float(w[n])) for n, c in enumerate(engine.criteria)]
+    ids_a, ids_b = engine.a.ids, engine.b.ids
+    rows = zip(
+        i.tolist(),
+        j.tolist(),
+        sims.tolist(),
+        contrib.tolist(),
+        scores.tolist(),
+        allowed.tolist(),
+        strict=True,
+    )
     out = []
-    for k in range(len(i)):
-        ii, jj = int(i[k]), int(j[k])
+    for k, (ii, jj, sim, part, score, ok) in enumerate(rows):
         breakdown = [
-            {
-                "criterion": c.name,
-                "weight": float(w[n]),
-                "similarity": float(sims[k, n]),
-                "contribution": float(contrib[k, n]),
-            }
-            for n, c in enumerate(engine.criteria)
+            {"criterion": name, "weight": weight, "similarity": sim[n], "contribution": part[n]}
+            for n, _, name, weight in criteria
         ]
         merged: dict[str, float] = {}  # reason -> the contributions of the criteria giving it
-        for n, c in enumerate(engine.criteria):
-            if sims[k, n] > 0 and (text := c.reason(ii, jj)) is not None:
-                merged[text] = merged.get(text, 0.0) + float(contrib[k, n])
+        for n, c, _, _ in criteria:
+            if sim[n] > 0 and (text := c.reason(ii, jj)) is not None:
+                merged[text] = merged.get(text, 0.0) + part[n]
         reasons = sorted(merged, key=lambda text: -merged[text])  # stable: ties in config order
-        blocked = []
-        if not allowed[k]:
-            if not engine.a.active[ii]:
-                blocked.append("mentee is not active")
-            if not engine.b.active[jj]:
-                blocked.append("mentor is not active")
-            if excluded[k]:
-                blocked.append("pair is excluded (same person, exclusion list or existing match)")
-            blocked += [
-                f"required criterion {c.name!r} is not met"
-                for n, c in enumerate(engine.criteria)
-                if c.required and sims[k, n] <= 0
-            ]
         out.append(
             Explanation(
                 mentee=ii,
                 mentor=jj,
-                score=float(scores[k]),
+                score=score,
                 breakdown=breakdown,
                 reasons=reasons,
-                allowed=bool(allowed[k]),
-                blocked_by=blocked,
-                mentee_id=engine.a.ids[ii],
-                mentor_id=engine.b.ids[jj],
+                allowed=ok,
+                blocked_by=[] if ok else _blocked_by(engine, ii, jj, sim, bool(excluded[k])),
+                mentee_id=ids_a[ii],
+                mentor_id=ids_b[jj],
             )
         )
     return out
+
+
+def _blocked_by(engine: Engine, ii: int, jj: int, sim: list[float], excluded: bool) -> list[str]:
+    """Why the pair ``(ii, jj)`` is not allowed, its criteria similarities ``sim``."""
+    blocked = []
+    if not engine.a.active[ii]:
+        blocked.append("mentee is not active")
+    if not engine.b.active[jj]:
+        blocked.append("mentor is not active")
+    if excluded:
+        blocked.append("pair is excluded (same person, exclusion list or existing match)")
+    blocked += [
+        f"required criterion {c.name!r} is not met"
+        for n, c in enumerate(engine.criteria)
+        if c.required and sim[n] <= 0
+    ]
+    return blocked
