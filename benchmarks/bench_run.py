@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
+        log.close()
     formats = [None, ".2f", ".2f", ".2f", None, *[".2f"] * len(PHASES)]  # seconds: 2 decimals
     save("run", {"run": Table(COLUMNS, rows, formats)}, load_before=started_load)
     plots.run(RESULTS)

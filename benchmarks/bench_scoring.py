@@ -190,16 +190,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wide", type=int, default=0, help="mentors of the row-block rates")
     parser.add_argument("--wide-mentees", type=int, default=4000)
     parser.add_argument("--wide-repeat", type=int, default=8)
+    parser.add_argument(
+        "--bandwidth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the memory-copy bandwidth first (256 MiB copies)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x]
 
     load_before = load_average()
     print(f"load average before: {load_before:.2f} (above the core count, times inflate)")
-    bandwidth = copy_bandwidth() / 1e9
-    print(f"memory copy bandwidth (np.copyto, 256 MiB): {bandwidth:.1f} GB/s")
+    notes = ""
+    if args.bandwidth:
+        bandwidth = copy_bandwidth() / 1e9
+        print(f"memory copy bandwidth (np.copyto, 256 MiB): {bandwidth:.1f} GB/s")
+        notes = f" Memory copy bandwidth (np.copyto, 256 MiB) {bandwidth:.1f} GB/s."
     if sizes:
         rows, said = cohort_table(sizes, args.repeat, args.reference_sample)
-        notes = f"{said} Memory copy bandwidth (np.copyto, 256 MiB) {bandwidth:.1f} GB/s."
+        notes = said + notes
         table = Table(COLUMNS, rows, FORMATS)
         save("scoring", {"scoring": table}, load_before=load_before, notes=notes)
         plots.scoring(RESULTS)

@@ -285,7 +285,7 @@ FEEDBACK_FORMATS = [None, None, ".4f", ".4f", ".4f", ".0%", ".4f", ".4f", ".4f",
 
 def _share(value: float) -> float | None:
     """A share for the result file: 4 decimals, None when undefined (no distance)."""
-    return None if np.isnan(value) else round(value, 4)
+    return None if np.isnan(value) else round(value, 4) + 0.0  # + 0.0: no "-0%"
 
 
 def round_table(arms: dict[str, Arm], names: list[str]) -> Table:
