@@ -22,7 +22,6 @@ statistics and pandas): ``mentormatch match`` with a text criterion no longer pa
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,19 +41,17 @@ class EmptyVocabularyError(ValueError):
     """No text has a word of 2+ characters that is not a stop word."""
 
 
-def _count(docs: Sequence[str]) -> tuple[list[str], list[int], list[int], list[int]]:
-    """Vocabulary in order of first appearance, and the rows' word ids, counts, ends."""
+def _tokens(docs: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Vocabulary in order of first appearance; every kept word's id; each text's end."""
     vocabulary: dict[str, int] = {}
     ids: list[int] = []
-    counts: list[int] = []
-    indptr = [0]
-    stop = ENGLISH_STOP_WORDS
+    ends = [0]
+    stop, number = ENGLISH_STOP_WORDS, vocabulary.setdefault
     for doc in docs:
-        counted = Counter([w for w in _TOKEN.findall(doc.lower()) if w not in stop])
-        ids.extend([vocabulary.setdefault(w, len(vocabulary)) for w in counted])
-        counts.extend(counted.values())
-        indptr.append(len(ids))
-    return list(vocabulary), ids, counts, indptr
+        words = _TOKEN.findall(doc.lower())
+        ids.extend([number(w, len(vocabulary)) for w in words if w not in stop])
+        ends.append(len(ids))
+    return list(vocabulary), ids, ends
 
 
 def tfidf(docs: Sequence[str]) -> tuple[sp.csr_array, list[str]]:
@@ -65,36 +62,39 @@ def tfidf(docs: Sequence[str]) -> tuple[sp.csr_array, list[str]]:
     """
     if isinstance(docs, str):
         raise TypeError("tfidf: expected a sequence of texts, got one string")
-    words, ids, counts, ends = _count(docs)
+    words, ids, ends = _tokens(docs)
     if not words:
         raise EmptyVocabularyError(
             "empty vocabulary: the texts have no word of 2+ characters that is not a stop word"
         )
-    index_type = np.int32 if ends[-1] <= np.iinfo(np.int32).max else np.int64
-    order = sorted(range(len(words)), key=words.__getitem__)
-    rank = np.empty(len(words), dtype=index_type)
-    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(words), dtype=index_type)
-    indptr = np.asarray(ends, dtype=index_type)
-    lengths = np.diff(indptr)
-    # A row's entries by first appearance of their words in all the texts (scikit-learn
-    # sorts its count matrix's indices before it renumbers the vocabulary).
-    first = np.asarray(ids, dtype=np.int64)
-    by_first = np.lexsort((first, np.repeat(np.arange(len(docs)), lengths)))
-    indices = rank[first[by_first]]
+    n_docs, n_words = len(docs), len(words)
+    # Counts of (text, word) keys, sorted by text then by the word's first appearance
+    # in all the texts: the order of scikit-learn's entries (it sorts its count
+    # matrix's indices before it renumbers the vocabulary in sorted order).
+    row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(ends))
+    keys, counts = np.unique(row * n_words + np.asarray(ids, dtype=np.int64), return_counts=True)
+    index_type = np.int32 if keys.size <= np.iinfo(np.int32).max else np.int64
+    order = sorted(range(n_words), key=words.__getitem__)
+    rank = np.empty(n_words, dtype=index_type)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(n_words, dtype=index_type)
+    indices = rank[keys % n_words]
+    lengths = np.bincount(keys // n_words, minlength=n_docs)
+    indptr = np.zeros(n_docs + 1, dtype=index_type)
+    np.cumsum(lengths, out=indptr[1:])
 
     df = np.bincount(indices, minlength=len(words)).astype(np.float32)
     df += 1.0
-    idf = np.full_like(df, len(docs) + 1)
+    idf = np.full_like(df, n_docs + 1)
     idf /= df
     np.log(idf, out=idf)
     idf += 1.0
-    data = np.asarray(counts, dtype=np.float32)[by_first]
+    data = counts.astype(np.float32)
     data *= idf[indices]
 
     squares = np.square(data).astype(np.float64)
     filled = lengths > 0
-    norms = np.zeros(len(docs), dtype=np.float64)
+    norms = np.zeros(n_docs, dtype=np.float64)
     norms[filled] = np.sqrt(np.add.reduceat(squares, indptr[:-1][filled].astype(np.intp)))
     data = (data / np.repeat(norms, lengths)).astype(np.float32)
-    x = sp.csr_array((data, indices, indptr), shape=(len(docs), len(words)))
+    x = sp.csr_array((data, indices, indptr), shape=(n_docs, n_words))
     return x, [words[k] for k in order]
