@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
@@ -37,6 +37,24 @@ def issue_key(session: Session, admin: Admin) -> str:
     return f"{PREFIX}_{key.id.hex}_{secret}"
 
 
+#: What authentication reads of a key, its admin and organization: columns, not ORM
+#: objects, and built once (every request runs it).
+_KEY_LOOKUP = (
+    select(
+        ApiKey.secret_hash,
+        ApiKey.revoked_at.label("key_revoked_at"),
+        Admin.id.label("admin_id"),
+        Admin.organization_id,
+        Admin.role,
+        Admin.revoked_at.label("admin_revoked_at"),
+        Organization.deleted_at.label("organization_deleted_at"),
+    )
+    .join(Admin, Admin.id == ApiKey.admin_id)
+    .join(Organization, Organization.id == Admin.organization_id)
+    .where(ApiKey.id == bindparam("key_id"))
+)
+
+
 def authenticate(session: Session, token: str) -> Actor:
     """The actor a bearer token stands for; :class:`Unauthorized` for anything else."""
     prefix, _, rest = token.partition("_")
@@ -50,21 +68,16 @@ def authenticate(session: Session, token: str) -> Actor:
     # The key decides the organization, so it is looked up before there is one to
     # scope to.
     with unguarded(session):
-        row = session.execute(
-            select(ApiKey, Admin, Organization.deleted_at)
-            .join(Admin, Admin.id == ApiKey.admin_id)
-            .join(Organization, Organization.id == Admin.organization_id)
-            .where(ApiKey.id == key_id)
-        ).first()
+        row = session.execute(_KEY_LOOKUP, {"key_id": key_id}).first()
     # Compare even when the key is unknown so that timing does not tell ids apart.
-    expected = row.ApiKey.secret_hash if row else _hash("")
+    expected = row.secret_hash if row else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or row is None:
         raise Unauthorized("invalid API key")
-    if row.ApiKey.revoked_at is not None or row.Admin.revoked_at is not None:
+    if row.key_revoked_at is not None or row.admin_revoked_at is not None:
         raise Unauthorized("API key revoked")
-    if row.deleted_at is not None:  # offboarding: whatever key was issued since
+    if row.organization_deleted_at is not None:  # offboarding: whatever key was issued since
         raise Unauthorized("API key revoked: the organization was deleted")
-    return Actor(row.Admin.organization_id, row.Admin.id, row.Admin.role, row.ApiKey.id)
+    return Actor(row.organization_id, row.admin_id, row.role, key_id)
 
 
 def revoke_key(session: Session, key_id: uuid.UUID) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 import scoring
 from api.services import audit, program_fit
 from api.services.context import Actor
-from api.services.errors import ValidationFailed
+from api.services.errors import NotFound, ValidationFailed
 from api.services.lookup import config_of, get_program, lock_program
 from api.services.pagination import Page, paginate
 from api.services.text import control_char_problem, control_char_problems
@@ -131,8 +131,25 @@ def create_program(
 
 
 def get(session: Session, actor: Actor, program_id: uuid.UUID) -> ProgramView:
-    program = get_program(session, actor, program_id)
-    return ProgramView.of(program, config_of(session, program))
+    """A live program with its current configuration, in one statement."""
+    row = session.execute(
+        select(Program, ProgramConfig.config)
+        .join(
+            ProgramConfig,
+            and_(
+                ProgramConfig.program_id == Program.id,
+                ProgramConfig.version == Program.config_version,
+            ),
+        )
+        .where(
+            Program.id == program_id,
+            Program.organization_id == actor.organization_id,
+            Program.deleted_at.is_(None),
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("program", program_id)
+    return ProgramView.of(row.Program, row.config)
 
 
 def list_programs(
