@@ -58,7 +58,7 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 ## make bench: every benchmark at sizes that finish in about 10 minutes on 2 cores
-## (BENCH_FULL=1: the large sizes too, about half an hour more), JSON and PNG under
+## (BENCH_FULL=1: the large sizes too, an estimated 15-30 minutes more), JSON and PNG under
 ## benchmarks/results/, then the marked tables of benchmarks/README.md regenerated (the
 ## matcher's lazy cases run in a process of their own: their max RSS is the whole process')
 BENCH_SCORING := --sizes 1000,5000,10000,20000

@@ -71,7 +71,7 @@ class StandInScores:
         self.dtype = np.dtype(np.float32)
 
     def rows(self, start: int, stop: int) -> NDArray[np.float32]:
-        s = self.a[start:stop] @ self.b.T
+        s: NDArray[np.float32] = self.a[start:stop] @ self.b.T
         s += 0.45
         s += 0.2 * (self.ca[start:stop, None] == self.cb[None, :])
         np.multiply(s, 200, out=s)

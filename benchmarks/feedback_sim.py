@@ -223,8 +223,8 @@ def play_round(
             )
         ).all()
     )
-    i = np.array([int(ext[r.mentee_id].split("-e")[1]) for r in rows], dtype=np.intp)
-    j = np.array([int(ext[r.mentor_id].split("-m")[1]) for r in rows], dtype=np.intp)
+    i = np.array([int(str(ext[r.mentee_id]).split("-e")[1]) for r in rows], dtype=np.intp)
+    j = np.array([int(str(ext[r.mentor_id]).split("-m")[1]) for r in rows], dtype=np.intp)
     sims = np.array(
         [[{b["criterion"]: b["similarity"] for b in r.breakdown}[n] for n in names] for r in rows]
     )
@@ -358,7 +358,7 @@ def verdict(arms: dict[str, Arm], *, from_round: int = 3) -> str:
         f"{pooled['realized']:.0%} of the prior -> oracle distance in realized mean success "
         f"(pooled; per round {', '.join(f'{c:.0%}' for c in each)}), "
         f"{pooled['expected']:.0%} in expected success; Spearman of the weights used with the "
-        f"truth {min(rho):.2f}-{max(rho):.2f}.\n"
+        f"truth {min(rho):.2f}-{max(rho):.2f}.\n\n"
         f"Targets: closed >= 70% {'met' if closed_ok else 'NOT met'}; "
         f"Spearman >= 0.8 {'met' if rho_ok else 'NOT met'}."
     )

@@ -2,13 +2,18 @@
 
 A benchmark script calls :func:`save` with its tables: it writes
 ``benchmarks/results/<name>.json`` (the command, when, at which commit, the machine's
-load before and after, and each table's columns and rows). ``python -m
-benchmarks.report`` then rewrites, in ``benchmarks/README.md``, every block between
-``<!-- bench:TABLE -->`` and ``<!-- /bench:TABLE -->`` from the result file holding
-table ``TABLE``: a line saying how it was measured, then the table. Text outside the
-markers is never touched, so the README cannot disagree with a result file for the
-tables it marks. :func:`plot_lines` draws the PNG plots beside the JSON (matplotlib,
-a dev dependency, imported only to plot).
+load before and after, and each table's columns, rows and optional number formats).
+``python -m benchmarks.report`` then rewrites, in ``benchmarks/README.md``, every block
+between ``<!-- bench:TABLE -->`` and ``<!-- /bench:TABLE -->`` from the result file
+holding table ``TABLE``: a line saying how it was measured, then the table, then the
+file's notes. Text outside the markers is never touched, so the README cannot disagree
+with a result file for the tables it marks; a marker no result file holds is left as
+written and named. It also redraws the plots of ``benchmarks/plots.py`` from the result
+files. :func:`plot_lines` draws the PNG plots beside the JSON (matplotlib, a dev
+dependency, imported only to plot). ``BENCH_RESULTS=DIR`` writes and reads results
+elsewhere (a trial run on a busy machine, the tests).
+
+    .venv/bin/python -m benchmarks.report [--readme FILE] [--results DIR] [--no-plots]
 """
 
 from __future__ import annotations
