@@ -104,6 +104,9 @@ class Settings:
     # process workers it forks run at, ``serve``'s companion worker included: on a
     # machine shared with API processes the web requests get the CPU first.
     worker_nice: int = 10
+    # Each API process keeps encoded cohorts for recommendations (api/services/
+    # cohort_cache.py): at most this many MiB of their arrays; 0 keeps none.
+    cohort_cache_mb: int = 256
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -391,6 +394,7 @@ _PARSERS: dict[str, Parser] = {
     "rate_limit_storage": _limits_storage,
     "ready_heartbeat_seconds": _seconds,
     "worker_nice": _nice,
+    "cohort_cache_mb": _integer(0, "MiB"),
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.
 OVERRIDE_KEYS = frozenset(name.upper() for name in _PARSERS)

@@ -16,7 +16,12 @@ everything the encoding reads:
 What changes between calls without touching the encoding (free places, previous
 partners) is read fresh by the caller. An entry lives at most :data:`TTL_SECONDS`,
 which bounds staleness if two machines' clocks disagree about ``updated_at``; at
-most :data:`MAX_ENTRIES` are kept (least recently used first out).
+most :data:`MAX_ENTRIES` are kept, holding at most ``MENTORMATCH_COHORT_CACHE_MB``
+(:attr:`api.settings.Settings.cohort_cache_mb`) of NumPy arrays together
+(:func:`cohort_nbytes`), least recently used first out; a cohort larger than that
+alone is computed and returned, not kept. An entry is measured as it is kept and
+again at its first reuse: an engine grows when it first scores (it folds its
+criteria into one product).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -38,10 +44,20 @@ from models import Participant
 if TYPE_CHECKING:
     from scoring.engine import Engine
 
-__all__ = ["COHORTS", "TTL_SECONDS", "CachedCohort", "CohortCache", "cohort_key"]
+__all__ = [
+    "COHORTS",
+    "TTL_SECONDS",
+    "CachedCohort",
+    "CohortCache",
+    "cohort_key",
+    "cohort_nbytes",
+]
 
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 16
+MIB = 1024 * 1024
+#: How deep :func:`cohort_nbytes` looks into an engine's objects for arrays.
+_MAX_DEPTH = 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,35 +91,130 @@ def cohort_key(
     )
 
 
+_SCALARS = (str, bytes, int, float, complex, type, type(None))
+
+
+def cohort_nbytes(cohort: object) -> int:
+    """The bytes of the NumPy arrays ``cohort`` holds (sparse matrices' arrays too),
+    each array's memory counted once however many views of it there are."""
+    roots: dict[int, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[object, int]] = [(cohort, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if id(value) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(value))
+        if isinstance(value, np.ndarray):
+            root = value
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            roots[id(root)] = root.nbytes
+            continue
+        if isinstance(value, dict):
+            children: Iterable[object] = value.values()
+        elif isinstance(value, list | tuple | set | frozenset):
+            children = value
+        else:
+            children = [
+                *getattr(value, "__dict__", {}).values(),
+                *(
+                    getattr(value, slot)
+                    for cls in type(value).__mro__
+                    for slot in getattr(cls, "__slots__", ())
+                    if hasattr(value, slot)
+                ),
+            ]
+        # (a vocabulary holds tens of thousands of strings: filtered here, at C speed)
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, _SCALARS))
+    return sum(roots.values())
+
+
+@dataclass(eq=False)
+class _Entry:
+    at: float
+    cohort: CachedCohort
+    nbytes: int
+    #: Measured again since its first use (an engine folds its criteria when it first
+    #: scores, after it was kept).
+    settled: bool = False
+
+
 class CohortCache:
-    """A small thread-safe LRU of :class:`CachedCohort` with a time to live."""
+    """A small thread-safe LRU of :class:`CachedCohort` with a time to live, bounded
+    in entries and in bytes (``max_bytes``; None: ``MENTORMATCH_COHORT_CACHE_MB``,
+    read when first needed, or what :meth:`configure` set).
+
+    An entry's bytes are measured (:func:`cohort_nbytes`, outside the lock) as it is
+    kept, and once more at its first reuse, since the engine has scored by then.
+    """
 
     def __init__(
         self,
         *,
         ttl: float = TTL_SECONDS,
         max_entries: int = MAX_ENTRIES,
+        max_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        size: Callable[[CachedCohort], int] = cohort_nbytes,
     ) -> None:
-        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
-        self._entries: OrderedDict[Hashable, tuple[float, CachedCohort]] = OrderedDict()
+        self.ttl, self.max_entries, self.clock, self.size = ttl, max_entries, clock, size
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
+    def configure(self, max_bytes: int) -> None:
+        """Bound the bytes kept (``create_app`` may pass the settings' bound)."""
+        with self._lock:
+            self._max_bytes = max_bytes
+
+    @property
+    def max_bytes(self) -> int:
+        if self._max_bytes is None:
+            from api.settings import Settings  # the environment's, as create_app reads it
+
+            self._max_bytes = Settings.from_env().cohort_cache_mb * MIB
+        return self._max_bytes
+
     def get_or_build(self, key: Hashable, build: Callable[[], CachedCohort]) -> CachedCohort:
-        """The entry for ``key``, built (outside the lock) when missing or expired."""
-        now = self.clock()
+        """The entry for ``key``, built (outside the lock) when missing or expired; a
+        cohort larger than the byte bound is returned and not kept."""
+        now, bound = self.clock(), self.max_bytes
         with self._lock:
             found = self._entries.get(key)
-            if found is not None and now - found[0] <= self.ttl:
+            if found is not None and now - found.at <= self.ttl:
                 self._entries.move_to_end(key)
-                return found[1]
+                if found.settled:
+                    return found.cohort
+            else:
+                found = None
+        if found is not None:  # its first reuse: measured again
+            nbytes = self.size(found.cohort)
+            with self._lock:
+                found.nbytes, found.settled = nbytes, True
+                self._evict(bound)
+            return found.cohort
         built = build()
+        nbytes = self.size(built)
+        if nbytes > bound:
+            return built  # larger than the whole cache: computed, not kept
         with self._lock:
-            self._entries[key] = (now, built)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._entries.pop(key, None)
+            self._entries[key] = _Entry(now, built, nbytes)
+            self._evict(bound)
         return built
+
+    def _evict(self, bound: int) -> None:
+        """Least recently used out until both bounds hold (the caller has the lock)."""
+        total = sum(entry.nbytes for entry in self._entries.values())
+        while self._entries and (len(self._entries) > self.max_entries or total > bound):
+            _, oldest = self._entries.popitem(last=False)
+            total -= oldest.nbytes
+
+    def nbytes(self) -> int:
+        """The bytes the entries held when last measured."""
+        with self._lock:
+            return sum(entry.nbytes for entry in self._entries.values())
 
     def clear(self) -> None:
         with self._lock:
@@ -111,6 +222,9 @@ class CohortCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
 
 
 #: The process's cache (each gunicorn worker has its own).

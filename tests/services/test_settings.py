@@ -46,6 +46,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_METRICS_TOKEN": "m" * 20,
     "MENTORMATCH_GUNICORN_ACCESS_LOG": "on",
     "MENTORMATCH_WORKER_NICE": "19",
+    "MENTORMATCH_COHORT_CACHE_MB": "64",
 }
 
 
@@ -66,7 +67,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path, monkeypatch: pytest.Mo
     assert settings.max_content_length == 16 * 1024 * 1024
     assert (settings.web_workers, settings.job_workers) == (2, 1)
     assert (settings.log_level, settings.retention_days) == ("INFO", 30)
-    assert settings.worker_nice == 10
+    assert (settings.worker_nice, settings.cohort_cache_mb) == (10, 256)
 
 
 def test_every_variable_is_parsed_into_its_type() -> None:
@@ -95,6 +96,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         metrics_token="m" * 20,
         gunicorn_access_log=True,
         worker_nice=19,
+        cohort_cache_mb=64,
     )
 
 
@@ -147,6 +149,8 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_WORKER_NICE", "-1", NICE),
         ("MENTORMATCH_WORKER_NICE", "x", NICE),
         ("MENTORMATCH_WORKER_NICE", "5.5", NICE),
+        ("MENTORMATCH_COHORT_CACHE_MB", "-1", "expected a whole number of MiB >= 0, got '-1'"),
+        ("MENTORMATCH_COHORT_CACHE_MB", "1GB", "expected a whole number of MiB >= 0"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(
@@ -195,8 +199,16 @@ def test_overrides_win_over_the_environment() -> None:
         ({"JOBS_IMMEDIATE": "sometimes"}, "JOBS_IMMEDIATE", "expected one of 1, true"),
         ({"WORKER_NICE": 20}, "WORKER_NICE", NICE),
         ({"WORKER_NICE": True}, "WORKER_NICE", NICE),
-        ({"TESTING": True}, "TESTING", "not a setting; expected one of AUDIT_KEY, CORS_ORIGINS"),
-        ({"log_level": "INFO"}, "log_level", "not a setting; expected one of AUDIT_KEY, CORS"),
+        (
+            {"TESTING": True},
+            "TESTING",
+            "not a setting; expected one of AUDIT_KEY, COHORT_CACHE_MB, CORS",
+        ),
+        (
+            {"log_level": "INFO"},
+            "log_level",
+            "not a setting; expected one of AUDIT_KEY, COHORT_CACHE_MB",
+        ),
     ],
 )
 def test_a_bad_override_is_an_error_naming_its_key(
