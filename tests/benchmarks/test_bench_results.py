@@ -100,6 +100,7 @@ def test_bench_matcher_writes_exact_large_and_both_results(results: Path) -> Non
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # a server and a worker start and stop: 15-40 s on the 2 shared cores
 def test_bench_run_writes_its_result(results: Path) -> None:
     bench_run.main(["--sizes", "20"])
 
@@ -111,6 +112,7 @@ def test_bench_run_writes_its_result(results: Path) -> None:
     assert _png(results / "run.png")
 
 
+@pytest.mark.slow
 def test_feedback_sim_writes_its_rounds_and_weights(results: Path, tmp_path: Path) -> None:
     feedback_sim.main(["--rounds", "2", "--size", "30", "--out", str(tmp_path / "fb.png")])
 
