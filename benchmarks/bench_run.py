@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                 p.kill()
                 p.wait()
         log.close()
+    shutil.rmtree(work)  # kept (with the processes' log) only when a size failed
     formats = [None, ".2f", ".2f", ".2f", None, *[".2f"] * len(PHASES)]  # seconds: 2 decimals
     save("run", {"run": Table(COLUMNS, rows, formats)}, load_before=started_load)
     plots.run(RESULTS)

@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import tempfile
 import time
 import uuid
@@ -376,7 +377,11 @@ def main(argv: list[str] | None = None) -> None:
     started, load_before = time.perf_counter(), load_average()
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='mm-fb-')) / 'db.sqlite3'}"
+    scratch: Path | None = None
+    url = args.database_url
+    if not url:  # a scratch SQLite database, removed at the end
+        scratch = Path(tempfile.mkdtemp(prefix="mm-fb-"))
+        url = f"sqlite:///{scratch / 'db.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
     # A throwaway audit key: the service keys the audit chain, and this database is temporary.
@@ -413,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
             line = ", ".join(f"{a.name} {a.rows[-1]['realized']:.4f}" for a in arms.values())
             print(f"round {round_}: realized mean success {line}", flush=True)
     engine.dispose()
+    if scratch is not None:
+        shutil.rmtree(scratch)
 
     tables = {"feedback": round_table(arms, names), "feedback-weights": weights_table(arms, names)}
     said = verdict(arms)
