@@ -330,6 +330,10 @@ def test_a_pin_of_a_published_mentee_is_refused_in_either_scope(
     actor, program = world
     _, first = run_once(session, session_factory, actor, program)
     set_status(session, first.id, "e1", "published")
+    match = session.scalars(select(Match).where(Match.status == "published")).one()
+    for person in (match.mentee_id, match.mentor_id):  # the places it holds, as publication
+        session.get_one(Participant, person).published_load += 1
+    session.commit()
     for scope in ("all", "unmatched"):
         with pytest.raises(ValidationFailed) as caught:
             runs.start_run(session, actor, program.id, scope=scope, pins=[["e1", "m2"]])

@@ -11,7 +11,6 @@ unique index, and this module turns a violation into a 409 naming the active run
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -94,7 +93,7 @@ def _validate_pins(
             valid.append((k, found[pair[0]], found[pair[1]]))
     if valid:
         _check_pinned_pairs(session, program, valid, pairs, config, errors)
-        _check_pinned_places(valid, published, config, errors)
+        _check_pinned_places(valid, config, errors)
     if errors:
         raise ValidationFailed(errors)
     return tuple((a, b) for a, b in pairs)
@@ -153,20 +152,19 @@ def _check_pinned_pairs(
 
 def _check_pinned_places(
     valid: list[tuple[int, Participant, Participant]],
-    published: set[eligibility.Pair],
     config: Mapping[str, Any],
     errors: dict[str, list[str]],
 ) -> None:
     """No mentee or mentor pinned more often than the places their published matches
-    leave them (counted as a run's cohort counts them), into ``errors``."""
-    taken = Counter(i for pair in published for i in pair)
+    leave them (:func:`~api.services.eligibility.free_places`, as an edit and a
+    recommendation count them), into ``errors``."""
     for side in (0, 1):  # the mentee's places, then the mentor's
         pinned: dict[uuid.UUID, list[int]] = {}
         for k, *pair in valid:
             pinned.setdefault(pair[side].id, []).append(k)
         for k, *pair in valid:
             person = pair[side]
-            free = max(eligibility.capacity_of(person, config) - taken[person.id], 0)
+            free = eligibility.free_places(person, config)
             if k == pinned[person.id][-1] and len(pinned[person.id]) > free:
                 errors.setdefault(f"pins.{k}", []).append(
                     f"{person.role} {person.external_id!r} is pinned "
