@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.services.context import Actor
 from api.services.errors import NotFound
 from models import Match, Participant, Program, ProgramConfig, Run
 
 T = TypeVar("T", Program, Participant, Run, Match)
+S = TypeVar("S", bound=Select[Any])
 
 NAMES: dict[type, str] = {
     Program: "program",
@@ -46,8 +47,34 @@ def get_program(session: Session, actor: Actor, program_id: uuid.UUID) -> Progra
 def get_participant(
     session: Session, actor: Actor, program_id: uuid.UUID, participant_id: uuid.UUID
 ) -> Participant:
-    get_program(session, actor, program_id)
-    return get_owned(session, Participant, participant_id, actor, program_id=program_id)
+    """A participant of a live program of the actor's organization: one statement when
+    both exist; else NotFound for the program if it is the one missing."""
+    participant = session.scalars(
+        in_live_program(
+            select(Participant).where(
+                Participant.id == participant_id,
+                Participant.organization_id == actor.organization_id,
+            ),
+            Participant.program_id,
+            program_id,
+        )
+    ).one_or_none()
+    if participant is None:
+        get_program(session, actor, program_id)
+        raise NotFound("participant", participant_id)
+    return participant
+
+
+def in_live_program(
+    stmt: S, program_column: InstrumentedAttribute[uuid.UUID], program_id: uuid.UUID
+) -> S:
+    """``stmt`` narrowed to rows whose ``program_column`` is ``program_id``, a program
+    that is not deleted: the program is checked by the same statement (a join), so a
+    reader that finds rows needs no second query (one that finds none asks
+    :func:`get_program` which it is: a missing program, or no rows)."""
+    return stmt.join(Program, Program.id == program_column).where(
+        program_column == program_id, Program.deleted_at.is_(None)
+    )
 
 
 def live_match(session: Session, actor: Actor, match_id: uuid.UUID) -> Match:

@@ -20,7 +20,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from api.services import audit, eligibility, learning
 from api.services.context import Actor
 from api.services.errors import Conflict, ValidationFailed
-from api.services.lookup import get_owned, get_program, live_match, lock_run, run_config
+from api.services.lookup import (
+    get_owned,
+    get_program,
+    in_live_program,
+    live_match,
+    lock_run,
+    run_config,
+)
 from api.services.match_views import mentor_label, ref, views
 from api.services.pagination import Page, paginate
 from models import Match, Participant, Program, Run, UnmatchedMentee
@@ -86,15 +93,19 @@ def list_matches(
     cursor: str | None = None,
 ) -> Page[dict[str, Any]]:
     """A program's matches, optionally of one status, oldest first."""
-    get_program(session, actor, program_id)
-    stmt = select(Match).where(
-        Match.program_id == program_id, Match.organization_id == actor.organization_id
+    if status is not None and status not in STATUSES:
+        get_program(session, actor, program_id)  # a missing program's 404 comes first
+        raise ValidationFailed({"status": [f"must be one of {', '.join(STATUSES)}"]})
+    stmt = in_live_program(
+        select(Match).where(Match.organization_id == actor.organization_id),
+        Match.program_id,
+        program_id,
     )
     if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed({"status": [f"must be one of {', '.join(STATUSES)}"]})
         stmt = stmt.where(Match.status == status)
     page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
+    if not page.items:
+        get_program(session, actor, program_id)  # none, or no such program?
     return Page(views(session, page.items), page.next_cursor)
 
 

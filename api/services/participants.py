@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api.services import audit, sides
 from api.services.context import Actor
 from api.services.errors import Conflict
-from api.services.lookup import config_of, get_participant, get_program, profile
+from api.services.lookup import config_of, get_participant, get_program, in_live_program, profile
 from api.services.pagination import Page, paginate
 from api.services.participants_csv import column_of, parse_csv
 from api.services.participants_validation import (
@@ -350,18 +350,21 @@ def list_participants(
     cursor: str | None = None,
 ) -> Page[Participant]:
     """A program's participants in creation (upload) order, optionally by role and activity."""
-    program = get_program(session, actor, program_id)
-    stmt = select(Participant).where(
-        Participant.organization_id == actor.organization_id,
-        Participant.program_id == program.id,
+    stmt = in_live_program(
+        select(Participant).where(Participant.organization_id == actor.organization_id),
+        Participant.program_id,
+        program_id,
     )
     if role is not None:
         stmt = stmt.where(Participant.role == role)
     if active is not None:
         stmt = stmt.where(Participant.active.is_(active))
-    return paginate(
+    page = paginate(
         session, stmt, Participant.created_at, Participant.id, limit=limit, cursor=cursor
     )
+    if not page.items:
+        get_program(session, actor, program_id)  # none, or no such program?
+    return page
 
 
 def get(

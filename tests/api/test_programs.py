@@ -183,6 +183,16 @@ def test_bad_bodies_are_422(client: Any, tenant: Tenant) -> None:
 
 def test_delete_is_soft_and_then_404(app: Any, client: Any, tenant: Tenant) -> None:
     pid = create(client, tenant).json["id"]
+    for page in ("participants", "matches"):  # live and empty: an empty page, not a 404
+        empty = client.get(f"/v1/programs/{pid}/{page}", headers=tenant.headers)
+        assert (empty.status_code, empty.json["items"]) == (200, [])
+    upload = client.post(
+        f"/v1/programs/{pid}/participants",
+        data="external_id,role,name\nm1,mentee,Ann\n",
+        headers={**tenant.headers, "Content-Type": "text/csv"},
+    )
+    assert upload.status_code in (200, 201), upload.json
+    someone = upload.json["ids"][0]
     assert client.delete(f"/v1/programs/{pid}", headers=tenant.headers).status_code == 204
     for method in ("get", "patch", "delete"):
         response = getattr(client, method)(f"/v1/programs/{pid}", headers=tenant.headers, json={})
@@ -190,6 +200,11 @@ def test_delete_is_soft_and_then_404(app: Any, client: Any, tenant: Tenant) -> N
     assert client.get("/v1/programs", headers=tenant.headers).json["items"] == []
     participants = client.get(f"/v1/programs/{pid}/participants", headers=tenant.headers)
     assert participants.status_code == 404
+    assert participants.json["detail"] == f"program {pid} not found"
+    matches = client.get(f"/v1/programs/{pid}/matches", headers=tenant.headers)
+    assert (matches.status_code, matches.json["detail"]) == (404, f"program {pid} not found")
+    one = client.get(f"/v1/programs/{pid}/participants/{someone}", headers=tenant.headers)
+    assert (one.status_code, one.json["detail"]) == (404, f"program {pid} not found")
     with app.extensions["mentormatch"].session_factory() as s:
         program = s.get(Program, uuid.UUID(pid))
         assert program is not None
