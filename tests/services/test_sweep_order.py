@@ -130,3 +130,53 @@ def test_two_workers_sweeping_at_once_over_many_runs_finish_without_error(
     after = _statuses(session, queued + stale)
     assert {after[run_id][0] for run_id in queued} == {"queued"}
     assert {after[run_id][0] for run_id in stale} == {"failed"}
+
+
+def _blocked_backends(session: Session) -> int:
+    session.rollback()
+    return int(session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")) or 0)
+
+
+def test_a_sweep_and_a_transaction_taking_runs_in_another_order_do_not_deadlock(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    many_runs: Any,
+    tmp_path: Path,
+    db_url: str,
+) -> None:
+    """The other transaction holds the last stale run, waits until the sweep has done
+    what it does, then takes the other stale runs: a sweep that had locked those and
+    then waited for the held one would deadlock with it (40P01)."""
+    _, stale = many_runs
+    overrides = {"DATABASE_URL": db_url, "JOBS_PATH": str(tmp_path / "jobs.sqlite3")}
+    jobs = make_jobs(Settings.from_env().with_overrides(overrides), session_factory)
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            jobs.expire_stale()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with session_factory() as other:
+        other.execute(text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": stale[-1]})
+        thread = threading.Thread(target=sweep)
+        thread.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=60)  # a hang guard, not a speed bound
+        while thread.is_alive() and not _blocked_backends(session):
+            assert datetime.now(UTC) < deadline, "the sweep neither finished nor waited"
+            thread.join(0.05)
+        try:  # the rest, in the other order; a deadlock aborts one of the two
+            other.execute(
+                text("SELECT id FROM runs WHERE id = ANY(:ids) FOR UPDATE"),
+                {"ids": stale[:-1]},
+            )
+            other.commit()
+        except Exception as exc:
+            errors.append(exc)
+            other.rollback()
+        thread.join()
+    assert errors == []
+    after = _statuses(session, stale)
+    assert {after[run_id][0] for run_id in stale[:-1]} == {"failed"}
+    assert after[stale[-1]][0] == "running"  # held: the next sweep's
