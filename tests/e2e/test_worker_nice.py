@@ -26,9 +26,11 @@ BIN = Path(sys.executable).parent
 OWN_NICE = os.nice(0)
 
 
-def _environment(tmp_path: Path, nice: int | None) -> dict[str, str]:
+def _environment(tmp_path: Path, nice: int | None, database: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORMATCH_")}
-    env["MENTORMATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nice.sqlite3'}"
+    env["MENTORMATCH_DATABASE_URL"] = database or f"sqlite:///{tmp_path / 'nice.sqlite3'}"
+    env["MENTORMATCH_JOBS_PATH"] = str(tmp_path / "jobs.sqlite3")
+    env["MENTORMATCH_AUDIT_KEY"] = os.environ["MENTORMATCH_AUDIT_KEY"]
     env["MENTORMATCH_WEB_WORKERS"] = "1"
     env["MENTORMATCH_LOG_LEVEL"] = "INFO"
     if nice is not None:
@@ -111,6 +113,24 @@ def test_a_worker_and_all_its_threads_run_at_the_worker_nice_value(
         nices = _wait_threads(worker.pid, 6)
         assert set(nices.values()) == {max(expected, OWN_NICE)}, nices
         assert f'"nice": {max(expected, OWN_NICE)}' in log.read_text()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_process_workers_a_worker_forks_run_at_its_nice_value_too(
+    tmp_path: Path, db_url: str
+) -> None:
+    env = _environment(tmp_path, 6, db_url)  # process workers need PostgreSQL
+    log = tmp_path / "worker.log"
+    command = [str(BIN / "mentormatch"), "worker", "--workers", "2", "--worker-type", "process"]
+    with _process(command, env, log) as worker:
+        _wait_for(log, "worker starting", worker)
+        deadline = time.monotonic() + 30
+        while len(children := _children(worker.pid)) < 2:
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no process workers: {log.read_text()}"
+            time.sleep(0.1)
+        for pid in [worker.pid, *children]:
+            assert set(_thread_nices(pid).values()) == {max(6, OWN_NICE)}, _cmdline(pid)
 
 
 def test_serve_runs_its_companion_worker_at_the_worker_nice_value_and_itself_not(
