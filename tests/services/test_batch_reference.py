@@ -3,15 +3,17 @@
 A generated cohort with fewer mentor places than mentees goes through
 :func:`api.services.batch.match_files`; every written pair must score what the plain
 per-pair reference of the scoring rules (``tests/scoring/reference.py``) gives it,
-be allowed and above ``min_score``, keep each mentor within its places, and the total be the
-optimum SciPy's ``linear_sum_assignment`` finds on the reference matrix. The batch
-runs with the cyclic garbage collector paused, and gives it back as it found it.
+be allowed and above ``min_score``, keep each mentor within its places, and the total
+be the optimum SciPy's ``linear_sum_assignment`` finds on the reference matrix. The batch
+runs with the cyclic garbage collector and NumPy's huge pages off, and gives both back
+as it found them.
 """
 
 from __future__ import annotations
 
 import csv
 import gc
+import importlib
 import json
 from pathlib import Path
 
@@ -79,24 +81,47 @@ def test_batch_pairs_score_as_the_reference_and_reach_the_optimum(
     }
 
 
-def test_the_collector_is_paused_for_the_batch_and_given_back(cohort: Path, tmp_path: Path) -> None:
-    def run() -> list[bool]:
-        seen: list[bool] = []
+def _hugepages_now() -> bool:
+    """NumPy's huge-page setting, read by setting it and putting it back."""
+    switch = importlib.import_module("numpy._core.multiarray")._set_madvise_hugepage
+    before = bool(switch(False))
+    switch(before)
+    return before
+
+
+def test_the_collector_and_huge_pages_are_off_for_the_batch_and_given_back(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+
+    def run() -> list[tuple[bool, bool]]:
+        seen: list[tuple[bool, bool]] = []
         match_files(
             cohort / "program.json",
             cohort / "mentees.csv",
             cohort / "mentors.csv",
             tmp_path / "matches.csv",
-            on_phase=lambda _phase: seen.append(gc.isenabled()),
+            on_phase=lambda _phase: seen.append((gc.isenabled(), _hugepages_now())),
         )
         return seen
 
+    huge = _hugepages_now()
     assert gc.isenabled()
-    assert not any(run())
+    seen = run()
+    assert seen
+    assert not any(a or b for a, b in seen)
     assert gc.isenabled()
+    assert _hugepages_now() == huge
     gc.disable()
     try:
-        assert not any(run())
+        assert not any(a for a, _ in run())
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the environment's choice stands
+    switch = importlib.import_module("numpy._core.multiarray")._set_madvise_hugepage
+    before = switch(True)
+    try:
+        assert all(b for _, b in run())
+    finally:
+        switch(before)
