@@ -110,9 +110,10 @@ class Http:
 
 
 @contextmanager
-def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str]]]:
-    """A scratch database, the server, two workers; yields the client, the database URL
-    and three owners' keys. Everything it started is stopped at the end."""
+def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict[str, list[int]]]]:
+    """A scratch database, the server, two workers; yields the client, the database URL,
+    three owners' keys and the pids of the server and of the workers (``web``,
+    ``workers``). Everything it started is stopped at the end."""
     maintenance = create_engine(args.database, isolation_level="AUTOCOMMIT")
     name = f"mentormatch_load_{uuid.uuid4().hex[:8]}"
     with maintenance.connect() as c:
@@ -159,7 +160,8 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str]]]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start; see {args.log}")
             time.sleep(0.2)
-        yield client, url, keys
+        pids = {"web": [processes[0].pid], "workers": [p.pid for p in processes[1:]]}
+        yield client, url, keys, pids
     finally:
         for process in processes:
             process.terminate()
@@ -270,6 +272,54 @@ class Sample:
     outcome_id: str | None = None
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process on the machine: pid -> (parent pid, command, CPU seconds so far)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[1] is the parent pid, fields[11] and [12] user and system time (ticks).
+        found[int(entry.name)] = (
+            int(fields[1]),
+            command,
+            (int(fields[11]) + int(fields[12])) / TICK,
+        )
+    return found
+
+
+def cpu_by_group(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each group's processes and their descendants, of this
+    process and its children (the load's clients), and of PostgreSQL's processes."""
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(roots: list[int], leave_out: frozenset[int] = frozenset()) -> float:
+        total, todo = 0.0, list(roots)
+        while todo:
+            pid = todo.pop()
+            total += table[pid][2] if pid in table else 0.0
+            todo += [child for child in children.get(pid, []) if child not in leave_out]
+        return total
+
+    groups = {name: tree(roots) for name, roots in pids.items()}
+    # The server and the workers are this process's children too: not the clients'.
+    started = frozenset(pid for roots in pids.values() for pid in roots)
+    groups["clients"] = tree([os.getpid()], leave_out=started)
+    groups["postgres"] = sum(cpu for _, command, cpu in table.values() if command == "postgres")
+    return groups
+
+
 def _one(client: Http, tenant: Tenant, rng: random.Random, due: float) -> Sample:
     roll = rng.random()
     pid = tenant.program_id
@@ -356,18 +406,33 @@ def lost_writes(url: str, ids: list[str]) -> int:
     return len(ids) - int(found)
 
 
-def measure(load: Http, tenants: list[Tenant], args: argparse.Namespace) -> list[str]:
-    """Every step's row of the table; returns the ids of the accepted outcome posts."""
+def measure(
+    load: Http, tenants: list[Tenant], args: argparse.Namespace, pids: dict[str, list[int]]
+) -> list[str]:
+    """Every step's row of the table, then where the CPU went in each step (cores used
+    by the server, the workers, PostgreSQL and the load's own clients); returns the ids
+    of the accepted outcome posts."""
     print(
         "| offered req/s | served req/s | A p50 ms | A p99 ms | B p50 ms | B p99 ms "
         "| errors | outcome posts |"
     )
     print("|---:|---:|---:|---:|---:|---:|---|---:|")
     accepted: list[str] = []
+    cpu_rows = []
     for rate in args.rates:
+        before = cpu_by_group(pids)
         samples, elapsed = step(load, tenants, rate, args.seconds)
+        after = cpu_by_group(pids)
         accepted += [s.outcome_id for s in samples if s.outcome_id]
         print(report_row(rate, samples, elapsed), flush=True)
+        cores = {name: (after[name] - before[name]) / elapsed for name in after}
+        cpu_rows.append((rate, cores))
+    print()
+    print("| offered req/s | web cores | worker cores | PostgreSQL cores | client cores |")
+    print("|---:|---:|---:|---:|---:|")
+    for rate, cores in cpu_rows:
+        cells = [cores[name] for name in ("web", "workers", "postgres", "clients")]
+        print(f"| {rate:.0f} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
     return accepted
 
 
@@ -384,7 +449,7 @@ def main() -> None:
     parser.add_argument("--log", default="/tmp/mentormatch-load.log")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # `timeout`: still clean up
-    with stack(args) as (client, url, keys):
+    with stack(args) as (client, url, keys, pids):
         tenants = prepare(client, keys, args)
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
         stop, out = multiprocessing.Event(), multiprocessing.Queue()
@@ -394,7 +459,7 @@ def main() -> None:
         background.start()
         try:
             time.sleep(3)  # the flood and the first runs under way
-            accepted = measure(Http(client.port, timeout=GRACE), tenants, args)
+            accepted = measure(Http(client.port, timeout=GRACE), tenants, args, pids)
         finally:
             stop.set()
         counts = out.get(timeout=120)

@@ -26,7 +26,13 @@ from api.services import eligibility
 from api.services.cohort_cache import COHORTS, CachedCohort, cohort_key
 from api.services.context import Actor
 from api.services.errors import Conflict
-from api.services.lookup import config_of, get_participant, get_program, profile
+from api.services.lookup import (
+    PROFILE_COLUMNS,
+    config_of,
+    get_participant,
+    get_program,
+    profile,
+)
 from api.services.match_views import ref
 from models import Participant
 from models.vocabulary import Role
@@ -131,8 +137,8 @@ def _encoded_cohort(
     participant (who still sees whom they would fit) joins their side, uncached."""
 
     def build(extra: Participant | None = None) -> CachedCohort:
-        mentees = eligibility.active_people(session, program_id, Role.MENTEE)
-        mentors = eligibility.active_people(session, program_id, Role.MENTOR)
+        mentees: list[Any] = _active_profiles(session, program_id, Role.MENTEE)
+        mentors: list[Any] = _active_profiles(session, program_id, Role.MENTOR)
         if extra is not None:
             (mentees if extra.role == Role.MENTEE else mentors).append(extra)
         engine = (
@@ -154,6 +160,23 @@ def _encoded_cohort(
     mine = cohort.mentee_ids if me.role == Role.MENTEE else cohort.mentor_ids
     # Not in it: activated by a machine whose clock is behind; this call reads afresh.
     return cohort if me.id in mine else build(me)
+
+
+def _active_profiles(session: Session, program_id: uuid.UUID, role: str) -> list[Any]:
+    """The active participants of one role as rows of what :func:`profile` reads (and
+    their ids), in :func:`eligibility.active_people`'s order: no ORM objects for a
+    whole cohort."""
+    return list(
+        session.execute(
+            select(Participant.id, *PROFILE_COLUMNS)
+            .where(
+                Participant.program_id == program_id,
+                Participant.role == role,
+                Participant.active.is_(True),
+            )
+            .order_by(Participant.id)
+        )
+    )
 
 
 def _people_by_id(session: Session, program_id: uuid.UUID, role: str) -> dict[uuid.UUID, Any]:
