@@ -161,6 +161,7 @@ class CohortCache:
         self.ttl, self.max_entries, self.clock, self.size = ttl, max_entries, clock, size
         self._max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._building: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
 
     def configure(self, max_bytes: int) -> None:
@@ -178,22 +179,44 @@ class CohortCache:
 
     def get_or_build(self, key: Hashable, build: Callable[[], CachedCohort]) -> CachedCohort:
         """The entry for ``key``, built (outside the lock) when missing or expired; a
-        cohort larger than the byte bound is returned and not kept."""
-        now, bound = self.clock(), self.max_bytes
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None and now - found.at <= self.ttl:
-                self._entries.move_to_end(key)
-                if found.settled:
-                    return found.cohort
-            else:
-                found = None
-        if found is not None:  # its first reuse: measured again
-            nbytes = self.size(found.cohort)
+        cohort larger than the byte bound is returned and not kept.
+
+        One build per key at a time: a thread that finds ``key`` being built waits for
+        that build and takes its entry, rather than encoding the same cohort again
+        (16 concurrent calls on a cold cache encode it once). If that build fails or
+        is not kept, the waiters try again, one of them building.
+        """
+        while True:
+            now, bound = self.clock(), self.max_bytes
             with self._lock:
-                found.nbytes, found.settled = nbytes, True
-                self._evict(bound)
-            return found.cohort
+                found = self._entries.get(key)
+                if found is not None and now - found.at <= self.ttl:
+                    self._entries.move_to_end(key)
+                    if found.settled:
+                        return found.cohort
+                    break
+                found = None
+                underway = self._building.get(key)
+                if underway is None:
+                    self._building[key] = threading.Event()
+                    break
+            underway.wait()
+        if found is None:
+            try:
+                return self._build(key, build, now, bound)
+            finally:
+                with self._lock:
+                    self._building.pop(key).set()
+        # Its first reuse: measured again.
+        nbytes = self.size(found.cohort)
+        with self._lock:
+            found.nbytes, found.settled = nbytes, True
+            self._evict(bound)
+        return found.cohort
+
+    def _build(
+        self, key: Hashable, build: Callable[[], CachedCohort], now: float, bound: int
+    ) -> CachedCohort:
         built = build()
         nbytes = self.size(built)
         if nbytes > bound:

@@ -9,6 +9,7 @@ those that must not need to (a publication: places are read on every call).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -168,3 +169,45 @@ def test_the_cache_keeps_its_newest_entries_for_their_time_to_live() -> None:
     cache.get_or_build("b", build("b"))  # type: ignore[arg-type]
     cache.get_or_build("a", build("a"))  # type: ignore[arg-type]
     assert built == ["a", "a", "b", "c", "a"]
+
+
+def test_concurrent_misses_build_a_cohort_once_and_a_failed_build_is_retried() -> None:
+    """Sixteen threads asking for one cold key: one builds, the others wait for it and
+    take its entry. A build that raises lets a waiter build instead."""
+    import threading
+
+    cache = CohortCache(size=lambda _cohort: 1)
+    started, release = threading.Event(), threading.Event()
+    builds: list[int] = []
+    fail_first = [True]
+
+    def build() -> Any:
+        builds.append(threading.get_ident())
+        started.set()
+        release.wait(10)
+        if fail_first[0]:
+            fail_first[0] = False
+            raise RuntimeError("the database went away")
+        return ("cohort",)
+
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            results.append(cache.get_or_build("k", build))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    assert started.wait(10)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(builds) == 2  # the failed one and one retry, not sixteen
+    assert len(errors) == 1  # the first builder's caller sees its own failure
+    assert results == [("cohort",)] * 15
+    assert cache.get_or_build("k", build) == ("cohort",)
+    assert len(builds) == 2
