@@ -327,3 +327,9 @@ def test_the_cli_stops_on_a_bad_value_naming_it(command: list[str], variable: st
     result = CliRunner().invoke(main, command, env={variable: "many"})
     assert result.exit_code == 1
     assert f"{variable}: expected a whole number" in result.output
+
+
+def test_a_worker_refuses_a_bad_nice_value_at_start() -> None:
+    result = CliRunner().invoke(main, ["worker"], env={"MENTORMATCH_WORKER_NICE": "20"})
+    assert result.exit_code == 1
+    assert f"MENTORMATCH_WORKER_NICE: {NICE}, got '20'" in result.output
