@@ -125,3 +125,15 @@ def test_scores_and_reasons_equal_those_of_the_sklearn_vectorizer(
     np.testing.assert_array_equal(ours.allowed, theirs.allowed)
     assert our_reasons == [e.reasons for e in scoring.explain(theirs, rows, cols)]
     assert any("Similar goals" in r for reasons in our_reasons for r in reasons)
+
+
+def test_a_text_criterion_on_texts_without_words_scores_zero() -> None:
+    mentees, mentors, config = generate_cohort(12, 10, seed=2)
+    for k, person in enumerate([*mentees, *mentors]):
+        person["attributes"]["goals"] = ["", "the and of", "!!! x ..."][k % 3]
+    only_text = [c for c in config["criteria"] if c["kind"] == "text_similarity"]
+    config["criteria"] = only_text
+    result = scoring.compatibility(mentees, mentors, config)
+    np.testing.assert_array_equal(result.scores, np.zeros((12, 10), dtype=np.float32))
+    rows, cols = np.arange(10), np.arange(10)
+    assert all(e.reasons == [] for e in scoring.explain(result, rows, cols))
