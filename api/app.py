@@ -24,7 +24,7 @@ from api import (
     metrics,
 )
 from api.openapi import DescriptionPlugin, MentormatchApi
-from api.services import retention
+from api.services import cohort_cache, retention
 from api.services.runs.queue import Jobs, build_jobs
 from api.settings import OVERRIDE_KEYS, Settings
 from api.views import BLUEPRINTS
@@ -85,6 +85,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     session_factory = make_session_factory(engine, info={"audit_key": settings.audit_secret()})
     jobs = make_jobs(settings, session_factory)
     app.extensions["mentormatch"] = State(settings, engine, session_factory, jobs)
+    # The process's recommendation cache (one per process, whichever app is built last).
+    cohort_cache.COHORTS.configure(settings.cohort_cache_mb * cohort_cache.MIB)
 
     metrics.init_app(app, settings, session_factory)  # first: it counts the final status
     logs.init_app(app)

@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import (
     Mapper,
     ORMExecuteState,
@@ -98,8 +99,10 @@ def unguarded(session: Session) -> Iterator[Session]:
     _set_scope(session, SYSTEM)
     try:
         yield session
-    finally:
-        _set_scope(session, previous)
+    except BaseException:
+        _restore(session, previous)
+        raise
+    _set_scope(session, previous)
 
 
 @contextmanager
@@ -116,9 +119,21 @@ def unguarded_until_scoped(session: Session) -> Iterator[Session]:
     try:
         yield session
     except BaseException:
-        _set_scope(session, previous)
+        _restore(session, previous)
         raise
     if session.info.get(SCOPE) == SYSTEM:
+        _set_scope(session, previous)
+
+
+def _restore(session: Session, previous: uuid.UUID | str | None) -> None:
+    """Put the scope before back while an error leaves the block.
+
+    If the database refuses the setting, the error aborted the transaction: PostgreSQL
+    runs nothing more in it until the rollback, and the next transaction takes the
+    restored scope from the session (:func:`_set_transaction_setting`). So the error
+    that left the block goes on, not "current transaction is aborted".
+    """
+    with suppress(DBAPIError):
         _set_scope(session, previous)
 
 

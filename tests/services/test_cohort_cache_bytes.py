@@ -126,3 +126,17 @@ def test_the_bound_is_the_settings_unless_configured(monkeypatch: pytest.MonkeyP
     configured = CohortCache()
     configured.configure(1000)
     assert configured.max_bytes == 1000
+
+
+def test_the_app_bounds_the_process_cache_with_its_settings(tmp_path: Any) -> None:
+    from api.app import create_app
+    from api.services.cohort_cache import COHORTS
+
+    before = COHORTS.max_bytes
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    try:
+        app = create_app({"DATABASE_URL": url, "COHORT_CACHE_MB": 3, "TESTING": True})
+        assert COHORTS.max_bytes == 3 * MIB
+        app.extensions["mentormatch"].engine.dispose()
+    finally:
+        COHORTS.configure(before)

@@ -452,3 +452,24 @@ def test_a_block_that_does_not_scope_restores_the_scope_before(
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
         with pytest.raises(TenantScopeError):
             session.scalars(select(Run)).all()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("block", [unguarded, unguarded_until_scoped])
+def test_a_database_error_inside_an_unguarded_block_is_the_error_that_leaves_it(
+    app_role_factory: sessionmaker[Session], two: tuple[Scenario, Scenario], block: Any
+) -> None:
+    """The failed statement aborted the transaction, so the scope's restore cannot be
+    sent: the statement's own error leaves the block, and after the rollback the
+    session is back in its scope before (here: none, so nothing is visible)."""
+    assert two
+    with app_role_factory() as session:
+        require_scope(session)
+        with pytest.raises(DBAPIError) as raised, block(session):
+            session.execute(text("SELECT 1 / 0"))
+        assert raised.value.orig is not None
+        assert raised.value.orig.sqlstate == "22012"  # division_by_zero, not 25P02
+        session.rollback()
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
+        with pytest.raises(TenantScopeError):
+            session.scalars(select(Run)).all()
