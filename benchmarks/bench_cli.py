@@ -5,9 +5,9 @@ it), after one untimed warm-up that fills the file cache; the CPU column is the
 process' user + system time, which a busy machine inflates much less than wall time.
 Beside ``--help`` and the ``--size`` x ``--size`` ``match`` of a generated cohort, two
 rows say where the time goes: ``import scoring, matcher`` alone, and the same ``match``
-with the text criterion (TF-IDF: it loads scikit-learn, about a second) removed from
-the config. Writes ``results/cli.json`` and ``results/cli.png``; ``python -m
-benchmarks.report`` puts the table into ``benchmarks/README.md``.
+with the text criterion (TF-IDF, :mod:`scoring.text`) removed from the config. Writes
+``results/cli.json`` and ``results/cli.png``; ``python -m benchmarks.report`` puts the
+table into ``benchmarks/README.md``.
 
     .venv/bin/python -m benchmarks.bench_cli --runs 5 --size 500
 """

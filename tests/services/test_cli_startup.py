@@ -26,13 +26,21 @@ heavy = sorted(
     name for name in sys.modules
     if name.split(".")[0] in {heavy}
     or (name.startswith("models.") and name != "models.vocabulary")
+    or name in {exact}
 )
 print(json.dumps(heavy))
 """
 
 
-def _loaded(*args: str) -> list[str]:
-    code = PROBE.replace("{heavy}", repr(set(HEAVY)))
+#: What a match of the generated cohort (its config has a text criterion) needs none of:
+#: scikit-learn and pandas (our own TF-IDF) and the scipy.optimize package (SciPy's
+#: Hungarian extension is loaded alone, matcher._hungarian); a second each at start-up.
+SLOW_IMPORTS = ("sklearn", "pandas")
+SLOW_MODULES = ("scipy.optimize", "scipy.linalg")
+
+
+def _loaded(*args: str, heavy: tuple[str, ...] = HEAVY, exact: tuple[str, ...] = ()) -> list[str]:
+    code = PROBE.replace("{heavy}", repr(set(heavy))).replace("{exact}", repr(set(exact)))
     done = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
     )
@@ -53,6 +61,7 @@ def test_generate_and_match_load_no_web_or_database_code(tmp_path: Path) -> None
     run += ["--mentees", str(out / "mentees.csv"), "--mentors", str(out / "mentors.csv")]
     assert _loaded(*run) == []
     assert (tmp_path / "m.csv").exists()
+    assert _loaded(*run, heavy=SLOW_IMPORTS, exact=SLOW_MODULES) == []
 
 
 def test_the_cli_formats_are_the_writers() -> None:
