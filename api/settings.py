@@ -104,6 +104,10 @@ class Settings:
     # process workers it forks run at, ``serve``'s companion worker included: on a
     # machine shared with API processes the web requests get the CPU first.
     worker_nice: int = 10
+    # A port each ``mentormatch worker`` serves its own Prometheus metrics on (all
+    # interfaces, path /metrics): the run phases of the runs it executed, for a worker
+    # on a machine of its own. None: no such port.
+    worker_metrics_port: int | None = None
     # Each API process keeps encoded cohorts for recommendations (api/services/
     # cohort_cache.py): at most this many MiB of their arrays; 0 keeps none.
     cohort_cache_mb: int = 256
@@ -224,6 +228,16 @@ def _integer(minimum: int, unit: str) -> Parser:
         return number
 
     return parse
+
+
+def _port(value: object) -> int:
+    try:
+        number: int = _integer(1, "port")(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise ValueError("expected a TCP port, a whole number from 1 to 65535")
+    return number
 
 
 def _nice(value: object) -> int:
@@ -394,6 +408,7 @@ _PARSERS: dict[str, Parser] = {
     "rate_limit_storage": _limits_storage,
     "ready_heartbeat_seconds": _seconds,
     "worker_nice": _nice,
+    "worker_metrics_port": _port,
     "cohort_cache_mb": _integer(0, "MiB"),
 }
 #: The keys ``create_app(config)`` treats as settings; the rest are Flask's.

@@ -17,7 +17,11 @@ No Flask here: the worker imports this module (the import contracts in setup.cfg
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import Histogram
@@ -46,6 +50,43 @@ RUN_PHASE_SECONDS = Histogram(
 MAX_ORGANIZATIONS = 200
 #: A scrape never waits long on the database (PostgreSQL's statement_timeout).
 QUERY_TIMEOUT_MS = 2000
+
+
+def serve_worker_metrics(port: int, *, forks: bool) -> None:
+    """Serve this worker's metrics at ``http://<any address>:<port>/metrics`` from a
+    daemon thread (``MENTORMATCH_WORKER_METRICS_PORT``): for a worker on a machine of
+    its own, whose run phases no API process can see.
+
+    In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set, e.g. to the directory of
+    ``serve`` on the same machine) it serves what every process wrote there. A worker
+    that ``forks`` process workers and has no such directory gets a private one, made
+    now, before the first fork: the runs' phases are observed in the forked processes.
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is None and forks:
+        from prometheus_client import values
+
+        directory = tempfile.mkdtemp(prefix="mentormatch-worker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        atexit.register(_remove_when_exiting, directory, os.getpid())
+        # The value class is chosen when prometheus-client is first imported: choose
+        # again (the histogram has labels, so it holds no value yet).
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    registry = REGISTRY
+    if directory is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    start_http_server(port, registry=registry)
+    log.info("worker metrics served", extra={"port": port, "multiprocess_dir": directory})
+
+
+def _remove_when_exiting(directory: str, owner: int) -> None:
+    """The private metrics directory goes with the worker that made it (not with a
+    process worker it forked, which runs the same exit handlers)."""
+    if os.getpid() == owner:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def observe_run_phases(seconds: Mapping[str, float]) -> None:

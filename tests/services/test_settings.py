@@ -19,6 +19,7 @@ from api.services.runs import queue
 from api.settings import OVERRIDE_KEYS, PREFIX, Settings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PORT = "expected a TCP port, a whole number from 1 to 65535"
 NICE = "expected a nice value, a whole number from 0 (normal) to 19 (lowest)"
 
 EVERY_VARIABLE = {
@@ -46,6 +47,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_METRICS_TOKEN": "m" * 20,
     "MENTORMATCH_GUNICORN_ACCESS_LOG": "on",
     "MENTORMATCH_WORKER_NICE": "19",
+    "MENTORMATCH_WORKER_METRICS_PORT": "9101",
     "MENTORMATCH_COHORT_CACHE_MB": "64",
 }
 
@@ -96,6 +98,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         metrics_token="m" * 20,
         gunicorn_access_log=True,
         worker_nice=19,
+        worker_metrics_port=9101,
         cohort_cache_mb=64,
     )
 
@@ -150,6 +153,9 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_WORKER_NICE", "x", NICE),
         ("MENTORMATCH_WORKER_NICE", "5.5", NICE),
         ("MENTORMATCH_COHORT_CACHE_MB", "-1", "expected a whole number of MiB >= 0, got '-1'"),
+        ("MENTORMATCH_WORKER_METRICS_PORT", "0", PORT),
+        ("MENTORMATCH_WORKER_METRICS_PORT", "70000", PORT),
+        ("MENTORMATCH_WORKER_METRICS_PORT", "http", PORT),
         ("MENTORMATCH_COHORT_CACHE_MB", "1GB", "expected a whole number of MiB >= 0"),
     ],
 )

@@ -64,6 +64,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.services import observability
 from api.services.export_jobs import register_export_tasks
 from api.services.runs.execution import WAITING, execute_run, expire_stale_runs, keep_queued
 from api.settings import Settings
@@ -96,6 +97,8 @@ class Jobs:
     sweep_seconds: float = 30.0
     #: The CPU priority (nice value) :func:`run_worker` lowers its process to.
     worker_nice: int = 0
+    #: The port :func:`run_worker` serves the worker's metrics on (None: none).
+    metrics_port: int | None = None
     #: Queued runs whose job the last sweep found neither waiting nor scheduled.
     _unseen: set[uuid.UUID] = field(default_factory=set)
 
@@ -251,6 +254,7 @@ def build_jobs(
         exports,
         settings.sweep_seconds,
         worker_nice=settings.worker_nice,
+        metrics_port=settings.worker_metrics_port,
     )
     for task in daily:
         _register_daily(huey, task, task_sessions)
@@ -281,6 +285,8 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     if worker_type == "process":
         maintenance = _on_own_connections(jobs, bind)
         os.register_at_fork(after_in_child=_in_worker_process(bind))
+    if jobs.metrics_port is not None:
+        observability.serve_worker_metrics(jobs.metrics_port, forks=worker_type == "process")
     options: dict[str, Any] = {
         "workers": workers,
         "worker_type": worker_type,
@@ -297,6 +303,7 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
             "workers": workers,
             "worker_type": worker_type,
             "nice": nice,
+            "metrics_port": jobs.metrics_port,
         },
     )
     stop = threading.Event()
