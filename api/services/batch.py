@@ -28,7 +28,7 @@ from typing import Any
 
 from api.services import batch_output, csv_format
 from api.services.capacity import capacities
-from api.services.cohort_matching import match_cohort
+from api.services.cohort_matching import DENSE_PAIR_LIMIT, match_cohort
 from api.services.errors import ValidationFailed
 from api.services.participants_csv import column_of, parse_csv
 from api.services.participants_validation import (
@@ -223,37 +223,49 @@ def match_files(
     the unmatched mentees with their reasons (CSV). Raises ValidationFailed, naming
     the file, row and column, before writing anything.
     """
-    with _batch_memory():
+    with _collector_paused():
         return _match(
             config_path, mentees_path, mentors_path, out, fmt, unmatched_out, overrides, on_phase
         )
 
 
 @contextmanager
-def _batch_memory() -> Iterator[None]:
-    """The cyclic garbage collector and NumPy's huge pages off for the batch, then as before.
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the batch, then as it was.
 
     A batch builds hundreds of thousands of small, long-lived containers (rows,
     profiles, explanations) and nearly no cycles; each full collection walks them
     all again, which took half of the reading (10k x 10k: 0.6 s of 1.2 s). Reference
     counting still frees everything the batch drops.
-
-    NumPy asks for transparent huge pages on large arrays; on the 2-core benchmark
-    machine (a virtual machine) a fresh huge page is far dearer to fault in than
-    recycled small pages: the 10k x 10k batch spent 2.6 s of system time with them,
-    1.3 s without (and 0.3 s more of user time). ``NUMPY_MADVISE_HUGEPAGE`` set in the
-    environment is left to decide.
     """
     enabled = gc.isenabled()
     gc.disable()
-    hugepages = _hugepages(False)
     try:
         yield
     finally:
-        if hugepages is not None:
-            _hugepages(hugepages)
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def _small_pages(wanted: bool) -> Iterator[None]:
+    """NumPy's transparent huge pages off (when ``wanted``), then as they were.
+
+    NumPy asks for huge pages on large arrays. On the 2-core benchmark machine (a
+    virtual machine) a fresh huge page is far dearer to fault in than small pages
+    when a few large arrays are filled once, as dense scoring and its assignment do:
+    10k x 10k spent 2.6 s of system time with them, 1.2 s without. Lazy scoring
+    allocates the same row blocks again and again, where huge pages are reused and
+    small ones faulted in anew each time (20k x 20k with a tolerance: 3.6 s of system
+    time with them, 5.7 s without), so only dense cohorts turn them off.
+    ``NUMPY_MADVISE_HUGEPAGE`` set in the environment is left to decide.
+    """
+    before = _hugepages(False) if wanted else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            _hugepages(before)
 
 
 def _hugepages(enabled: bool) -> bool | None:
@@ -292,14 +304,15 @@ def _match(
     notify("score")
 
     following = {"scored": "assign", "assigned": "explain", "explained": "write"}
-    result = match_cohort(
-        mentees,
-        mentors,
-        config,
-        capacity=capacities(mentors, config),
-        tolerance=overrides.tolerance,
-        on_phase=lambda done: notify(following[done]),
-    )
+    with _small_pages(len(mentees) * len(mentors) <= DENSE_PAIR_LIMIT):
+        result = match_cohort(
+            mentees,
+            mentors,
+            config,
+            capacity=capacities(mentors, config),
+            tolerance=overrides.tolerance,
+            on_phase=lambda done: notify(following[done]),
+        )
     seconds.update(result.seconds)
 
     started = time.perf_counter()

@@ -5,8 +5,8 @@ A generated cohort with fewer mentor places than mentees goes through
 per-pair reference of the scoring rules (``tests/scoring/reference.py``) gives it,
 be allowed and above ``min_score``, keep each mentor within its places, and the total
 be the optimum SciPy's ``linear_sum_assignment`` finds on the reference matrix. The batch
-runs with the cyclic garbage collector and NumPy's huge pages off, and gives both back
-as it found them.
+runs with the cyclic garbage collector off and a dense cohort is matched with NumPy's
+huge pages off; both are given back as they were.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from api.services import csv_format
-from api.services.batch import generate, match_files
+from api.services import batch, csv_format
+from api.services.batch import PHASES, generate, match_files
+from api.services.cohort_matching import DENSE_PAIR_LIMIT
 from tests.scoring.reference import reference
 
 
@@ -89,39 +90,49 @@ def _hugepages_now() -> bool:
     return before
 
 
-def test_the_collector_and_huge_pages_are_off_for_the_batch_and_given_back(
-    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+def _run(cohort: Path, out: Path) -> dict[str, tuple[bool, bool]]:
+    """The batch on ``cohort``: phase -> (collector on, huge pages on) as the phase began."""
+    seen: dict[str, tuple[bool, bool]] = {}
+    match_files(
+        cohort / "program.json",
+        cohort / "mentees.csv",
+        cohort / "mentors.csv",
+        out / "matches.csv",
+        on_phase=lambda phase: seen.setdefault(phase, (gc.isenabled(), _hugepages_now())),
+    )
+    return seen
 
-    def run() -> list[tuple[bool, bool]]:
-        seen: list[tuple[bool, bool]] = []
-        match_files(
-            cohort / "program.json",
-            cohort / "mentees.csv",
-            cohort / "mentors.csv",
-            tmp_path / "matches.csv",
-            on_phase=lambda _phase: seen.append((gc.isenabled(), _hugepages_now())),
-        )
-        return seen
 
-    huge = _hugepages_now()
+def test_the_collector_is_off_for_the_batch_and_given_back(cohort: Path, tmp_path: Path) -> None:
     assert gc.isenabled()
-    seen = run()
-    assert seen
-    assert not any(a or b for a, b in seen)
+    seen = _run(cohort, tmp_path)
+    assert list(seen) == list(PHASES)
+    assert not any(collector for collector, _ in seen.values())
     assert gc.isenabled()
-    assert _hugepages_now() == huge
     gc.disable()
     try:
-        assert not any(a for a, _ in run())
+        assert not any(collector for collector, _ in _run(cohort, tmp_path).values())
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
-    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the environment's choice stands
+
+
+def test_huge_pages_are_off_while_a_dense_cohort_is_matched(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
     switch = importlib.import_module("numpy._core.multiarray")._set_madvise_hugepage
     before = switch(True)
     try:
-        assert all(b for _, b in run())
+        seen = _run(cohort, tmp_path)
+        assert [huge for _, huge in seen.values()] == [True, True, False, False, False]
+        assert _hugepages_now()  # given back
+        # A cohort scored lazily (row blocks allocated again and again) keeps them.
+        monkeypatch.setattr(batch, "DENSE_PAIR_LIMIT", 10)
+        assert all(huge for _, huge in _run(cohort, tmp_path).values())
+        monkeypatch.setattr(batch, "DENSE_PAIR_LIMIT", DENSE_PAIR_LIMIT)
+        # So does any cohort when the environment chose.
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+        assert all(huge for _, huge in _run(cohort, tmp_path).values())
     finally:
         switch(before)
