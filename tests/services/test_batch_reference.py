@@ -93,12 +93,16 @@ def _hugepages_now() -> bool:
 def _run(cohort: Path, out: Path) -> dict[str, tuple[bool, bool]]:
     """The batch on ``cohort``: phase -> (collector on, huge pages on) as the phase began."""
     seen: dict[str, tuple[bool, bool]] = {}
+
+    def note(phase: str) -> None:
+        seen.setdefault(phase, (gc.isenabled(), _hugepages_now()))
+
     match_files(
         cohort / "program.json",
         cohort / "mentees.csv",
         cohort / "mentors.csv",
         out / "matches.csv",
-        on_phase=lambda phase: seen.setdefault(phase, (gc.isenabled(), _hugepages_now())),
+        on_phase=note,
     )
     return seen
 
