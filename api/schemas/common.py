@@ -18,13 +18,17 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from api.schemas.fast_dump import FastDump
 from api.services.text import control_char_problems
 
 #: Longest cursor any list issues (a base64 ``[timestamp, uuid]`` is about 100).
 MAX_CURSOR = 512
 
 
-class StrictSchema(Schema):
+class StrictSchema(FastDump):
+    """Unknown fields refused, control characters refused on load; dumped fast
+    (:mod:`api.schemas.fast_dump`)."""
+
     class Meta:
         unknown = RAISE
         ordered = True
@@ -71,7 +75,7 @@ def page_of(item: type[Schema], name: str) -> type[Schema]:
     """A ``{"items": [...], "next_cursor": ...}`` schema for ``item``."""
     return type(
         name,
-        (Schema,),
+        (FastDump,),
         {
             "items": fields.List(fields.Nested(item), required=True),
             "next_cursor": fields.String(required=True, allow_none=True),

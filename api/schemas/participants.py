@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, pre_dump, validate
 
 from api.schemas.common import PageArgs, StrictBoolean, StrictSchema, page_of
+from api.schemas.fast_dump import FastDump
 from api.services import participants
 from api.services.participants_validation import INT_BOUNDS, MAX_ID_LENGTH, MAX_LIST, ROLES
 from models import Participant
@@ -104,7 +105,7 @@ class ParticipantUploadSchema(StrictSchema):
         return {"item": ParticipantInSchema().load(data, *args, **kwargs)}
 
 
-class ParticipantSchema(Schema):
+class ParticipantSchema(FastDump):
     id = fields.UUID(required=True)
     external_id = fields.String(required=True, allow_none=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
