@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,15 @@ class Http:
     def __init__(self, port: int, timeout: float = 300) -> None:
         self.port, self.timeout = port, timeout
         self.local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every thread's connection (the threads may be gone)."""
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
 
     def call(self, key: str, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         data = None
@@ -91,6 +100,8 @@ class Http:
                 conn = self.local.conn = http.client.HTTPConnection(
                     "127.0.0.1", self.port, timeout=GRACE
                 )
+                with self._lock:
+                    self._opened.append(conn)
             try:
                 conn.request(method, "/v1" + path, body=data, headers=headers)
                 response = conn.getresponse()
@@ -130,6 +141,7 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict
     }
     cmd = str(BIN / "mentormatch")
     processes: list[subprocess.Popen[bytes]] = []
+    stack_log = ExitStack()  # the processes' log, closed with them
     try:
         subprocess.run([cmd, "db", "upgrade"], env=env, check=True, capture_output=True)
         keys = [
@@ -143,7 +155,7 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict
             for org in ("A", "B", "C")
         ]
         port = _port()
-        log = open(Path(args.log), "wb")  # noqa: SIM115 - closed with the processes
+        log = stack_log.enter_context(Path(args.log).open("wb"))  # noqa: SIM115 - see above
         processes.append(subprocess.Popen([cmd, "serve", "--port", str(port)], env=env, stderr=log))
         for _ in range(2):
             processes.append(
@@ -161,7 +173,10 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict
                 raise RuntimeError(f"the server did not start; see {args.log}")
             time.sleep(0.2)
         pids = {"web": [processes[0].pid], "workers": [p.pid for p in processes[1:]]}
-        yield client, url, keys, pids
+        try:
+            yield client, url, keys, pids
+        finally:
+            client.close()
     finally:
         for process in processes:
             process.terminate()
@@ -170,6 +185,7 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        stack_log.close()
         with maintenance.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         maintenance.dispose()
@@ -452,7 +468,8 @@ def main() -> None:
     with stack(args) as (client, url, keys, pids):
         tenants = prepare(client, keys, args)
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
-        stop, out = multiprocessing.Event(), multiprocessing.Queue()
+        stop = multiprocessing.Event()
+        out: multiprocessing.Queue[dict[str, int]] = multiprocessing.Queue()
         background = multiprocessing.Process(
             target=_background, args=(client.port, tenants, args.flood, stop, out), daemon=True
         )

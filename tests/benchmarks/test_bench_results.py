@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_matcher, bench_run, bench_scoring, feedback_sim, report
+from benchmarks import bench_matcher, bench_requests, bench_run, bench_scoring, feedback_sim, report
+from tests.conftest import PG_ENV, REDIS_ENV
 
 KEYS = {"benchmark", "command", "measured_at", "commit", "cpus", "load_before", "load_after"}
 KEYS |= {"notes", "tables"}
@@ -112,6 +113,30 @@ def test_bench_run_writes_its_result(results: Path) -> None:
     assert _png(results / "run.png")
 
 
+@pytest.mark.e2e
+@pytest.mark.slow  # a server and two workers on PostgreSQL and Redis start and stop
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_bench_requests_writes_each_endpoints_costs_and_the_mix(results: Path) -> None:
+    import os
+
+    database = os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1)
+    bench_requests.main(
+        ["--requests", "5", "--database", database, "--redis", os.environ[REDIS_ENV]]
+    )
+
+    document = _result(results, "requests", {"requests": bench_requests.COLUMNS})
+    rows = {row["endpoint"]: row for row in _rows(document, "requests")}
+    assert set(bench_requests.MIX) < set(rows)
+    mix = rows.pop("the load's mix (weighted)")
+    # (CPU is counted in ticks of 10 ms: a few requests may read 0.)
+    assert all(row["req/s"] > 0 and row["web cpu ms"] >= 0 for row in rows.values())
+    expected = sum(share * rows[name]["web cpu ms"] for name, share in bench_requests.MIX.items())
+    assert mix["web cpu ms"] == pytest.approx(expected)
+    total = mix["web cpu ms"] + mix["PostgreSQL cpu ms"]
+    assert mix["req/s per core"] == (pytest.approx(1000 / total) if total else None)
+
+
 @pytest.mark.slow
 def test_feedback_sim_writes_its_rounds_and_weights(results: Path, tmp_path: Path) -> None:
     feedback_sim.main(["--rounds", "2", "--size", "30", "--out", str(tmp_path / "fb.png")])
@@ -141,4 +166,5 @@ def test_every_script_names_its_tables_in_the_readme() -> None:
     """Each result table a script writes has its marked block in benchmarks/README.md."""
     marked = set(report.markers())
     written = {"scoring", "scoring-wide", "matcher", "matcher-large", "matcher-both", "run"}
+    written |= {"requests"}
     assert written | {"feedback", "feedback-weights"} <= marked
