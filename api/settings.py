@@ -213,16 +213,21 @@ class Settings:
 Parser = Callable[[object], Any]
 
 
+def _whole(value: object) -> int | None:
+    """``value`` as a whole number (a string of one, or an int that is not a bool), else None."""
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def _integer(minimum: int, unit: str) -> Parser:
     def parse(value: object) -> int:
-        number: int | None = None
-        if isinstance(value, str):
-            try:
-                number = int(value.strip())
-            except ValueError:
-                number = None
-        elif isinstance(value, int) and not isinstance(value, bool):
-            number = value
+        number = _whole(value)
         if number is None or number < minimum:
             raise ValueError(f"expected a whole number of {unit} >= {minimum}")
         return number
@@ -231,24 +236,14 @@ def _integer(minimum: int, unit: str) -> Parser:
 
 
 def _port(value: object) -> int:
-    try:
-        number: int = _integer(1, "port")(value)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= 65535:
+    number = _whole(value)
+    if number is None or not 1 <= number <= 65535:
         raise ValueError("expected a TCP port, a whole number from 1 to 65535")
     return number
 
 
 def _nice(value: object) -> int:
-    number: int | None = None
-    if isinstance(value, str):
-        try:
-            number = int(value.strip())
-        except ValueError:
-            number = None
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
+    number = _whole(value)
     if number is None or not 0 <= number <= 19:
         raise ValueError("expected a nice value, a whole number from 0 (normal) to 19 (lowest)")
     return number

@@ -42,18 +42,6 @@ COLUMNS = [
 ]
 
 
-def _published_program(client: load.Http, tenant: load.Tenant) -> None:
-    tenant.program_id = load._program(client, tenant, 300, 100, seed=10)
-    pid = tenant.program_id
-    run = client.json(tenant.key, "POST", f"/programs/{pid}/runs?wait=60", {})
-    while run["status"] in ("queued", "running"):
-        time.sleep(0.5)
-        run = client.json(tenant.key, "GET", f"/programs/{pid}/runs/{run['id']}")
-    client.json(tenant.key, "POST", f"/programs/{pid}/runs/{run['id']}/publish", {})
-    page = client.json(tenant.key, "GET", f"/programs/{pid}/matches?limit=1000")
-    tenant.match_ids = [m["id"] for m in page["items"]]
-
-
 def _endpoints(tenant: load.Tenant) -> dict[str, tuple[str, str, Any]]:
     pid, who, match = tenant.program_id, tenant.participant_ids[5], tenant.match_ids[0]
     return {
@@ -123,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = load_average()
     with load.stack(args) as (client, _url, keys, pids):
         tenant = load.Tenant("A", keys[0])
-        _published_program(client, tenant)
+        load.published_program(client, tenant, seed=10)
         rows = measure(client, tenant, pids, args.requests, args.threads)
     save(
         "requests",

@@ -204,22 +204,26 @@ def _program(client: Http, tenant: Tenant, n_mentees: int, n_mentors: int, seed:
     return str(program["id"])
 
 
+def published_program(client: Http, tenant: Tenant, *, seed: int) -> None:
+    """The tenant's program of 300 mentees x 100 mentors, run and published: its
+    ``program_id``, ``participant_ids`` and ``match_ids`` (the published matches)."""
+    tenant.program_id = _program(client, tenant, 300, 100, seed=seed)
+    pid = tenant.program_id
+    run = client.json(tenant.key, "POST", f"/programs/{pid}/runs?wait=60", {})
+    while run["status"] in ("queued", "running"):
+        time.sleep(0.5)
+        run = client.json(tenant.key, "GET", f"/programs/{pid}/runs/{run['id']}")
+    client.json(tenant.key, "POST", f"/programs/{pid}/runs/{run['id']}/publish", {})
+    page = client.json(tenant.key, "GET", f"/programs/{pid}/matches?status=published&limit=1000")
+    tenant.match_ids = [m["id"] for m in page["items"]]
+
+
 def prepare(client: Http, keys: list[str], args: argparse.Namespace) -> list[Tenant]:
     """A and B: a small published program (reads, outcome posts) and a larger one (the
     background runs). C: one program of ``--flood-size`` per side (recommendations)."""
     tenants = [Tenant(name, key) for name, key in zip("ABC", keys, strict=True)]
     for k, tenant in enumerate(tenants[:2]):
-        tenant.program_id = _program(client, tenant, 300, 100, seed=10 + k)
-        pid = tenant.program_id
-        run = client.json(tenant.key, "POST", f"/programs/{pid}/runs?wait=60", {})
-        while run["status"] in ("queued", "running"):
-            time.sleep(0.5)
-            run = client.json(tenant.key, "GET", f"/programs/{pid}/runs/{run['id']}")
-        client.json(tenant.key, "POST", f"/programs/{pid}/runs/{run['id']}/publish", {})
-        page = client.json(
-            tenant.key, "GET", f"/programs/{pid}/matches?status=published&limit=1000"
-        )
-        tenant.match_ids = [m["id"] for m in page["items"]]
+        published_program(client, tenant, seed=10 + k)
         small = list(tenant.participant_ids)
         tenant.big_program_id = _program(client, tenant, args.run_size, args.run_size, seed=20 + k)
         tenant.participant_ids = small
