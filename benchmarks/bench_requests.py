@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchmarks import load
+from benchmarks.cpu import cpu_by_group
 from benchmarks.report import Table, load_average, save
 
 #: The load benchmark's mix (benchmarks/load.py, ``_one``).
@@ -81,10 +82,10 @@ def measure(
 
         for i in range(min(50, n)):
             ask(i)
-        before, start = load.cpu_by_group(pids), time.perf_counter()
+        before, start = cpu_by_group(pids), time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(ask, range(n)))
-        elapsed, after = time.perf_counter() - start, load.cpu_by_group(pids)
+        elapsed, after = time.perf_counter() - start, cpu_by_group(pids)
         web = (after["web"] - before["web"]) / n * 1000
         database = (after["postgres"] - before["postgres"]) / n * 1000
         per_core = _per_core(web, database)
