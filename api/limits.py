@@ -108,7 +108,8 @@ def refuse_early(organization_id: object) -> None:
     embargo: Embargo | None = current_app.extensions.get(EMBARGO)
     if embargo is None or request.endpoint is None:
         return
-    waiting = embargo.wait(f"organization:{organization_id}", request.endpoint, time.time())
+    route = f"{request.method} {request.endpoint}"
+    waiting = embargo.wait(f"organization:{organization_id}", route, time.time())
     if waiting is not None:
         raise Refused(*waiting)
 
@@ -168,7 +169,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         reset_at = breached.reset_at if breached else now + 1
         description = str(exc.description)
         if request.endpoint is not None:
-            embargo.refuse(rate_limit_key(), request.endpoint, reset_at, description)
+            route = f"{request.method} {request.endpoint}"  # a limit may be one method's
+            embargo.refuse(rate_limit_key(), route, reset_at, description)
         return _too_many_response(max(math.ceil(reset_at - now), 1), description)
 
     app.register_error_handler(RateLimitExceeded, _too_many)

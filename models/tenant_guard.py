@@ -42,7 +42,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import (
     Mapper,
     ORMExecuteState,
@@ -133,7 +133,7 @@ def _restore(session: Session, previous: uuid.UUID | str | None) -> None:
     restored scope from the session (:func:`_set_transaction_setting`). So the error
     that left the block goes on, not "current transaction is aborted".
     """
-    with suppress(DBAPIError):
+    with suppress(DBAPIError, PendingRollbackError):  # a failed flush: the same
         _set_scope(session, previous)
 
 

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,6 +140,15 @@ class _Entry:
     settled: bool = False
 
 
+@dataclass(eq=False)
+class _Build:
+    """A build under way: its waiters wake on ``done`` and take ``cohort`` (None: the
+    build failed)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    cohort: CachedCohort | None = None
+
+
 class CohortCache:
     """A small thread-safe LRU of :class:`CachedCohort` with a time to live, bounded
     in entries and in bytes (``max_bytes``; None: ``MENTORMATCH_COHORT_CACHE_MB``,
@@ -161,7 +170,7 @@ class CohortCache:
         self.ttl, self.max_entries, self.clock, self.size = ttl, max_entries, clock, size
         self._max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._building: dict[Hashable, threading.Event] = {}
+        self._building: dict[Hashable, _Build] = {}
         self._lock = threading.Lock()
 
     def configure(self, max_bytes: int) -> None:
@@ -182,9 +191,9 @@ class CohortCache:
         cohort larger than the byte bound is returned and not kept.
 
         One build per key at a time: a thread that finds ``key`` being built waits for
-        that build and takes its entry, rather than encoding the same cohort again
-        (16 concurrent calls on a cold cache encode it once). If that build fails or
-        is not kept, the waiters try again, one of them building.
+        that build and takes its result, kept or not, rather than encoding the same
+        cohort again (16 concurrent calls on a cold cache encode it once). If that
+        build fails, the waiters try again, one of them building.
         """
         while True:
             now, bound = self.clock(), self.max_bytes
@@ -198,15 +207,18 @@ class CohortCache:
                 found = None
                 underway = self._building.get(key)
                 if underway is None:
-                    self._building[key] = threading.Event()
+                    mine = self._building[key] = _Build()
                     break
-            underway.wait()
+            underway.done.wait()
+            if underway.cohort is not None:
+                return underway.cohort
         if found is None:
             try:
-                return self._build(key, build, now, bound)
+                mine.cohort = self._build(key, build, now, bound)
+                return mine.cohort
             finally:
                 with self._lock:
-                    self._building.pop(key).set()
+                    self._building.pop(key).done.set()
         # Its first reuse: measured again.
         nbytes = self.size(found.cohort)
         with self._lock:

@@ -8,6 +8,7 @@ those that must not need to (a publication: places are read on every call).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -211,3 +212,39 @@ def test_concurrent_misses_build_a_cohort_once_and_a_failed_build_is_retried() -
     assert results == [("cohort",)] * 15
     assert cache.get_or_build("k", build) == ("cohort",)
     assert len(builds) == 2
+
+
+def test_concurrent_misses_of_a_cohort_too_large_to_keep_share_its_one_build() -> None:
+    """Nothing is kept (a bound of 0 bytes), yet the threads that waited for the build
+    take its result: one encoding for all of them, not one after another."""
+    import threading
+
+    cache = CohortCache(size=lambda _cohort: 10, max_bytes=0)
+    started, release = threading.Event(), threading.Event()
+    builds: list[int] = []
+
+    def build() -> Any:
+        builds.append(threading.get_ident())
+        started.set()
+        release.wait(10)
+        return ("cohort",)
+
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_build("k", build)))
+        for _ in range(8)
+    ]
+    threads[0].start()
+    assert started.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    waiting = cache._building["k"].done._cond._waiters  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while len(waiting) < 7 and time.monotonic() < deadline:  # all wait for the first build
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == [("cohort",)] * 8
+    assert len(builds) == 1
+    assert len(cache) == 0  # and nothing was kept

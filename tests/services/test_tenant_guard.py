@@ -473,3 +473,36 @@ def test_a_database_error_inside_an_unguarded_block_is_the_error_that_leaves_it(
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
         with pytest.raises(TenantScopeError):
             session.scalars(select(Run)).all()
+
+
+def test_a_failed_flush_inside_an_unguarded_block_is_the_error_that_leaves_it(
+    session: Session,
+) -> None:
+    """After a flush fails the session's transaction is inactive: restoring the scope
+    cannot be sent, and the flush's own error (not PendingRollbackError) leaves."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.factories import make_org, make_program
+
+    program = make_program(session, make_org(session))
+    session.commit()
+    require_scope(session)
+    boss = Participant(
+        id=uuid.uuid4(),
+        organization_id=program.organization_id,
+        program_id=program.id,
+        external_id="x",
+        role="boss",  # refused by the role's CHECK constraint
+        name="X",
+    )
+
+    def flush_unguarded() -> None:
+        with unguarded(session):
+            session.add(boss)
+            session.flush()
+
+    with pytest.raises(IntegrityError):
+        flush_unguarded()
+    session.rollback()
+    with pytest.raises(TenantScopeError):  # the scope before is back
+        session.scalars(select(Run)).all()
