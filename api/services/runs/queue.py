@@ -23,10 +23,12 @@ over a queue per organization: Huey has one queue per instance, and the database
 already knows which runs are running. Process workers (``--worker-type process``)
 fork from the consumer: its own threads then work on connections of their own
 (:func:`_on_own_connections`), so a child shares no database or queue connection
-with its parent, and a child dies with its consumer. A worker process runs at the
-CPU priority ``settings.worker_nice`` (nice 10 by default; :func:`lower_priority`),
-with every thread and process worker it starts: on a machine shared with API
-processes the web requests get the CPU first; on a worker machine nothing changes.
+with its parent (on a SQLite queue, no fork happens while those threads are inside a
+transaction: :func:`_closed_across_forks`), and a child dies with its consumer. A
+worker process runs at the CPU priority ``settings.worker_nice`` (nice 10 by
+default; :func:`lower_priority`), with every thread and process worker it starts: on
+a machine shared with API processes the web requests get the CPU first; on a worker
+machine nothing changes.
 
 **Nothing stuck.** Each worker process sweeps every ``settings.sweep_seconds``, from a
 thread of its own, so that long runs filling every worker slot never delay it: runs
@@ -282,9 +284,12 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
     if bind is not None:
         bind.dispose()
     maintenance = jobs
+    guard: Callable[[Callable[[], object]], Callable[[], object]] = _as_is
     if worker_type == "process":
         maintenance = _on_own_connections(jobs, bind)
         os.register_at_fork(after_in_child=_in_worker_process(bind))
+        if jobs.backend == "sqlite":
+            guard = _closed_across_forks(maintenance.huey.storage)
     if jobs.metrics_port is not None:
         observability.serve_worker_metrics(jobs.metrics_port, forks=worker_type == "process")
     options: dict[str, Any] = {
@@ -311,7 +316,7 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
         ("heartbeat", maintenance.beat, HEARTBEAT_SECONDS),
         ("sweep", maintenance.sweep, jobs.sweep_seconds),
     ):
-        thread = threading.Thread(target=_every, args=(every, action, stop, name), name=name)
+        thread = threading.Thread(target=_every, args=(every, guard(action), stop, name), name=name)
         thread.daemon = True
         thread.start()
     try:
@@ -366,6 +371,39 @@ def _on_own_connections(jobs: Jobs, engine: Engine | None) -> Jobs:
         url = engine.url.render_as_string(hide_password=False)
         factory = make_session_factory(make_engine(url), info=factory.kw.get("info"))
     return dataclasses.replace(jobs, huey=huey, session_factory=factory, _unseen=set())
+
+
+def _as_is(action: Callable[[], object]) -> Callable[[], object]:
+    return action
+
+
+def _closed_across_forks(storage: Any) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """A wrapper for the consumer's maintenance actions on a SQLite queue: the action
+    holds the queue's connection open only while it runs, and a fork waits for it.
+
+    SQLite keeps per-process state for each database file (its locks, the WAL index).
+    A child forked while its parent was inside a write transaction inherits that state
+    and finds the file "locked" for good, even after the parent commits: every dequeue
+    of the process worker failed with "database is locked" when the fork met the
+    first heartbeat (seen in CI). A connection left idle across a fork is harmless;
+    closing it after each action means none is open when the lock lets a fork through.
+    """
+    lock = threading.Lock()
+    os.register_at_fork(
+        before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release
+    )
+
+    def guard(action: Callable[[], object]) -> Callable[[], object]:
+        def guarded() -> object:
+            with lock:
+                try:
+                    return action()
+                finally:
+                    storage.close()
+
+        return guarded
+
+    return guard
 
 
 def _in_worker_process(engine: Engine | None) -> Callable[[], None]:
