@@ -10,9 +10,10 @@ serialization failure (``40001``), or a lock not granted within ``lock_timeout``
 closes (:mod:`api.db`), and a use case that commits before it enqueues fails its run
 first (``runs.trigger``). Any other database error is still a bug and a 500.
 
-Recovery needs no restart: the engine pings a pooled connection before lending it
-(``pool_pre_ping``, :func:`models.db.make_engine`), so a restarted server's dead
-connections are replaced; and a read (GET or HEAD) whose connection dropped while it
+Recovery needs no restart: the engine pings a pooled connection that sat idle before
+lending it (:func:`models.db.make_engine`), so a restarted server's dead connections
+are replaced, and a connection that fails a statement as dropped takes the pool's
+older connections with it; and a read (GET or HEAD) whose connection dropped while it
 ran, or whose transaction lost a deadlock or a serialization conflict (PostgreSQL's
 own advice for those: run the transaction again; the other one has gone ahead), is
 run once more on a new session (:func:`retry_dropped_reads`). A lock timeout is not

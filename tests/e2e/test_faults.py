@@ -172,15 +172,40 @@ def test_a_write_whose_connection_is_terminated_is_503_and_writes_nothing(
 
 @pytest.mark.postgres
 def test_idle_connections_terminated_between_requests_are_replaced(
-    on_private_database: tuple[Any, Terminator],
+    on_private_database: tuple[Any, Terminator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, terminator = on_private_database
     client = app.test_client()
     tenant = make_tenant(app, "Acme", "owner@acme.example")
     program = _program(client, tenant)
+    monkeypatch.setattr(models.db, "PING_AFTER_IDLE_SECONDS", 0.0)  # idle from now on
     assert terminator.terminate_all() >= 1  # the pool's idle connection
-    # pool_pre_ping finds it dead before lending it: no error at all.
+    # The ping finds it dead before lending it: no error at all, not even for a write
+    # (which is never run again).
     assert client.get(f"/v1/programs/{program}", headers=tenant.headers).status_code == 200
+    assert terminator.terminate_all() >= 1
+    body = {"name": "Autumn", "config": CONFIG}
+    assert client.post("/v1/programs", json=body, headers=tenant.headers).status_code == 201
+
+
+@pytest.mark.postgres
+def test_connections_terminated_right_after_their_last_use_cost_one_503_write(
+    on_private_database: tuple[Any, Terminator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection used a moment ago is lent unpinged: killed meanwhile, it fails the
+    write that gets it (503, nothing written), and the pool drops its older
+    connections with it, so the next write succeeds on a new one."""
+    app, terminator = on_private_database
+    client = app.test_client()
+    tenant = make_tenant(app, "Acme", "owner@acme.example")
+    _program(client, tenant)
+    monkeypatch.setattr(models.db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # never pinged
+    assert terminator.terminate_all() >= 1
+    body = {"name": "Autumn", "config": CONFIG}
+    _assert_unavailable(client.post("/v1/programs", json=body, headers=tenant.headers))
+    assert client.post("/v1/programs", json=body, headers=tenant.headers).status_code == 201
+    names = [p["name"] for p in client.get("/v1/programs", headers=tenant.headers).json["items"]]
+    assert sorted(names) == ["Autumn", "Spring"]
 
 
 @pytest.mark.postgres
