@@ -14,8 +14,7 @@ from api import limits
 from api.db import get_session
 from api.services.context import Actor
 from api.services.errors import Unauthorized
-from api.services.keys import authenticate
-from models.tenant_guard import scope_session, unguarded_until_scoped
+from api.services.keys import authenticate_and_scope
 
 PUBLIC_ENDPOINTS = {"health.Health", "health.Ready", "static"}
 # The API description and its viewer hold no organization data.
@@ -83,10 +82,7 @@ def init_app(app: Flask) -> None:
         organization = known.organization(token)
         if organization is not None:  # told to wait? then 429 with no database query
             limits.refuse_early(organization)
-        session = get_session()
-        with unguarded_until_scoped(session):
-            g.actor = authenticate(session, token)
-            # From here on every query of the request sees this organization alone
-            # (models.tenant_guard; on PostgreSQL, row-level security too).
-            scope_session(session, g.actor.organization_id)
+        # From here on every query of the request sees this organization alone
+        # (models.tenant_guard; on PostgreSQL, row-level security too).
+        g.actor = authenticate_and_scope(get_session(), token)
         known.remember(token, g.actor.organization_id)

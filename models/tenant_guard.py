@@ -41,7 +41,7 @@ from contextlib import contextmanager, suppress
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Text, cast, event, func, text
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import (
     Mapper,
@@ -82,6 +82,27 @@ def scope_session(session: Session, organization_id: uuid.UUID) -> Session:
     """Guard ``session`` for ``organization_id`` from now on (the current transaction
     included) and return it."""
     _set_scope(session, organization_id)
+    return session
+
+
+def scope_column(organization_id: ColumnExpressionArgument[Any]) -> ColumnElement[Any]:
+    """A select-list expression (PostgreSQL) that scopes the current transaction to the
+    organization ``organization_id`` holds, as the statement reads its row.
+
+    For the one statement that finds the organization (authentication): scoping then
+    costs no round trip of its own. The row filters of that statement still see the
+    setting it started with. Once the row is read, :func:`scoped_by_statement` tells
+    the session; a statement that reads several rows must not use it (each row would
+    set the setting again).
+    """
+    return func.set_config(SETTING, cast(organization_id, Text), True).label("scoped_to")
+
+
+def scoped_by_statement(session: Session, organization_id: uuid.UUID) -> Session:
+    """:func:`scope_session` for a session whose current transaction a
+    :func:`scope_column` statement has just scoped to ``organization_id``: the same
+    guard, with nothing sent."""
+    session.info[SCOPE] = organization_id
     return session
 
 

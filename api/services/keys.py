@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 from api.services.context import Actor
 from api.services.errors import Unauthorized
 from models import Admin, ApiKey, Organization
-from models.tenant_guard import unguarded
+from models.tenant_guard import (
+    scope_column,
+    scope_session,
+    scoped_by_statement,
+    unguarded,
+    unguarded_until_scoped,
+)
 
 PREFIX = "mm"
 
@@ -55,8 +61,43 @@ _KEY_LOOKUP = (
 )
 
 
+#: The same lookup scoping the PostgreSQL transaction to the key's organization as it
+#: reads the row (:func:`authenticate_and_scope`).
+_KEY_LOOKUP_SCOPING = _KEY_LOOKUP.add_columns(scope_column(Admin.organization_id))
+
+
 def authenticate(session: Session, token: str) -> Actor:
     """The actor a bearer token stands for; :class:`Unauthorized` for anything else."""
+    key_id, secret = _parse(token)
+    # The key decides the organization, so it is looked up before there is one to
+    # scope to.
+    with unguarded(session):
+        row = session.execute(_KEY_LOOKUP, {"key_id": key_id}).first()
+    return _actor(key_id, secret, row)
+
+
+def authenticate_and_scope(session: Session, token: str) -> Actor:
+    """:func:`authenticate`, then scope ``session`` to the key's organization for the
+    rest of the request (a request's path: :mod:`api.auth`).
+
+    On PostgreSQL the lookup scopes the transaction itself
+    (:func:`models.tenant_guard.scope_column`: a request costs one round trip fewer).
+    A refused key leaves the session as it was: the block restores the setting.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    key_id, secret = _parse(token)
+    with unguarded_until_scoped(session):
+        statement = _KEY_LOOKUP_SCOPING if postgres else _KEY_LOOKUP
+        actor = _actor(key_id, secret, session.execute(statement, {"key_id": key_id}).first())
+        if postgres:
+            scoped_by_statement(session, actor.organization_id)
+        else:
+            scope_session(session, actor.organization_id)
+    return actor
+
+
+def _parse(token: str) -> tuple[uuid.UUID, str]:
+    """The key id and secret of a well-formed token; :class:`Unauthorized` otherwise."""
     prefix, _, rest = token.partition("_")
     key_hex, _, secret = rest.partition("_")
     try:
@@ -65,10 +106,11 @@ def authenticate(session: Session, token: str) -> Actor:
         key_id = None
     if prefix != PREFIX or key_id is None or not secret:
         raise Unauthorized("malformed API key")
-    # The key decides the organization, so it is looked up before there is one to
-    # scope to.
-    with unguarded(session):
-        row = session.execute(_KEY_LOOKUP, {"key_id": key_id}).first()
+    return key_id, secret
+
+
+def _actor(key_id: uuid.UUID, secret: str, row: Any) -> Actor:
+    """The actor of the key ``key_id`` by its looked-up ``row`` (None: no such key)."""
     # Compare even when the key is unknown so that timing does not tell ids apart.
     expected = row.secret_hash if row else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or row is None:

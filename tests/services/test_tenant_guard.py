@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from api.services import export_jobs, matches, participants, retention, runs
-from api.services.errors import NotFound
-from api.services.keys import authenticate, issue_key
+from api.services.errors import NotFound, Unauthorized
+from api.services.keys import authenticate, authenticate_and_scope, issue_key
 from models import (
     Admin,
     ApiKey,
@@ -397,8 +397,8 @@ def _setting_changes(session: Session) -> list[str]:
     sent: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "set_config" in statement:
-            sent.append(params["value"])
+        if "set_config" in statement:  # alone, or a column of the key lookup
+            sent.append(params.get("value", "<in the statement>"))
 
     event.listen(session.get_bind(), "before_cursor_execute", before)
     return sent
@@ -431,6 +431,42 @@ def test_a_request_scopes_itself_with_one_setting_change_after_the_key_lookup(
         session.commit()  # a new transaction gets it from the session
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
         assert sent == ["system", str(org_a), str(org_a)]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_requests_key_lookup_scopes_its_transaction_itself(
+    session_factory: sessionmaker[Session],
+    app_role_factory: sessionmaker[Session],
+    two: tuple[Scenario, Scenario],
+) -> None:
+    """authenticate_and_scope (api.auth's path): the lookup reads the key unguarded and
+    scopes the transaction as it reads the row, so "system" is the one setting sent on
+    its own; then the policies and the ORM guard show organization A alone. A refused
+    key whose row was read leaves the session unscoped again: nothing visible."""
+    a, _ = two
+    org_a = a.actor.organization_id
+    with session_factory() as session:
+        key = issue_key(session, session.get_one(Admin, a.actor.admin_id))
+        session.commit()
+    with app_role_factory() as session:
+        sent = _setting_changes(session)
+        require_scope(session)
+        assert authenticate_and_scope(session, key).organization_id == org_a
+        assert sent == ["system", "<in the statement>"]
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
+        assert {run.organization_id for run in session.scalars(select(Run))} == {org_a}
+        scope_session(session, org_a)  # the same scope: nothing sent
+        assert len(sent) == 2
+        session.commit()  # the next transaction gets it from the session
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
+    wrong_secret = key[:-1] + ("A" if key[-1] != "A" else "B")
+    with app_role_factory() as session:
+        require_scope(session)
+        with pytest.raises(Unauthorized):
+            authenticate_and_scope(session, wrong_secret)
+        assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
+        with pytest.raises(TenantScopeError):
+            session.scalars(select(Run)).all()
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
