@@ -160,7 +160,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "threads": 4,
+        "threads": settings.web_threads,
         "worker_class": "gthread",
         "timeout": 120,
         # The app logs each request itself, with its request id; gunicorn's access log

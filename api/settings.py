@@ -65,6 +65,7 @@ class Settings:
     no_worker: bool = False
     max_content_length: int = 16 * 1024 * 1024
     web_workers: int = 2
+    web_threads: int = 4
     job_workers: int = 1
     log_level: str = "INFO"
     retention_days: int = 30
@@ -388,6 +389,7 @@ _PARSERS: dict[str, Parser] = {
     "no_worker": _flag,
     "max_content_length": _integer(1, "bytes"),
     "web_workers": _integer(1, "processes"),
+    "web_threads": _integer(1, "threads"),
     "job_workers": _integer(1, "runs"),
     "log_level": _log_level,
     "retention_days": _integer(1, "days"),

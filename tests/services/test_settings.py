@@ -32,6 +32,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_NO_WORKER": "1",
     "MENTORMATCH_MAX_CONTENT_LENGTH": "2048",
     "MENTORMATCH_WEB_WORKERS": "4",
+    "MENTORMATCH_WEB_THREADS": "8",
     "MENTORMATCH_JOB_WORKERS": "3",
     "MENTORMATCH_LOG_LEVEL": "debug",
     "MENTORMATCH_RETENTION_DAYS": "90",
@@ -67,7 +68,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path, monkeypatch: pytest.Mo
     assert (settings.jobs_immediate, settings.no_worker) == (False, False)
     assert settings.run_lease_seconds == 120.0
     assert settings.max_content_length == 16 * 1024 * 1024
-    assert (settings.web_workers, settings.job_workers) == (2, 1)
+    assert (settings.web_workers, settings.web_threads, settings.job_workers) == (2, 4, 1)
     assert (settings.log_level, settings.retention_days) == ("INFO", 30)
     assert (settings.worker_nice, settings.cohort_cache_mb) == (10, 256)
 
@@ -83,6 +84,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         no_worker=True,
         max_content_length=2048,
         web_workers=4,
+        web_threads=8,
         job_workers=3,
         log_level="DEBUG",
         retention_days=90,
@@ -137,6 +139,7 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_RUN_LEASE_SECONDS", "abc", "expected a number of seconds > 0, got 'abc'"),
         ("MENTORMATCH_RUN_LEASE_SECONDS", "0", "expected a number of seconds > 0, got '0'"),
         ("MENTORMATCH_RUN_LEASE_SECONDS", "inf", "expected a number of seconds > 0, got 'inf'"),
+        ("MENTORMATCH_WEB_THREADS", "0", "expected a whole number of threads >= 1"),
         ("MENTORMATCH_WEB_WORKERS", "two", "expected a whole number of processes >= 1"),
         ("MENTORMATCH_JOB_WORKERS", "0", "expected a whole number of runs >= 1, got '0'"),
         ("MENTORMATCH_MAX_CONTENT_LENGTH", "16MB", "expected a whole number of bytes >= 1"),
