@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--log", default="/tmp/mentormatch-requests.log")
     args = parser.parse_args(argv)
     load_before = load_average()

@@ -138,6 +138,7 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[Http, str, list[str], dict
         "MENTORMATCH_QUEUE_NAME": name,
         "MENTORMATCH_AUDIT_KEY": AUDIT_KEY,
         "MENTORMATCH_WEB_WORKERS": str(args.web_workers),
+        "MENTORMATCH_WEB_THREADS": str(getattr(args, "web_threads", 4)),
         "MENTORMATCH_LOG_LEVEL": "WARNING",
     }
     cmd = str(BIN / "mentormatch")
@@ -416,6 +417,7 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--flood", type=int, default=16)
     parser.add_argument("--flood-size", type=int, default=1000)
     parser.add_argument("--run-size", type=int, default=1000)
