@@ -14,6 +14,7 @@ the command passes in.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -139,6 +140,21 @@ def share_metrics(settings: Settings) -> None:
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
+def freeze_startup_objects(_worker: object = None) -> None:
+    """Move every object a web worker holds once its app is built (modules, the app,
+    schemas, SQLAlchemy's mappers: some 190,000) out of the garbage collector's reach.
+
+    A full collection walks every tracked object while holding the GIL, stalling each
+    request thread of the process: 160 ms was seen for one, in a worker serving pages
+    of participants, where a request takes a few. These objects live as long as the
+    process anyway; after ``gc.freeze`` a full collection walks only what requests
+    created since (about 1 ms). Garbage already unreachable is collected first, so
+    freezing keeps none of it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _metrics_child_exit(settings: Settings) -> Callable[[Any, Any], None]:
     def child_exit(_arbiter: Any, worker: Any) -> None:
         if settings.metrics_dir is not None:  # its live gauges go; its counts are kept
@@ -169,6 +185,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
         "logger_class": GunicornLogger,
         "child_exit": _metrics_child_exit(settings),
         "preload_app": False,
+        "post_worker_init": freeze_startup_objects,
         "on_exit": stop_companion,
     }
     try:
