@@ -13,7 +13,7 @@ from flask import Flask, g, request
 from api import limits
 from api.db import get_session
 from api.services.context import Actor
-from api.services.errors import Unauthorized
+from api.services.errors import KeyRefused, Unauthorized
 from api.services.keys import authenticate_and_scope
 
 PUBLIC_ENDPOINTS = {"health.Health", "health.Ready", "static"}
@@ -82,7 +82,13 @@ def init_app(app: Flask) -> None:
         organization = known.organization(token)
         if organization is not None:  # told to wait? then 429 with no database query
             limits.refuse_early(organization)
+        else:  # a key not verified lately, from an address that sprayed refused keys?
+            limits.refuse_unknown_key_early()
         # From here on every query of the request sees this organization alone
         # (models.tenant_guard; on PostgreSQL, row-level security too).
-        g.actor = authenticate_and_scope(get_session(), token)
+        try:
+            g.actor = authenticate_and_scope(get_session(), token)
+        except KeyRefused:
+            limits.count_refused_key()  # one too many: 429 instead of this 401
+            raise
         known.remember(token, g.actor.organization_id)

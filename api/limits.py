@@ -16,6 +16,15 @@ queue's Redis (``redis_url``: shared by every process), else in memory (the embe
 default: one count per process). If that storage is unreachable, requests are let
 through (and it is logged): a limiter outage never becomes an API outage.
 
+**Refused keys.** A client that keeps presenting well-formed API keys that are not
+accepted (a key sprayer, or a script with a revoked key) costs a database lookup each.
+Each such 401 counts against the client address (``rate_limit_refused_keys``, in the
+same storage); over it, the address is told to wait, and until then this process
+answers 429 to any key from it that it has not verified lately, before a lookup
+(:func:`refuse_unknown_key_early`, :func:`count_refused_key`). Keys it verified
+lately (:class:`api.auth.KnownKeys`) pass as before, so the admins behind the same
+address keep working.
+
 **Refusals that cost no database query.** A client over a limit that keeps asking
 (ignoring ``Retry-After``) would still cost each refusal an authentication, that is a
 few database round trips. So each process remembers, per limit key and endpoint, until
@@ -32,21 +41,25 @@ same process (tests build many).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 
 from api.errors import problem
 from api.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("mentormatch.limits")
 
 #: The attribute :func:`expensive` sets on a view method.
 _EXPENSIVE = "mentormatch_expensive_read"
@@ -59,14 +72,18 @@ STRATEGY = "sliding-window-counter"
 
 #: Where :func:`init_app` keeps the app's :class:`Embargo`.
 EMBARGO = "mentormatch_limits_embargo"
+#: Where :func:`init_app` keeps the app's refused-keys limit (:class:`_RefusedKeys`).
+REFUSED_KEYS = "mentormatch_limits_refused_keys"
+#: The embargo's "endpoint" for an address told to stop presenting refused keys.
+_ANY_KEY = "refused API keys"
 
 
 class Refused(Exception):
     """A request refused before the limiter saw it (:func:`refuse_early`): a 429."""
 
-    def __init__(self, wait: int, description: str) -> None:
+    def __init__(self, wait: int, description: str, whom: str = "this organization") -> None:
         super().__init__(description)
-        self.wait, self.description = wait, description
+        self.wait, self.description, self.whom = wait, description, whom
 
 
 class Embargo:
@@ -114,11 +131,56 @@ def refuse_early(organization_id: object) -> None:
         raise Refused(*waiting)
 
 
-def _too_many_response(wait: int, description: str) -> Response:
+@dataclass(frozen=True)
+class _RefusedKeys:
+    limiter: Limiter
+    limit: RateLimitItem
+
+
+def refuse_unknown_key_early() -> None:
+    """Raise :class:`Refused` if this request's address was told to stop presenting
+    refused keys and the wait is not over (for a key this process has not verified
+    lately: :mod:`api.auth` calls it before the key's lookup)."""
+    embargo: Embargo | None = current_app.extensions.get(EMBARGO)
+    if embargo is None:
+        return
+    waiting = embargo.wait(_address_key(), _ANY_KEY, time.time())
+    if waiting is not None:
+        raise Refused(*waiting, whom="this client address")
+
+
+def count_refused_key() -> None:
+    """Count a well-formed key refused (401) against the request's address; raise
+    :class:`Refused` (429) if that was one too many. The count's storage failing lets
+    the 401 go (and is logged), as the limiter does."""
+    refused: _RefusedKeys | None = current_app.extensions.get(REFUSED_KEYS)
+    if refused is None or request.endpoint in PROBES:
+        return
+    address = _address_key()
+    try:
+        if refused.limiter.limiter.hit(refused.limit, KEY_PREFIX, _ANY_KEY, address):
+            return
+        reset_at = refused.limiter.limiter.get_window_stats(
+            refused.limit, KEY_PREFIX, _ANY_KEY, address
+        ).reset_time
+    except Exception:  # the storage is down: no count, as for every other limit
+        log.warning("refused-keys count unavailable", exc_info=True)
+        return
+    now = time.time()
+    description = f"{refused.limit} refused API keys"
+    current_app.extensions[EMBARGO].refuse(address, _ANY_KEY, reset_at, description)
+    raise Refused(max(math.ceil(reset_at - now), 1), description, whom="this client address")
+
+
+def _address_key() -> str:
+    return f"address:{get_remote_address()}"
+
+
+def _too_many_response(wait: int, description: str, whom: str = "this organization") -> Response:
     response = problem(
         429,
         "Too Many Requests",
-        f"more than {description} for this organization; retry later",
+        f"more than {description} for {whom}; retry later",
     )
     response.headers["Retry-After"] = str(wait)
     return response
@@ -135,7 +197,7 @@ def rate_limit_key() -> str:
     actor = g.get("actor")
     if actor is not None:
         return f"organization:{actor.organization_id}"
-    return f"address:{get_remote_address()}"
+    return _address_key()
 
 
 def storage_uri(settings: Settings) -> str:
@@ -174,7 +236,12 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         return _too_many_response(max(math.ceil(reset_at - now), 1), description)
 
     app.register_error_handler(RateLimitExceeded, _too_many)
-    app.register_error_handler(Refused, lambda exc: _too_many_response(exc.wait, exc.description))
+    app.register_error_handler(
+        Refused, lambda exc: _too_many_response(exc.wait, exc.description, exc.whom)
+    )
+    app.extensions[REFUSED_KEYS] = _RefusedKeys(
+        limiter, parse_many(settings.rate_limit_refused_keys)[0]
+    )
     return limiter
 
 

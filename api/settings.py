@@ -97,6 +97,9 @@ class Settings:
     # redis://...); unset: redis_url, else memory (one count per process).
     rate_limit_expensive: str = "120/minute"
     rate_limit_default: str = "20000/minute"
+    # Well-formed API keys one client address may have refused (401) before it waits:
+    # a key sprayer costs a database lookup each, and is then refused from memory.
+    rate_limit_refused_keys: str = "60/minute"
     rate_limit_storage: str | None = None
     # /v1/ready answers 503 when no worker heartbeat is this recent (a worker beats
     # every 15 seconds, api/services/runs/queue.py).
@@ -402,6 +405,7 @@ _PARSERS: dict[str, Parser] = {
     "gunicorn_access_log": _flag,
     "rate_limit_expensive": _rate_limits,
     "rate_limit_default": _rate_limits,
+    "rate_limit_refused_keys": _rate_limits,
     "rate_limit_storage": _limits_storage,
     "ready_heartbeat_seconds": _seconds,
     "worker_nice": _nice,

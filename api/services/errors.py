@@ -45,5 +45,10 @@ class Unauthorized(ServiceError):
     title = "Unauthorized"
 
 
+class KeyRefused(Unauthorized):
+    """A well-formed API key its lookup did not accept (unknown, wrong secret, revoked):
+    a 401 that cost a database query, which :mod:`api.auth` counts per address."""
+
+
 class Forbidden(ServiceError):
     title = "Forbidden"

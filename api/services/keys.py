@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
-from api.services.errors import Unauthorized
+from api.services.errors import KeyRefused, Unauthorized
 from models import Admin, ApiKey, Organization
 from models.tenant_guard import (
     scope_column,
@@ -114,11 +114,11 @@ def _actor(key_id: uuid.UUID, secret: str, row: Any) -> Actor:
     # Compare even when the key is unknown so that timing does not tell ids apart.
     expected = row.secret_hash if row else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or row is None:
-        raise Unauthorized("invalid API key")
+        raise KeyRefused("invalid API key")
     if row.key_revoked_at is not None or row.admin_revoked_at is not None:
-        raise Unauthorized("API key revoked")
+        raise KeyRefused("API key revoked")
     if row.organization_deleted_at is not None:  # offboarding: whatever key was issued since
-        raise Unauthorized("API key revoked: the organization was deleted")
+        raise KeyRefused("API key revoked: the organization was deleted")
     return Actor(row.organization_id, row.admin_id, row.role, key_id)
 
 
