@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.services.context import Actor
 from api.services.errors import ValidationFailed
 from api.services.pagination import MAX_LIMIT, Page
 from models import AuditEvent, Organization
+from models.tenant_guard import SCOPE, SYSTEM, TenantScopeError
 
 GENESIS = "0" * 64
 
@@ -128,11 +129,93 @@ def record(
         .values(audit_seq=Organization.audit_seq + 1)
         .returning(Organization.audit_seq, Organization.audit_head, Organization.audit_seal)
     ).one()
-    sealing = (
-        {}
-        if seal
-        else {"audit_keyed_from": seq, "audit_seal": _seal(key, actor.organization_id, seq)}
+    event = _event(
+        key, actor, seq, prev, action, program_id, target_type, target_ids, details or {}
     )
+    session.add(event)
+    session.execute(
+        update(Organization)
+        .where(Organization.id == actor.organization_id)
+        .values(audit_head=event.hash, **_sealing(key, actor.organization_id, seq, seal))
+    )
+    return event
+
+
+_ORGANIZATIONS = cast(Table, Organization.__table__)
+_EVENTS = cast(Table, AuditEvent.__table__)
+#: :func:`append`'s statements, built once. They run on the session's connection,
+#: past the ORM guard, which has nothing to add to them: ``organizations`` has no
+#: tenant column, and an insert is only checked when flushed (append checks itself;
+#: on PostgreSQL the row-level security of ``audit_events`` checks it too).
+_NEXT_SEQ = (
+    update(_ORGANIZATIONS)
+    .where(_ORGANIZATIONS.c.id == bindparam("organization_id"))
+    .values(audit_seq=_ORGANIZATIONS.c.audit_seq + 1)
+    .returning(_ORGANIZATIONS.c.audit_seq, _ORGANIZATIONS.c.audit_head, _ORGANIZATIONS.c.audit_seal)
+)
+_INSERT_EVENT = insert(_EVENTS)
+_SET_HEAD = (
+    update(_ORGANIZATIONS)
+    .where(_ORGANIZATIONS.c.id == bindparam("organization_id"))
+    .values(audit_head=bindparam("audit_head"))
+)
+
+
+def append(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    program_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_ids: Iterable[uuid.UUID | str] = (),
+    details: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record` for a hot write path: the same event, chain and row lock, written
+    with Core statements built once (no ORM object, no unit of work, no statement
+    built per call: the outcome check-in's audit entry went from ~1.5 ms of CPU to ~0.4).
+
+    The event is not returned nor put in the session, and an ``Organization`` the
+    session holds keeps its old ``audit_seq``/``audit_head``: use :func:`record` when
+    the caller reads either afterwards. Pending ORM changes are flushed first, as the
+    autoflush of :func:`record` does, so they still reach the database before the lock;
+    a session scoped to another organization is refused, as the tenant guard refuses
+    :func:`record`'s event when it is flushed.
+    """
+    key = audit_key(session)
+    org = actor.organization_id
+    scope = session.info.get(SCOPE)
+    if scope is not None and scope != SYSTEM and scope != org:
+        # What the guard's flush check refuses for record's ORM event: bypassed here.
+        raise TenantScopeError(
+            f"writing an audit event of organization {org} in a session scoped to {scope}"
+        )
+    session.flush()
+    connection = session.connection()
+    seq, prev, seal = connection.execute(_NEXT_SEQ, {"organization_id": org}).one()
+    event = _event(
+        key, actor, seq, prev, action, program_id, target_type, target_ids, details or {}
+    )
+    connection.execute(_INSERT_EVENT, {c.key: getattr(event, c.key) for c in _EVENTS.c})
+    sealing = _sealing(key, org, seq, seal)  # once per organization: build that one
+    connection.execute(
+        _SET_HEAD.values(**sealing) if sealing else _SET_HEAD,
+        {"organization_id": org, "audit_head": event.hash},
+    )
+
+
+def _event(
+    key: bytes,
+    actor: Actor,
+    seq: int,
+    prev: str,
+    action: str,
+    program_id: uuid.UUID | None,
+    target_type: str | None,
+    target_ids: Iterable[uuid.UUID | str],
+    details: dict[str, Any],
+) -> AuditEvent:
+    """The event ``seq`` of the actor's chain after ``prev``, hashed (keyed scheme)."""
     event = AuditEvent(
         id=uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -142,19 +225,21 @@ def record(
         program_id=program_id,
         target_type=target_type,
         target_ids=[str(t) for t in target_ids],
-        details=details or {},
+        details=details,
         created_at=datetime.now(UTC),
         prev_hash=prev,
         scheme=KEYED,
     )
     event.hash = chain_hash(prev, event, key)
-    session.add(event)
-    session.execute(
-        update(Organization)
-        .where(Organization.id == actor.organization_id)
-        .values(audit_head=event.hash, **sealing)
-    )
     return event
+
+
+def _sealing(key: bytes, organization_id: uuid.UUID, seq: int, seal: str | None) -> dict[str, Any]:
+    """The seal columns to set with the head: none once sealed; else the keyed chain
+    starts at this event ``seq``."""
+    if seal:
+        return {}
+    return {"audit_keyed_from": seq, "audit_seal": _seal(key, organization_id, seq)}
 
 
 @dataclass(frozen=True)
