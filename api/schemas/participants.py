@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, fields, pre_dump, validate
+from sqlalchemy import Row
 
 from api.schemas.common import PageArgs, StrictBoolean, StrictSchema, page_of
 from api.schemas.fast_dump import FastDump
@@ -125,7 +126,8 @@ class ParticipantSchema(FastDump):
     erased_at = fields.DateTime(required=True, allow_none=True)
 
     @pre_dump
-    def _public(self, participant: Participant, **_: Any) -> dict[str, Any]:
+    def _public(self, participant: Participant | Row[Any], **_: Any) -> dict[str, Any]:
+        # A loaded Participant (writes answer with it) or a Core row (the reads).
         return participants.public(participant)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import BindParameter, Row, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.services.context import Actor
@@ -66,12 +68,16 @@ def get_participant(
 
 
 def in_live_program(
-    stmt: S, program_column: InstrumentedAttribute[uuid.UUID], program_id: uuid.UUID
+    stmt: S,
+    program_column: InstrumentedAttribute[uuid.UUID],
+    program_id: uuid.UUID | BindParameter[uuid.UUID],
 ) -> S:
     """``stmt`` narrowed to rows whose ``program_column`` is ``program_id``, a program
     that is not deleted: the program is checked by the same statement (a join), so a
     reader that finds rows needs no second query (one that finds none asks
-    :func:`get_program` which it is: a missing program, or no rows)."""
+    :func:`get_program` which it is: a missing program, or no rows).
+
+    ``program_id`` may be a ``bindparam``: a statement built once, at import."""
     return stmt.join(Program, Program.id == program_column).where(
         program_column == program_id, Program.deleted_at.is_(None)
     )
@@ -130,53 +136,84 @@ def run_config(session: Session, program: Program, run: Run | None) -> dict[str,
 
 ANONYMOUS = "Anonymous user"
 
+#: The participant values :func:`profile` reads, in the order it unpacks them.
+PROFILE_KEYS = (
+    "external_id",
+    "name",
+    "email",
+    "position",
+    "level",
+    "skills",
+    "capacity",
+    "attributes",
+    "exclude",
+    "active",
+    "erased_at",
+)
 #: The participant columns :func:`profile` reads: select these (with Core) to build
 #: profiles without loading ORM objects, e.g. for a whole cohort at once.
-PROFILE_COLUMNS = (
-    Participant.external_id,
-    Participant.name,
-    Participant.email,
-    Participant.position,
-    Participant.level,
-    Participant.skills,
-    Participant.capacity,
-    Participant.attributes,
-    Participant.exclude,
-    Participant.active,
-    Participant.erased_at,
-)
+PROFILE_COLUMNS = tuple(getattr(Participant, key) for key in PROFILE_KEYS)
+_OBJECT_PROFILE = attrgetter(*PROFILE_KEYS)
+_ROW_PROFILE = itemgetter(*PROFILE_KEYS)
+
+
+def values_of(
+    participant: Participant | Row[Any],
+    by_attribute: Callable[[Any], tuple[Any, ...]],
+    by_key: Callable[[Any], tuple[Any, ...]],
+) -> tuple[Any, ...]:
+    """``participant``'s values as the getters name them (``operator.attrgetter`` and
+    ``itemgetter`` of the same names): a Core row is read through its mapping, as a
+    Row's own attribute lookup is a Python fallback five times slower (a page of 50
+    participants: about 0.25 ms)."""
+    if isinstance(participant, Row):
+        return by_key(participant._mapping)
+    return by_attribute(participant)
 
 
 def profile(participant: Participant | Row[Any]) -> dict[str, Any]:
     """A participant in the API's JSON shape, as ``scoring.compatibility`` takes it.
 
     ``participant`` is a loaded ``Participant`` or a Core row holding at least
-    :data:`PROFILE_COLUMNS` (read by attribute, the same names). An erased
-    participant reads as "Anonymous user" with no identifying data, whatever the row
-    still holds: every reader goes through here.
+    :data:`PROFILE_COLUMNS` (the same names). An erased participant reads as
+    "Anonymous user" with no identifying data, whatever the row still holds: every
+    reader goes through here.
     """
-    if participant.erased_at is not None:
+    (
+        external_id,
+        name,
+        email,
+        position,
+        level,
+        skills,
+        capacity,
+        attributes,
+        exclude,
+        active,
+        erased_at,
+    ) = values_of(participant, _OBJECT_PROFILE, _ROW_PROFILE)
+    if erased_at is not None:
         return {
             "external_id": None,
             "name": ANONYMOUS,
             "email": None,
             "position": None,
-            "level": participant.level,
-            "skills": list(participant.skills or []),
-            "capacity": participant.capacity,
+            "level": level,
+            "skills": list(skills or []),
+            "capacity": capacity,
             "attributes": {},
             "exclude": [],
-            "active": participant.active,
+            "active": active,
         }
     return {
-        "external_id": participant.external_id,
-        "name": participant.name,
-        "email": participant.email,
-        "position": participant.position,
-        "level": participant.level,
-        "skills": list(participant.skills or []),
-        "capacity": participant.capacity,
-        "attributes": dict(participant.attributes or {}),
-        "exclude": list(participant.exclude or []),
-        "active": participant.active,
+        "external_id": external_id,
+        "name": name,
+        "email": email,
+        "position": position,
+        "level": level,
+        "skills": list(skills or []),
+        "capacity": capacity,
+        "attributes": dict(attributes or {}),
+        "exclude": list(exclude or []),
+        "active": active,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -64,14 +65,22 @@ def paginate(
     *,
     limit: int,
     cursor: str | None,
+    params: Mapping[str, Any] | None = None,
 ) -> Page[Any]:
-    """One page of ``stmt`` (which selects one entity) ordered by (created_at, id)."""
+    """One page of ``stmt`` ordered by (created_at, id).
+
+    ``stmt`` selects one entity (the page holds its objects) or columns among which
+    ``created_col`` and ``id_col`` (the page holds the Core rows: a read that builds no
+    ORM object per row). ``params`` are the values of its ``bindparam`` s (a statement
+    built once, at import).
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed({"limit": [f"must be between 1 and {MAX_LIMIT}, got {limit}"]})
     if cursor:
         stamp, ident = _decode(cursor)
         stmt = stmt.where(or_(created_col > stamp, and_(created_col == stamp, id_col > ident)))
-    rows = list(session.scalars(stmt.order_by(created_col, id_col).limit(limit + 1)))
+    result = session.execute(stmt.order_by(created_col, id_col).limit(limit + 1), params)
+    rows = list(result.scalars() if len(result.keys()) == 1 else result)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
