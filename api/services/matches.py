@@ -19,16 +19,23 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.services import audit, eligibility, learning
 from api.services.context import Actor
-from api.services.errors import Conflict, ValidationFailed
+from api.services.errors import Conflict, NotFound, ValidationFailed
 from api.services.lookup import (
     get_owned,
     get_program,
-    in_live_program,
     live_match,
     lock_run,
     run_config,
 )
-from api.services.match_views import mentor_label, ref, views
+from api.services.match_views import (
+    MATCH_VIEW,
+    PROGRAM_MATCHES,
+    match_view,
+    mentor_label,
+    page_views,
+    ref,
+    views,
+)
 from api.services.pagination import Page, paginate
 from models import Match, Participant, Program, Run, UnmatchedMentee
 from models.vocabulary import MatchStatus, Role
@@ -96,21 +103,27 @@ def list_matches(
     if status is not None and status not in STATUSES:
         get_program(session, actor, program_id)  # a missing program's 404 comes first
         raise ValidationFailed({"status": [f"must be one of {', '.join(STATUSES)}"]})
-    stmt = in_live_program(
-        select(Match).where(Match.organization_id == actor.organization_id),
-        Match.program_id,
-        program_id,
-    )
+    stmt = PROGRAM_MATCHES  # Core rows: no ORM object per match
     if status is not None:
         stmt = stmt.where(Match.status == status)
-    page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
+    params = {"organization_id": actor.organization_id, "program_id": program_id}
+    page = paginate(
+        session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor, params=params
+    )
     if not page.items:
         get_program(session, actor, program_id)  # none, or no such program?
-    return Page(views(session, page.items), page.next_cursor)
+    return Page(page_views(session, page.items), page.next_cursor)
 
 
 def get_match(session: Session, actor: Actor, match_id: uuid.UUID) -> dict[str, Any]:
-    return views(session, [live_match(session, actor, match_id)])[0]
+    """One match of the actor's organization in a live program, as :func:`views` shows
+    it: one statement (the match, its program's liveness and both people)."""
+    row = session.execute(
+        MATCH_VIEW, {"organization_id": actor.organization_id, "match_id": match_id}
+    ).one_or_none()
+    if row is None:
+        raise NotFound("match", match_id)
+    return match_view(row)
 
 
 def _check_version(match: Match, version: int | None) -> None:
