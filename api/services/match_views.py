@@ -148,10 +148,16 @@ PROGRAM_MATCHES = (
         Program.deleted_at.is_(None),
     )
 )
+#: The matches of the organization ``:organization_id`` in the run ``:run_id`` (whose
+#: program the reader has checked): the rows of a page of a run's proposals.
+RUN_MATCHES = select(*_MATCH_COLUMNS, Match.mentee_id, Match.mentor_id).where(
+    Match.organization_id == _ORGANIZATION, Match.run_id == bindparam("run_id")
+)
 
 
 def page_views(session: Session, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-    """The views of rows of :data:`PROGRAM_MATCHES`, both people named by :func:`refs`.
+    """The views of rows of :data:`PROGRAM_MATCHES` or :data:`RUN_MATCHES`, both people
+    named by :func:`refs`.
 
     The people are a second statement, by primary key, rather than joined to the page:
     a join of ``participants`` twice gave PostgreSQL's planner, on a table whose

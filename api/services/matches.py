@@ -30,6 +30,7 @@ from api.services.lookup import (
 from api.services.match_views import (
     MATCH_VIEW,
     PROGRAM_MATCHES,
+    RUN_MATCHES,
     match_view,
     mentor_label,
     page_views,
@@ -69,10 +70,13 @@ def list_run_matches(
     """The proposals of a run with their explanations, and the mentees it left unmatched."""
     get_program(session, actor, program_id)
     run = get_owned(session, Run, run_id, actor, program_id=program_id)
-    stmt = select(Match).where(Match.run_id == run.id)
+    stmt = RUN_MATCHES  # Core rows: no ORM object per match
     if status is not None:
         stmt = stmt.where(Match.status == status)
-    page = paginate(session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor)
+    params = {"organization_id": actor.organization_id, "run_id": run.id}
+    page = paginate(
+        session, stmt, Match.created_at, Match.id, limit=limit, cursor=cursor, params=params
+    )
     unmatched_rows = session.execute(
         select(UnmatchedMentee.reason, Participant)
         .join(Participant, Participant.id == UnmatchedMentee.mentee_id)
@@ -86,7 +90,7 @@ def list_run_matches(
         else [{"mentee": ref(row.Participant), "reason": row.reason} for row in unmatched_rows]
     )
     return RunProposals(
-        views(session, page.items), page.next_cursor, unmatched, len(unmatched_rows)
+        page_views(session, page.items), page.next_cursor, unmatched, len(unmatched_rows)
     )
 
 

@@ -219,3 +219,21 @@ def test_the_breakdown_dumps_as_marshmallow_dumps_it(breakdown: Any) -> None:
         list(map(type, item.values()))
         for item in Schema.dump(MatchSchema(), view)["breakdown"] or []
     ]  # 1 and 1.0 are equal: the types too
+
+
+def test_a_run_page_reads_rows_with_the_orm_views(session: Session) -> None:
+    s, ids = _scenario(session)
+    actor, program_id, run_id = s.actor, s.program.id, s.run.id
+    scope_session(session, actor.organization_id)
+    session.expunge_all()
+    with _match_objects() as built:
+        first = matches.list_run_matches(session, actor, program_id, run_id, limit=3)
+        rest = matches.list_run_matches(
+            session, actor, program_id, run_id, limit=3, cursor=first.next_cursor
+        )
+    assert built == []
+    assert rest.next_cursor is None
+    assert first.items + rest.items == _orm_views(session, ids)
+    assert first.unmatched_count == rest.unmatched_count == 1
+    assert [u["mentee"]["external_id"] for u in first.unmatched] == ["u0"]
+    assert rest.unmatched == []
