@@ -10,11 +10,12 @@ its own sessions, as a worker does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 import scoring
@@ -379,3 +380,22 @@ def if_match(client: Any, url: str, headers: dict[str, str]) -> dict[str, str]:
     current = client.get(url, headers=headers)
     assert current.status_code == 200, current.get_data()[:300]
     return {**headers, "If-Match": current.headers["ETag"]}
+
+
+@contextmanager
+def sent_statements(session: Session) -> Iterator[list[str]]:
+    """The SQL the session's engine sends inside the block, whitespace folded, without
+    what starts the transaction (SQLite's ``BEGIN``, PostgreSQL's tenant setting
+    ``set_config``)."""
+    sent: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "set_config" not in statement and not statement.startswith("BEGIN"):
+            sent.append(" ".join(statement.split()))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

@@ -26,25 +26,7 @@ from api.services import erasure, match_views, matches, programs
 from api.services.errors import NotFound
 from models import Match
 from models.tenant_guard import scope_session
-from tests.factories import Scenario, make_org, proposals, set_status
-
-
-@contextmanager
-def _statements(session: Session) -> Iterator[list[str]]:
-    """The SQL the session's engine sends inside the block, without what starts the
-    transaction (SQLite's ``BEGIN``, PostgreSQL's tenant setting ``set_config``)."""
-    sent: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "set_config" not in statement and not statement.startswith("BEGIN"):
-            sent.append(" ".join(statement.split()))
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+from tests.factories import Scenario, make_org, proposals, sent_statements, set_status
 
 
 def _scenario(session: Session, name: str = "Acme") -> tuple[Scenario, list[uuid.UUID]]:
@@ -93,7 +75,7 @@ def test_a_page_is_two_selects_of_rows_with_the_orm_views(session: Session) -> N
     erased_mentor, actor, program_id = s.mentors[2].id, s.actor, s.program.id
     scope_session(session, actor.organization_id)
     session.expunge_all()
-    with _statements(session) as sent, _match_objects() as built:
+    with sent_statements(session) as sent, _match_objects() as built:
         page = matches.list_matches(session, actor, program_id, limit=50)
     assert [" ".join(q.split()[:2]) for q in sent] == [
         "SELECT matches.id,",
@@ -139,7 +121,7 @@ def test_a_match_is_one_select_with_the_orm_view(session: Session) -> None:
     scope_session(session, actor.organization_id)
     for match_id in ids:
         session.expunge_all()
-        with _statements(session) as sent, _match_objects() as built:
+        with sent_statements(session) as sent, _match_objects() as built:
             view = matches.get_match(session, actor, match_id)
         assert len(sent) == 1, sent
         assert sent[0].startswith("SELECT matches.id,"), sent

@@ -10,13 +10,11 @@ guard's answers, and concurrent check-ins of one organization on one chain.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import audit, outcomes
@@ -24,7 +22,7 @@ from api.services.context import Actor
 from api.services.errors import NotFound
 from models import AuditEvent, Organization, Outcome, Program
 from models.tenant_guard import TenantScopeError, require_scope, scope_session
-from tests.factories import Scenario, make_org, proposals, set_status
+from tests.factories import Scenario, make_org, proposals, sent_statements, set_status
 from tests.services.races import race
 
 CHECK_IN: dict[str, Any] = {
@@ -42,28 +40,10 @@ def _published(session: Session, name: str = "Acme") -> Scenario:
     return scenario
 
 
-@contextmanager
-def _statements(session: Session) -> Iterator[list[str]]:
-    """The SQL the session's engine sends inside the block, without what starts the
-    transaction (SQLite's ``BEGIN``, PostgreSQL's tenant setting ``set_config``)."""
-    sent: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "set_config" not in statement and not statement.startswith("BEGIN"):
-            sent.append(" ".join(statement.split()))
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 def test_a_check_in_is_one_select_and_four_writes(session: Session) -> None:
     s = _published(session)
     scope_session(session, s.actor.organization_id)
-    with _statements(session) as sent:
+    with sent_statements(session) as sent:
         outcomes.record_outcome(session, s.actor, s.matches[0].id, **CHECK_IN)
     kinds = [" ".join(statement.split()[:3]) for statement in sent]
     assert kinds == [
