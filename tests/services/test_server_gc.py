@@ -23,9 +23,10 @@ def test_the_app_objects_leave_the_collectors_walk() -> None:
     from api.app import create_app
 
     app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True})
+    gc.collect()  # what a long test session left unreachable: not the app's to freeze
     tracked = len(gc.get_objects())
     freeze_startup_objects()
-    assert gc.get_freeze_count() > 0.9 * tracked  # the app's objects, about all of them
+    assert gc.get_freeze_count() > 0.95 * tracked  # the app's objects, about all of them
     assert len(gc.get_objects()) < 0.01 * tracked  # what a full collection walks now
     assert app.extensions["mentormatch"].engine is not None  # the app itself lives on
 
