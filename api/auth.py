@@ -54,6 +54,40 @@ class KnownKeys:
             while len(self._seen) > self._max:
                 self._seen.popitem(last=False)
 
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._seen.pop(self._digest(token), None)
+
+
+class RefusedKeys:
+    """Why each well-formed key this process's lookup refused lately was refused (at
+    most ``max_keys``, for ``ttl`` seconds), by a digest of the whole key.
+
+    A refusal does not change: an unknown key id or a wrong secret stays wrong, a
+    revoked key stays revoked, a deleted organization stays deleted. So a client that
+    keeps presenting such a key (a script with a revoked key) is answered the same 401
+    from here, without looking the key up again.
+    """
+
+    def __init__(self, max_keys: int = 10_000, ttl: float = 300.0) -> None:
+        self._refused: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._max, self._ttl = max_keys, ttl
+        self._lock = threading.Lock()
+
+    def reason(self, token: str) -> str | None:
+        entry = self._refused.get(KnownKeys._digest(token))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def remember(self, token: str, reason: str) -> None:
+        digest = KnownKeys._digest(token)
+        with self._lock:
+            self._refused[digest] = (reason, time.monotonic() + self._ttl)
+            self._refused.move_to_end(digest)
+            while len(self._refused) > self._max:
+                self._refused.popitem(last=False)
+
 
 def current_actor() -> Actor:
     actor: Actor | None = g.get("actor")
@@ -63,7 +97,7 @@ def current_actor() -> Actor:
 
 
 def init_app(app: Flask) -> None:
-    known = KnownKeys()
+    known, refused = KnownKeys(), RefusedKeys()
 
     @app.before_request
     def _authenticate() -> None:
@@ -82,13 +116,17 @@ def init_app(app: Flask) -> None:
         organization = known.organization(token)
         if organization is not None:  # told to wait? then 429 with no database query
             limits.refuse_early(organization)
-        else:  # a key not verified lately, from an address that sprayed refused keys?
-            limits.refuse_unknown_key_early()
+        reason = refused.reason(token)
+        if reason is not None:  # refused lately: the same 401, no database query
+            limits.count_refused_key()  # one too many: 429 instead of this 401
+            raise KeyRefused(reason)
         # From here on every query of the request sees this organization alone
         # (models.tenant_guard; on PostgreSQL, row-level security too).
         try:
             g.actor = authenticate_and_scope(get_session(), token)
-        except KeyRefused:
+        except KeyRefused as exc:
+            known.forget(token)  # revoked since it was verified
+            refused.remember(token, exc.detail)
             limits.count_refused_key()  # one too many: 429 instead of this 401
             raise
         known.remember(token, g.actor.organization_id)

@@ -17,13 +17,13 @@ default: one count per process). If that storage is unreachable, requests are le
 through (and it is logged): a limiter outage never becomes an API outage.
 
 **Refused keys.** A client that keeps presenting well-formed API keys that are not
-accepted (a key sprayer, or a script with a revoked key) costs a database lookup each.
-Each such 401 counts against the client address (``rate_limit_refused_keys``, in the
-same storage); over it, the address is told to wait, and until then this process
-answers 429 to any key from it that it has not verified lately, before a lookup
-(:func:`refuse_unknown_key_early`, :func:`count_refused_key`). Keys it verified
-lately (:class:`api.auth.KnownKeys`) pass as before, so the admins behind the same
-address keep working.
+accepted (a key sprayer, or a script with a revoked key) is answered from memory when
+it repeats a key this process refused lately (:class:`api.auth.RefusedKeys`: the same
+401, no lookup), and each such refusal counts against the client address
+(``rate_limit_refused_keys``, in the same storage, every limit of it): over it, the
+refusal is a 429 with ``Retry-After`` instead of the 401 (:func:`count_refused_key`).
+Only refused keys are held: a valid key from the same address (behind a load balancer,
+every client's) is looked up and passes as before.
 
 **Refusals that cost no database query.** A client over a limit that keeps asking
 (ignoring ``Retry-After``) would still cost each refusal an authentication, that is a
@@ -74,7 +74,7 @@ STRATEGY = "sliding-window-counter"
 EMBARGO = "mentormatch_limits_embargo"
 #: Where :func:`init_app` keeps the app's refused-keys limit (:class:`_RefusedKeys`).
 REFUSED_KEYS = "mentormatch_limits_refused_keys"
-#: The embargo's "endpoint" for an address told to stop presenting refused keys.
+#: The count's name for refused keys (beside the limit key: the client address).
 _ANY_KEY = "refused API keys"
 
 
@@ -134,19 +134,7 @@ def refuse_early(organization_id: object) -> None:
 @dataclass(frozen=True)
 class _RefusedKeys:
     limiter: Limiter
-    limit: RateLimitItem
-
-
-def refuse_unknown_key_early() -> None:
-    """Raise :class:`Refused` if this request's address was told to stop presenting
-    refused keys and the wait is not over (for a key this process has not verified
-    lately: :mod:`api.auth` calls it before the key's lookup)."""
-    embargo: Embargo | None = current_app.extensions.get(EMBARGO)
-    if embargo is None:
-        return
-    waiting = embargo.wait(_address_key(), _ANY_KEY, time.time())
-    if waiting is not None:
-        raise Refused(*waiting, whom="this client address")
+    limits: tuple[RateLimitItem, ...]
 
 
 def count_refused_key() -> None:
@@ -156,20 +144,25 @@ def count_refused_key() -> None:
     refused: _RefusedKeys | None = current_app.extensions.get(REFUSED_KEYS)
     if refused is None or request.endpoint in PROBES:
         return
-    address = _address_key()
+    address, strategy = _address_key(), refused.limiter.limiter
     try:
-        if refused.limiter.limiter.hit(refused.limit, KEY_PREFIX, _ANY_KEY, address):
+        over = [
+            limit
+            for limit in refused.limits
+            if not strategy.hit(limit, KEY_PREFIX, _ANY_KEY, address)
+        ]
+        if not over:
             return
-        reset_at = refused.limiter.limiter.get_window_stats(
-            refused.limit, KEY_PREFIX, _ANY_KEY, address
-        ).reset_time
+        reset_at = max(
+            strategy.get_window_stats(limit, KEY_PREFIX, _ANY_KEY, address).reset_time
+            for limit in over
+        )
     except Exception:  # the storage is down: no count, as for every other limit
         log.warning("refused-keys count unavailable", exc_info=True)
         return
-    now = time.time()
-    description = f"{refused.limit} refused API keys"
-    current_app.extensions[EMBARGO].refuse(address, _ANY_KEY, reset_at, description)
-    raise Refused(max(math.ceil(reset_at - now), 1), description, whom="this client address")
+    description = f"{over[0]} refused API keys"
+    wait = max(math.ceil(reset_at - time.time()), 1)
+    raise Refused(wait, description, whom="this client address")
 
 
 def _address_key() -> str:
@@ -240,7 +233,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         Refused, lambda exc: _too_many_response(exc.wait, exc.description, exc.whom)
     )
     app.extensions[REFUSED_KEYS] = _RefusedKeys(
-        limiter, parse_many(settings.rate_limit_refused_keys)[0]
+        limiter, tuple(parse_many(settings.rate_limit_refused_keys))
     )
     return limiter
 

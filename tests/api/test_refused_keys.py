@@ -1,8 +1,8 @@
-"""Refused API keys count per client address (api/limits.py, ``rate_limit_refused_keys``):
-a client that keeps presenting keys the lookup does not accept is answered 429 with
-``Retry-After``, from memory, without a database lookup; the keys this process verified
-lately, and other addresses, pass as before; malformed keys cost nothing and count
-nothing."""
+"""Refused API keys (api/auth.py ``RefusedKeys``, api/limits.py ``rate_limit_refused_keys``):
+a key the lookup refused is refused again from memory, without a database lookup; each
+refusal counts against the client address, and over the limit it is a 429 with
+``Retry-After`` instead of the 401; valid keys from that address, other addresses, and
+malformed keys are not held."""
 
 from __future__ import annotations
 
@@ -19,18 +19,16 @@ SPRAYER = {"REMOTE_ADDR": "203.0.113.7"}
 ELSEWHERE = {"REMOTE_ADDR": "198.51.100.2"}
 
 
-@pytest.fixture
-def app(db_url: str) -> Iterator[Any]:
+def _app(db_url: str, limit: str) -> Any:
     from api.app import create_app
 
-    app = create_app(
-        {
-            "DATABASE_URL": db_url,
-            "TESTING": True,
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_REFUSED_KEYS": "3/minute",
-        }
-    )
+    settings = {"DATABASE_URL": db_url, "TESTING": True, "LOG_LEVEL": "WARNING"}
+    return create_app({**settings, "RATE_LIMIT_REFUSED_KEYS": limit})
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Any]:
+    app = _app(db_url, "3/minute")
     yield app
     app.extensions["mentormatch"].engine.dispose()
 
@@ -47,37 +45,61 @@ def _wrong(key: str) -> str:
     return key[:-1] + ("A" if key[-1] != "A" else "B")
 
 
-def test_an_address_presenting_refused_keys_waits_without_lookups(app: Any) -> None:
+def test_a_refused_key_is_refused_again_from_memory_then_told_to_wait(app: Any) -> None:
     client = app.test_client()
     acme = make_tenant(app, "Acme", "owner@acme.example")
-    known = {"Authorization": f"Bearer {acme.key}"}
-    assert client.get("/v1/programs", headers=known, environ_base=SPRAYER).status_code == 200
     sprayed = {"Authorization": f"Bearer {_wrong(acme.key)}"}
-    for _ in range(3):
-        refused = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
-        assert refused.status_code == 401, refused.json
+    first = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
+    assert first.status_code == 401, first.json
+
+    statements = _statements(app)
+    for _ in range(2):
+        again = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
+        assert (again.status_code, again.json["detail"]) == (401, first.json["detail"])
+    assert statements == []  # from memory: no lookup
     over = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
     _assert_limited(over)
     assert "3 per 1 minute refused API keys for this client address" in over.json["detail"]
 
-    statements = _statements(app)
-    _assert_limited(client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER))
-    assert statements == []  # refused from memory: no lookup
-    # A key this process verified lately still works from that address...
-    assert client.get("/v1/programs", headers=known, environ_base=SPRAYER).status_code == 200
-    # ...and the sprayed key from another address is looked up and refused as before.
+    # Valid keys from that address are looked up and pass, and other addresses are
+    # refused as before (401, not the sprayer's 429).
+    valid = {"Authorization": f"Bearer {acme.key}"}
+    assert client.get("/v1/programs", headers=valid, environ_base=SPRAYER).status_code == 200
     assert client.get("/v1/programs", headers=sprayed, environ_base=ELSEWHERE).status_code == 401
 
 
-def test_a_key_not_verified_lately_waits_too_from_that_address(app: Any) -> None:
+def test_a_key_revoked_after_it_was_verified_is_refused_then_from_memory(app: Any) -> None:
     client = app.test_client()
     acme = make_tenant(app, "Acme", "owner@acme.example")
-    sprayed = {"Authorization": f"Bearer {_wrong(acme.key)}"}
-    for _ in range(4):
-        client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
-    fresh = {"Authorization": f"Bearer {acme.key}"}  # never used in this process
-    _assert_limited(client.get("/v1/programs", headers=fresh, environ_base=SPRAYER))
-    assert client.get("/v1/programs", headers=fresh, environ_base=ELSEWHERE).status_code == 200
+    assert client.get("/v1/admins", headers=acme.headers).status_code == 200  # verified
+    rotated = client.post("/v1/admins/me/keys", headers=acme.headers)  # revokes the old one
+    assert rotated.status_code == 201
+    refused = client.get("/v1/admins", headers=acme.headers)
+    assert (refused.status_code, refused.json["detail"]) == (401, "API key revoked")
+    statements = _statements(app)
+    assert client.get("/v1/admins", headers=acme.headers).status_code == 401
+    assert statements == []
+
+
+def test_every_limit_of_the_setting_counts(db_url: str) -> None:
+    app = _app(db_url, "10/minute;2/hour")
+    try:
+        client = app.test_client()
+        acme = make_tenant(app, "Acme", "owner@acme.example")
+        sprayed = {"Authorization": f"Bearer {_wrong(acme.key)}"}
+        for _ in range(2):
+            answer = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
+            assert answer.status_code == 401
+        over = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
+        assert int(_assert_limited_hour(over)) > 61  # the hour's window, not the minute's
+    finally:
+        app.extensions["mentormatch"].engine.dispose()
+
+
+def _assert_limited_hour(response: Any) -> str:
+    assert response.status_code == 429, response.get_data()[:300]
+    assert "2 per 1 hour refused API keys" in response.json["detail"]
+    return str(response.headers["Retry-After"])
 
 
 def test_malformed_and_missing_keys_count_nothing(app: Any) -> None:
