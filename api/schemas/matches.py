@@ -29,16 +29,18 @@ class BreakdownItemSchema(StrictSchema):
     contribution = fields.Float(required=True)
 
 
-_BREAKDOWN_KEYS = frozenset(BreakdownItemSchema().dump_fields)
+_BREAKDOWN_ORDER = tuple(BreakdownItemSchema().dump_fields)
+_BREAKDOWN_KEYS = frozenset(_BREAKDOWN_ORDER)
 
 
 class BreakdownField(fields.List[Any]):
-    """``List(Nested(BreakdownItemSchema))`` that passes through, unchanged, a breakdown
-    already in the shape the schema dumps (the stored one: each entry a dict of exactly
-    the schema's keys, a ``str`` criterion and ``float`` numbers), the output marshmallow
-    gives for it. A page of 50 matches holds some 400 entries: dumping each through the
-    nested schema was a tenth of the page's web CPU. Any other breakdown (an ``int``
-    weight, a key more or less, None) is dumped by the nested schema as before.
+    """``List(Nested(BreakdownItemSchema))`` that passes through, keys in the schema's
+    order, a breakdown already in the shape the schema dumps (the stored one: each entry
+    a dict of exactly the schema's keys, a ``str`` criterion and ``float`` numbers), the
+    output marshmallow gives for it. A page of 50 matches holds some 400 entries:
+    dumping each through the nested schema was a tenth of the page's web CPU. Any other
+    breakdown (an ``int`` weight, a key more or less, None) is dumped by the nested
+    schema as before.
 
     A subclass of ``List``: the OpenAPI document describes it as the list it is.
     """
@@ -48,7 +50,9 @@ class BreakdownField(fields.List[Any]):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if type(value) is list and all(map(_dumped_as_is, value)):
-            return value
+            # In the schema's key order, as marshmallow writes it: PostgreSQL's JSONB
+            # gives the stored dicts back in an order of its own.
+            return [{key: item[key] for key in _BREAKDOWN_ORDER} for item in value]
         return super()._serialize(value, attr, obj, **kwargs)
 
 

@@ -10,6 +10,7 @@ the breakdown passed through as it is dumps as marshmallow dumps it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from marshmallow import Schema
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from api.schemas.matches import MatchSchema
+from api.schemas.matches import BreakdownItemSchema, MatchSchema
 from api.services import erasure, match_views, matches, programs
 from api.services.errors import NotFound
 from models import Match
@@ -186,6 +187,7 @@ ITEM = {"criterion": "skills", "weight": 0.5, "similarity": 1.0, "contribution":
     [
         [],
         [ITEM, {**ITEM, "criterion": "languages"}],
+        [dict(reversed(ITEM.items()))],  # as PostgreSQL's JSONB may give it back
         [ITEM, {**ITEM, "weight": 1}],  # an int: marshmallow's float
         [{**ITEM, "extra": "dropped"}],  # a key the schema does not dump
         [{k: v for k, v in ITEM.items() if k != "similarity"}],  # a key missing
@@ -197,6 +199,9 @@ def test_the_breakdown_dumps_as_marshmallow_dumps_it(breakdown: Any) -> None:
     view = _view(breakdown)
     ours = MatchSchema().dump(view)
     assert ours == Schema.dump(MatchSchema(), view)  # marshmallow's own dump
+    if breakdown is not None:  # as the nested schema writes each entry, key order too
+        nested = Schema.dump(BreakdownItemSchema(many=True), breakdown)
+        assert json.dumps(ours["breakdown"]) == json.dumps(nested)
     assert [list(map(type, item.values())) for item in ours["breakdown"] or []] == [
         list(map(type, item.values()))
         for item in Schema.dump(MatchSchema(), view)["breakdown"] or []
