@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 from flask import Flask, g, request
 
@@ -16,23 +17,19 @@ from api.services.context import Actor
 from api.services.errors import KeyRefused, Unauthorized
 from api.services.keys import authenticate_and_scope
 
+V = TypeVar("V")
+
 PUBLIC_ENDPOINTS = {"health.Health", "health.Ready", "static"}
 # The API description and its viewer hold no organization data.
 PUBLIC_PREFIXES = ("api-docs.", "docs_assets")
 
 
-class KnownKeys:
-    """The organization of each key this process verified lately (at most ``max_keys``,
-    for ``ttl`` seconds), by a digest of the whole key.
-
-    Used for one thing only: to refuse a client the rate limiter told to wait before
-    looking its key up again (:func:`api.limits.refuse_early`). Every request that is
-    let through is authenticated against the database as before, so a revocation still
-    takes effect at once.
-    """
+class _RecentKeys(Generic[V]):
+    """A value for each API key seen lately (at most ``max_keys``, for ``ttl`` seconds,
+    the oldest dropped first), by a digest of the whole key."""
 
     def __init__(self, max_keys: int = 10_000, ttl: float = 300.0) -> None:
-        self._seen: OrderedDict[bytes, tuple[uuid.UUID, float]] = OrderedDict()
+        self._seen: OrderedDict[bytes, tuple[V, float]] = OrderedDict()
         self._max, self._ttl = max_keys, ttl
         self._lock = threading.Lock()
 
@@ -40,16 +37,16 @@ class KnownKeys:
     def _digest(token: str) -> bytes:
         return hashlib.sha256(token.encode()).digest()
 
-    def organization(self, token: str) -> uuid.UUID | None:
+    def get(self, token: str) -> V | None:
         entry = self._seen.get(self._digest(token))
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
 
-    def remember(self, token: str, organization_id: uuid.UUID) -> None:
+    def remember(self, token: str, value: V) -> None:
         digest = self._digest(token)
         with self._lock:
-            self._seen[digest] = (organization_id, time.monotonic() + self._ttl)
+            self._seen[digest] = (value, time.monotonic() + self._ttl)
             self._seen.move_to_end(digest)
             while len(self._seen) > self._max:
                 self._seen.popitem(last=False)
@@ -59,9 +56,20 @@ class KnownKeys:
             self._seen.pop(self._digest(token), None)
 
 
-class RefusedKeys:
-    """Why each well-formed key this process's lookup refused lately was refused (at
-    most ``max_keys``, for ``ttl`` seconds), by a digest of the whole key.
+class KnownKeys(_RecentKeys[uuid.UUID]):
+    """The organization of each key this process verified lately.
+
+    Used for one thing only: to refuse a client the rate limiter told to wait before
+    looking its key up again (:func:`api.limits.refuse_early`). Every request that is
+    let through is authenticated against the database as before, so a revocation still
+    takes effect at once.
+    """
+
+    organization = _RecentKeys.get
+
+
+class RefusedKeys(_RecentKeys[str]):
+    """Why each well-formed key this process's lookup refused lately was refused.
 
     A refusal does not change: an unknown key id or a wrong secret stays wrong, a
     revoked key stays revoked, a deleted organization stays deleted. So a client that
@@ -69,24 +77,7 @@ class RefusedKeys:
     from here, without looking the key up again.
     """
 
-    def __init__(self, max_keys: int = 10_000, ttl: float = 300.0) -> None:
-        self._refused: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-        self._max, self._ttl = max_keys, ttl
-        self._lock = threading.Lock()
-
-    def reason(self, token: str) -> str | None:
-        entry = self._refused.get(KnownKeys._digest(token))
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
-
-    def remember(self, token: str, reason: str) -> None:
-        digest = KnownKeys._digest(token)
-        with self._lock:
-            self._refused[digest] = (reason, time.monotonic() + self._ttl)
-            self._refused.move_to_end(digest)
-            while len(self._refused) > self._max:
-                self._refused.popitem(last=False)
+    reason = _RecentKeys.get
 
 
 def current_actor() -> Actor:
