@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, uuid_pk
+from models.base import Base, OrganizationOwned, created_at, uuid_pk
 
 
-class AuditEvent(Base):
+class AuditEvent(OrganizationOwned, Base):
     """One admin action. Holds ids only, never names or emails.
 
     ``hash`` is an HMAC-SHA-256, keyed with the service's audit key, over the previous

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, MetaData, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,6 +55,20 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONType,
         list[Any]: JSONType,
     }
+
+
+class OrganizationOwned:
+    """A mixin for the tables whose rows belong to one organization (an
+    ``organization_id`` column): the tenant guard filters them all with one option
+    (:mod:`models.tenant_guard`).
+
+    Each table declares its own column (constraints and indexes differ); this one is
+    what the guard's criterion is written against.
+    """
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:

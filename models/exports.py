@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, sql_in, uuid_pk
+from models.base import Base, OrganizationOwned, created_at, sql_in, uuid_pk
 from models.vocabulary import ExportFormat, ExportStatus
 
 
-class Export(Base):
+class Export(OrganizationOwned, Base):
     """One export job and, once ready, its file.
 
     The file holds the organization's personal data: it is deleted when downloaded,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, sql_in, utcnow, uuid_pk
+from models.base import Base, OrganizationOwned, created_at, sql_in, utcnow, uuid_pk
 from models.vocabulary import (
     RUN_ACTIVE_STATUSES,
     MatchStatus,
@@ -20,7 +20,7 @@ from models.vocabulary import (
 )
 
 
-class Run(Base):
+class Run(OrganizationOwned, Base):
     __tablename__ = "runs"
     __table_args__ = (
         # One active run per program, enforced by the database: a partial unique index.
@@ -66,7 +66,7 @@ class Run(Base):
     lease_expires_at: Mapped[datetime | None]
 
 
-class Match(Base):
+class Match(OrganizationOwned, Base):
     """A mentor-mentee pair: proposed -> published -> ended, or rejected."""
 
     __tablename__ = "matches"
@@ -119,7 +119,7 @@ class Match(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-class UnmatchedMentee(Base):
+class UnmatchedMentee(OrganizationOwned, Base):
     """A mentee a run left without a mentor, and why."""
 
     __tablename__ = "unmatched_mentees"
@@ -134,7 +134,7 @@ class UnmatchedMentee(Base):
     reason: Mapped[str] = mapped_column(String(32))
 
 
-class Outcome(Base):
+class Outcome(OrganizationOwned, Base):
     """Realized engagement of a match: counts and ratings, never message content."""
 
     __tablename__ = "outcomes"
@@ -161,7 +161,7 @@ class Outcome(Base):
     recorded_at: Mapped[datetime] = created_at()
 
 
-class WeightsVersion(Base):
+class WeightsVersion(OrganizationOwned, Base):
     """Criterion weights of a program: the admin's prior or learned from outcomes."""
 
     __tablename__ = "weights_versions"

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, created_at, sql_in, utcnow, uuid_pk
+from models.base import Base, OrganizationOwned, created_at, sql_in, utcnow, uuid_pk
 from models.vocabulary import Role
 
 
-class Program(Base):
+class Program(OrganizationOwned, Base):
     __tablename__ = "programs"
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -34,7 +34,7 @@ class Program(Base):
     )
 
 
-class ProgramConfig(Base):
+class ProgramConfig(OrganizationOwned, Base):
     """One immutable version of a program's matching configuration."""
 
     __tablename__ = "program_configs"
@@ -55,7 +55,7 @@ class ProgramConfig(Base):
     program: Mapped[Program] = relationship(back_populates="configs")
 
 
-class Participant(Base):
+class Participant(OrganizationOwned, Base):
     """A mentor or mentee of one program.
 
     Erasure anonymizes in place: ``name`` becomes "Anonymous user" and every identifying

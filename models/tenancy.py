@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, created_at, uuid_pk
+from models.base import Base, OrganizationOwned, created_at, uuid_pk
 
 
 class Organization(Base):
@@ -31,7 +31,7 @@ class Organization(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
-class Admin(Base):
+class Admin(OrganizationOwned, Base):
     __tablename__ = "admins"
     __table_args__ = (
         # One live admin per email; a revoked admin's email may be added again (a new
@@ -60,7 +60,7 @@ class Admin(Base):
     keys: Mapped[list[ApiKey]] = relationship(back_populates="admin")
 
 
-class ApiKey(Base):
+class ApiKey(OrganizationOwned, Base):
     """An admin's API key. The secret is stored only as a SHA-256 hash.
 
     A key reads ``mm_<key id hex>_<secret>``: the id is looked up, the secret's hash

@@ -9,7 +9,9 @@ filter cannot leak another organization's rows:
   tenant table (every mapped table with an ``organization_id`` column), joined and
   aliased ones included, lazy loads and ``session.get`` included
   (``do_orm_execute`` + ``with_loader_criteria``); a flush that would write a row of
-  another organization is refused. Requests scope their session once the API key is
+  another organization is refused. Not guarded: an ORM bulk UPDATE by primary key (a
+  list of parameter sets), which SQLAlchemy runs without loader criteria; its one
+  caller takes the keys from a guarded query. Requests scope their session once the API key is
   authenticated (``api.auth``), jobs for their run's or export's organization.
 * **PostgreSQL row-level security** (migration 0008). Each transaction of a scoped
   session starts with ``set_config('mentormatch.organization_id', <id>, true)``;
@@ -36,12 +38,21 @@ whole defense there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, Text, cast, event, func, text
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Text,
+    bindparam,
+    cast,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import (
     Mapper,
@@ -51,9 +62,8 @@ from sqlalchemy.orm import (
     sessionmaker,
     with_loader_criteria,
 )
-from sqlalchemy.orm.interfaces import ORMOption
 
-from models.base import Base
+from models.base import Base, OrganizationOwned
 
 #: The ``Session.info`` key of the scope: an organization id, :data:`SYSTEM` or
 #: :data:`REQUIRED`.
@@ -214,19 +224,25 @@ def _set_transaction_setting(
         connection.execute(_SET_CONFIG, {"value": _setting(scope)})
 
 
-@lru_cache(maxsize=1024)
-def _criteria(organization_id: uuid.UUID) -> tuple[ORMOption, ...]:
-    # A lambda, so that the criterion is rebuilt for each alias of the entity (a
-    # match's mentee and mentor are two aliases of Participant); SQLAlchemy caches
-    # it by code and binds ``organization_id`` as a parameter. The options are
-    # immutable, so one organization's are built once per process (they cost about
-    # 1 ms a statement to build: a fifth of a cheap GET).
-    return tuple(
-        with_loader_criteria(
-            m.class_, lambda cls: cls.organization_id == organization_id, include_aliases=True
-        )
-        for m in tenant_mappers()
-    )
+#: The bound parameter the guard's criterion compares ``organization_id`` with; its
+#: value is the session's scope, added to each statement's parameters.
+GUARD_PARAMETER = "mentormatch_guard_organization_id"
+
+#: One option for every tenant table (their mixin, :class:`OrganizationOwned`), built
+#: once: a statement's cache key and compilation walk one option, not one per table.
+#: A lambda, so that the criterion is rebuilt for each entity and each alias of it (a
+#: match's mentee and mentor are two aliases of Participant). It closes over nothing:
+#: the organization is a named parameter, so SQLAlchemy neither re-runs the lambda to
+#: extract its value at each execution nor builds an option per organization. Not
+#: propagated to the lazy loads of the objects it loaded: those run through
+#: :func:`_filter_statement` too, and get the session's scope at that time.
+_CRITERIA = with_loader_criteria(
+    OrganizationOwned,
+    # The name written out: SQLAlchemy would track a global as a closure variable.
+    lambda cls: cls.organization_id == bindparam("mentormatch_guard_organization_id"),
+    include_aliases=True,
+    propagate_to_loaders=False,
+)
 
 
 def _filter_statement(state: ORMExecuteState) -> None:
@@ -245,7 +261,15 @@ def _filter_statement(state: ORMExecuteState) -> None:
                 "cross-organization maintenance"
             )
         return
-    state.statement = state.statement.options(*_criteria(scope))
+    params = state.parameters
+    if isinstance(params, list):
+        # A list of parameter sets: an ORM bulk UPDATE by primary key, which takes no
+        # loader criteria (nor WHERE criteria, with the identity map synchronized).
+        # The caller picks the rows by primary key from a guarded query; on
+        # PostgreSQL the row-level security policies still hold.
+        return
+    state.statement = state.statement.options(_CRITERIA)
+    state.parameters = {**(params if isinstance(params, Mapping) else {}), GUARD_PARAMETER: scope}
 
 
 def _check_writes(session: Session, _context: Any, _instances: Any) -> None:

@@ -33,6 +33,7 @@ from models import (
     make_engine,
     make_session_factory,
 )
+from models.base import OrganizationOwned
 from models.tenant_guard import (
     TenantScopeError,
     require_scope,
@@ -78,6 +79,53 @@ def test_every_model_with_an_organization_id_is_guarded() -> None:
     expected = {t.name for t in Base.metadata.sorted_tables if "organization_id" in t.c}
     assert guarded == expected
     assert "participants" in guarded
+    # The guard's one criterion is written against their mixin: each of them has it.
+    owned = {m.class_ for m in Base.registry.mappers if issubclass(m.class_, OrganizationOwned)}
+    assert owned == {m.class_ for m in tenant_mappers()}
+
+
+def test_one_session_scoped_in_turn_sees_each_organization_alone(
+    session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
+) -> None:
+    """The organization is a parameter of the compiled statement, not part of it: the
+    same statement, cached once, filters on whichever organization the session has."""
+    a, b = two
+    statement = select(Participant.organization_id).distinct()
+    with session_factory() as session:
+        for org in (a.actor.organization_id, b.actor.organization_id, a.actor.organization_id):
+            scope_session(session, org)
+            assert set(session.scalars(statement)) == {org}
+            session.expunge_all()  # session.get below asks the database
+            found = session.get(Run, a.run.id)
+            assert (found is not None) == (org == a.actor.organization_id)
+
+
+def test_a_lazy_load_takes_the_scope_of_the_moment(
+    session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
+) -> None:
+    """A relationship load goes through the guard when it runs, with the session's
+    scope at that moment (not the one its object was loaded with)."""
+    a, b = two
+    with session_factory() as session:  # a key of A pointing at B's owner: a bug's row
+        session.add(
+            ApiKey(
+                id=uuid.uuid4(),
+                organization_id=a.actor.organization_id,
+                admin_id=b.actor.admin_id,
+                secret_hash="0" * 64,
+            )
+        )
+        session.commit()
+    for unguarded_load in (False, True):
+        with session_factory() as session:
+            scope_session(session, a.actor.organization_id)
+            stray = session.scalars(select(ApiKey).where(ApiKey.admin_id == b.actor.admin_id)).one()
+            if unguarded_load:
+                with unguarded(session):
+                    assert stray.admin is not None
+                    assert stray.admin.id == b.actor.admin_id
+            else:
+                assert stray.admin is None
 
 
 def test_a_scoped_session_sees_only_its_organization(
