@@ -34,6 +34,12 @@ the same 429 and the time left. Nothing is counted for these: the limiter itself
 already refused, and the client was told when to come back. A key revoked meanwhile
 gets that 429 rather than 401 until the wait ends.
 
+**Clients that keep asking anyway.** Each of those early refusals (and each 429 of the
+refused-keys count) also asks the gunicorn worker to hold the connection: its next
+request is read no sooner than ``refusal_hold_seconds`` later, never past the wait
+(:mod:`api.held`), so a closed loop that ignores ``Retry-After`` slows to a request per
+hold per connection instead of taking the web processes' CPU.
+
 One :class:`flask_limiter.Limiter` per app (``create_app`` calls :func:`init_app`):
 the counts, storage and limits are that app's, never shared with another built in the
 same process (tests build many).
@@ -56,6 +62,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
 from api.errors import problem
+from api.held import HOLD
 from api.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -229,9 +236,14 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         return _too_many_response(max(math.ceil(reset_at - now), 1), description)
 
     app.register_error_handler(RateLimitExceeded, _too_many)
-    app.register_error_handler(
-        Refused, lambda exc: _too_many_response(exc.wait, exc.description, exc.whom)
-    )
+    hold = settings.refusal_hold_seconds
+
+    def _refused(exc: Refused) -> Response:
+        if hold > 0:  # it asked again before its wait was over (api.held)
+            request.environ[HOLD] = min(hold, exc.wait)
+        return _too_many_response(exc.wait, exc.description, exc.whom)
+
+    app.register_error_handler(Refused, _refused)
     app.extensions[REFUSED_KEYS] = _RefusedKeys(
         limiter, tuple(parse_many(settings.rate_limit_refused_keys))
     )

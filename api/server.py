@@ -27,6 +27,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from api.held import HoldingWorker
 from api.logs import GunicornLogger
 from api.services.runs.queue import die_with_parent
 from api.settings import Settings
@@ -177,7 +178,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> int
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": settings.web_threads,
-        "worker_class": "gthread",
+        "worker_class": HoldingWorker,  # gthread, holding refused clients (api.held)
         "timeout": 120,
         # The app logs each request itself, with its request id; gunicorn's access log
         # (client address, bytes sent) is optional. Both logs are JSON (api/logs.py).

@@ -101,6 +101,10 @@ class Settings:
     # a key sprayer costs a database lookup each, and is then refused from memory.
     rate_limit_refused_keys: str = "60/minute"
     rate_limit_storage: str | None = None
+    # A client refused for asking again before its Retry-After ended has its connection's
+    # next request read no sooner than this many seconds later (api/held.py); 0: never.
+    # 0 behind a load balancer that pools its connections to the API across clients.
+    refusal_hold_seconds: float = 1.0
     # /v1/ready answers 503 when no worker heartbeat is this recent (a worker beats
     # every 15 seconds, api/services/runs/queue.py).
     ready_heartbeat_seconds: float = 60.0
@@ -267,6 +271,21 @@ def _seconds(value: object) -> float:
     return number
 
 
+def _seconds_or_none(value: object) -> float:
+    """A number of seconds >= 0, 0 meaning none."""
+    number: float | None = None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    if number is None or not 0 <= number < float("inf"):
+        raise ValueError("expected a number of seconds >= 0 (0: none)")
+    return number
+
+
 def _flag(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -407,6 +426,7 @@ _PARSERS: dict[str, Parser] = {
     "rate_limit_default": _rate_limits,
     "rate_limit_refused_keys": _rate_limits,
     "rate_limit_storage": _limits_storage,
+    "refusal_hold_seconds": _seconds_or_none,
     "ready_heartbeat_seconds": _seconds,
     "worker_nice": _nice,
     "worker_metrics_port": _port,

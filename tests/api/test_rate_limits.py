@@ -223,3 +223,35 @@ def test_known_keys_forget_after_their_time_and_beyond_their_number() -> None:
     expired = KnownKeys(ttl=0.0)
     expired.remember("mm_k1_s", org)
     assert expired.organization("mm_k1_s") is None
+
+
+def test_a_client_that_asks_again_during_its_wait_has_its_connection_held(db_url: str) -> None:
+    """The first 429 only tells the wait; asking again before it ends is refused from
+    memory and asks the server to hold the connection (api.held): for at most
+    ``refusal_hold_seconds``, never past the wait; 0 asks for nothing."""
+    from api.held import HOLD
+
+    for hold, expected in (("2.5", 2.5), ("0", None)):
+        app = _app(db_url, RATE_LIMIT_EXPENSIVE="1/minute", REFUSAL_HOLD_SECONDS=hold)
+        environs: list[dict[str, Any]] = []  # what the server's worker reads (api.held)
+        inner = app.wsgi_app
+
+        def wsgi(
+            environ: dict[str, Any], start_response: Any, inner: Any = inner, seen: Any = environs
+        ) -> Any:
+            seen.append(environ)
+            return inner(environ, start_response)
+
+        app.wsgi_app = wsgi
+        client = app.test_client()
+        acme = make_tenant(app, "Acme", "owner@acme.example")
+        report = f"/v1/programs/{_program(client, acme)}/report"
+        assert client.get(report, headers=acme.headers).status_code == 200
+        assert HOLD not in environs[-1]
+        _assert_limited(client.get(report, headers=acme.headers))  # the limiter: wait
+        assert HOLD not in environs[-1]
+        _assert_limited(client.get(report, headers=acme.headers))  # asked again meanwhile
+        assert environs[-1].get(HOLD) == expected
+        assert client.get("/v1/programs", headers=acme.headers).status_code == 200
+        assert HOLD not in environs[-1]  # not refused: not held
+        app.extensions["mentormatch"].engine.dispose()

@@ -44,6 +44,7 @@ EVERY_VARIABLE = {
     "MENTORMATCH_RATE_LIMIT_DEFAULT": "50 per second",
     "MENTORMATCH_RATE_LIMIT_REFUSED_KEYS": "5/minute",
     "MENTORMATCH_RATE_LIMIT_STORAGE": "redis://limits.example:6379/3",
+    "MENTORMATCH_REFUSAL_HOLD_SECONDS": "0.25",
     "MENTORMATCH_READY_HEARTBEAT_SECONDS": "45",
     "MENTORMATCH_METRICS_DIR": "/run/mm/metrics",
     "MENTORMATCH_METRICS_TOKEN": "m" * 20,
@@ -97,6 +98,7 @@ def test_every_variable_is_parsed_into_its_type() -> None:
         rate_limit_default="50 per second",
         rate_limit_refused_keys="5/minute",
         rate_limit_storage="redis://limits.example:6379/3",
+        refusal_hold_seconds=0.25,
         ready_heartbeat_seconds=45.0,
         metrics_dir=Path("/run/mm/metrics"),
         metrics_token="m" * 20,
@@ -111,6 +113,10 @@ def test_each_field_is_one_variable() -> None:
     fields = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
     assert fields == set(EVERY_VARIABLE)
     assert {PREFIX + key for key in OVERRIDE_KEYS} == fields
+
+
+def test_no_refusal_hold_is_zero() -> None:
+    assert Settings.from_env({"MENTORMATCH_REFUSAL_HOLD_SECONDS": "0"}).refusal_hold_seconds == 0
 
 
 def test_empty_means_default_and_other_prefixed_variables_are_ignored() -> None:
@@ -162,6 +168,8 @@ def test_flags_take_the_usual_spellings(raw: str, expected: bool) -> None:
         ("MENTORMATCH_WORKER_METRICS_PORT", "70000", PORT),
         ("MENTORMATCH_WORKER_METRICS_PORT", "http", PORT),
         ("MENTORMATCH_COHORT_CACHE_MB", "1GB", "expected a whole number of MiB >= 0"),
+        ("MENTORMATCH_REFUSAL_HOLD_SECONDS", "-1", "expected a number of seconds >= 0 (0: none)"),
+        ("MENTORMATCH_REFUSAL_HOLD_SECONDS", "1s", "expected a number of seconds >= 0 (0: none)"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(
