@@ -7,7 +7,8 @@ from :class:`api.settings.Settings`:
 * ``rate_limit_expensive`` on each expensive read, the view methods marked
   :func:`expensive` (recommendations, compare, report, the organization export):
   each such route has its own count;
-* ``rate_limit_default`` over all routes together, the expensive ones included.
+* ``rate_limit_default`` over all routes together, the expensive ones included
+  (:class:`_DefaultLimit`; over it, every route of the organization waits).
 
 The probes (``/v1/health``, ``/v1/ready``) are never limited. A request over a limit
 answers ``429 Too Many Requests`` as problem+json with ``Retry-After`` (seconds until
@@ -83,14 +84,20 @@ EMBARGO = "mentormatch_limits_embargo"
 REFUSED_KEYS = "mentormatch_limits_refused_keys"
 #: The count's name for refused keys (beside the limit key: the client address).
 _ANY_KEY = "refused API keys"
+#: The embargo's route for the default limit, which counts every route.
+ANY_ROUTE = "*"
 
 
 class Refused(Exception):
     """A request refused before the limiter saw it (:func:`refuse_early`): a 429."""
 
-    def __init__(self, wait: int, description: str, whom: str = "this organization") -> None:
+    def __init__(
+        self, wait: int, description: str, whom: str = "this organization", *, hold: bool = True
+    ) -> None:
         super().__init__(description)
         self.wait, self.description, self.whom = wait, description, whom
+        #: Whether the client asked again after it was told to wait (:mod:`api.held`).
+        self.hold = hold
 
 
 class Embargo:
@@ -132,8 +139,10 @@ def refuse_early(organization_id: object) -> None:
     embargo: Embargo | None = current_app.extensions.get(EMBARGO)
     if embargo is None or request.endpoint is None:
         return
-    route = f"{request.method} {request.endpoint}"
-    waiting = embargo.wait(f"organization:{organization_id}", route, time.time())
+    key, now = f"organization:{organization_id}", time.time()
+    waiting = embargo.wait(key, ANY_ROUTE, now)  # the default limit: every route waits
+    if waiting is None:
+        waiting = embargo.wait(key, f"{request.method} {request.endpoint}", now)
     if waiting is not None:
         raise Refused(*waiting)
 
@@ -170,6 +179,39 @@ def count_refused_key() -> None:
     description = f"{over[0]} refused API keys"
     wait = max(math.ceil(reset_at - time.time()), 1)
     raise Refused(wait, description, whom="this client address")
+
+
+class _DefaultLimit:
+    """``rate_limit_default``, over all routes together: one call of the storage per
+    limit (Flask-Limiter's own check before each request resolves the route's,
+    blueprint's and decorated limits anew each time, a third of a millisecond of
+    Python for a limit that is the same for every route). Flask-Limiter still counts
+    the expensive reads, in the views it decorates."""
+
+    def __init__(
+        self, limiter: Limiter, items: tuple[RateLimitItem, ...], embargo: Embargo
+    ) -> None:
+        self.limiter, self.items, self.embargo = limiter, items, embargo
+
+    def check(self) -> None:
+        """Count the request (a before-request hook, after :mod:`api.auth`); over a
+        limit, :class:`Refused` and the organization's every route waits."""
+        if request.endpoint in PROBES or request.endpoint is None:
+            return
+        key, strategy = rate_limit_key(), self.limiter.limiter
+        try:
+            over = [item for item in self.items if not strategy.hit(item, KEY_PREFIX, key)]
+            if not over:
+                return
+            reset_at = max(
+                strategy.get_window_stats(item, KEY_PREFIX, key).reset_time for item in over
+            )
+        except Exception:  # the storage is down: let the request through, as Flask-Limiter
+            log.warning("default rate limit unavailable", exc_info=True)
+            return
+        description = str(over[0])
+        self.embargo.refuse(key, ANY_ROUTE, reset_at, description)
+        raise Refused(max(math.ceil(reset_at - time.time()), 1), description, hold=False)
 
 
 def _address_key() -> str:
@@ -209,7 +251,6 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     (the limiter checks in a before-request hook, and keys on the actor auth found)."""
     limiter = Limiter(
         key_func=rate_limit_key,
-        application_limits=[settings.rate_limit_default],  # one count over all routes
         storage_uri=storage_uri(settings),
         strategy=STRATEGY,
         key_prefix=KEY_PREFIX,
@@ -217,6 +258,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     )
     limiter.request_filter(lambda: request.endpoint in PROBES)
     limiter.init_app(app)
+    # Its check before every request finds no limit but the decorated views' (which
+    # check themselves): the default limit is ours, one storage call per request.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     for endpoint, view in list(app.view_functions.items()):
         methods = _expensive_methods(view)
         if methods:
@@ -224,6 +268,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
             app.view_functions[endpoint] = cast(Any, route_limit(view))
 
     embargo = app.extensions[EMBARGO] = Embargo()
+    default = _DefaultLimit(limiter, tuple(parse_many(settings.rate_limit_default)), embargo)
+    app.before_request(default.check)
 
     def _too_many(exc: RateLimitExceeded) -> Response:
         breached = limiter.current_limit
@@ -239,7 +285,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     hold = settings.refusal_hold_seconds
 
     def _refused(exc: Refused) -> Response:
-        if hold > 0:  # it asked again before its wait was over (api.held)
+        if hold > 0 and exc.hold:  # it asked again before its wait was over (api.held)
             request.environ[HOLD] = min(hold, exc.wait)
         return _too_many_response(exc.wait, exc.description, exc.whom)
 

@@ -255,3 +255,44 @@ def test_a_client_that_asks_again_during_its_wait_has_its_connection_held(db_url
         assert client.get("/v1/programs", headers=acme.headers).status_code == 200
         assert HOLD not in environs[-1]  # not refused: not held
         app.extensions["mentormatch"].engine.dispose()
+
+
+def test_over_the_default_limit_every_route_of_the_organization_waits(db_url: str) -> None:
+    """The default limit counts every route together, so its wait is every route's:
+    asked again meanwhile on any route, the organization is refused from memory (no
+    statement), and asked to hold; another organization is served."""
+    from sqlalchemy import event
+
+    from api.held import HOLD
+
+    app = _app(db_url, RATE_LIMIT_DEFAULT="3/minute")
+    environs: list[dict[str, Any]] = []
+    inner = app.wsgi_app
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environs.append(environ)
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi
+    client = app.test_client()
+    acme = make_tenant(app, "Acme", "owner@acme.example")
+    globex = make_tenant(app, "Globex", "owner@globex.example")
+    program = _program(client, acme)  # 1
+    for _ in range(2):  # 2, 3
+        assert client.get("/v1/programs", headers=acme.headers).status_code == 200
+    told = client.get("/v1/programs", headers=acme.headers)
+    _assert_limited(told)
+    assert "3 per 1 minute" in told.json["detail"]
+    assert HOLD not in environs[-1]  # told to wait: not held yet
+
+    statements: list[str] = []
+    engine = app.extensions["mentormatch"].engine
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for path in (f"/v1/programs/{program}", f"/v1/programs/{program}/report"):
+        again = client.get(path, headers=acme.headers)
+        _assert_limited(again)
+        assert "3 per 1 minute" in again.json["detail"]
+        assert environs[-1].get(HOLD) == 1.0  # the default hold, within the wait
+    assert statements == []
+    assert client.get("/v1/programs", headers=globex.headers).status_code == 200
+    engine.dispose()
