@@ -24,7 +24,9 @@ filter cannot leak another organization's rows:
   exports; the retention purge; the CLI's check of every audit chain; creating an
   organization) runs inside ``with unguarded(session):``, which lifts the ORM guard
   and sets the PostgreSQL setting to ``'system'``, the one value the policies let
-  see every row. ``grep -rn "unguarded("`` lists every such place.
+  see every row. ``grep -rn "unguarded("`` lists every such place. On PostgreSQL
+  the request's key lookup reads through ``mentormatch_api_key()`` instead (migration
+  0012: a function whose own ``SET`` is ``'system'`` while it runs), one round trip.
 
 A session with nothing in ``info[SCOPE]`` is unguarded by omission: tests and
 tools that build their own sessions keep working on SQLite and as the PostgreSQL
@@ -114,6 +116,14 @@ def scoped_by_statement(session: Session, organization_id: uuid.UUID) -> Session
     guard, with nothing sent."""
     session.info[SCOPE] = organization_id
     return session
+
+
+def resend_scope(session: Session) -> None:
+    """Set the current PostgreSQL transaction's setting to the session's scope again:
+    after a :func:`scope_column` statement whose row the caller did not accept (a
+    refused API key), so that the transaction sees what the session's scope lets it."""
+    if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_SET_CONFIG, {"value": _setting(session.info.get(SCOPE))})
 
 
 def require_scope(session: Session) -> Session:

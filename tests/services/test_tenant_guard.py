@@ -487,10 +487,11 @@ def test_a_requests_key_lookup_scopes_its_transaction_itself(
     app_role_factory: sessionmaker[Session],
     two: tuple[Scenario, Scenario],
 ) -> None:
-    """authenticate_and_scope (api.auth's path): the lookup reads the key unguarded and
-    scopes the transaction as it reads the row, so "system" is the one setting sent on
-    its own; then the policies and the ORM guard show organization A alone. A refused
-    key whose row was read leaves the session unscoped again: nothing visible."""
+    """authenticate_and_scope (api.auth's path): one statement reads the key past the
+    policies (the function of migration 0012, whose own "system" setting ends with
+    it) and scopes the transaction as it reads the row, so no setting is sent on its
+    own; then the policies and the ORM guard show organization A alone. A refused key
+    whose row was read leaves the session unscoped again: nothing visible."""
     a, _ = two
     org_a = a.actor.organization_id
     with session_factory() as session:
@@ -500,11 +501,13 @@ def test_a_requests_key_lookup_scopes_its_transaction_itself(
         sent = _setting_changes(session)
         require_scope(session)
         assert authenticate_and_scope(session, key).organization_id == org_a
-        assert sent == ["system", "<in the statement>"]
+        assert sent == ["<in the statement>"]
+        setting = "SELECT current_setting('mentormatch.organization_id', true)"
+        assert session.scalar(text(setting)) == str(org_a)
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
         assert {run.organization_id for run in session.scalars(select(Run))} == {org_a}
         scope_session(session, org_a)  # the same scope: nothing sent
-        assert len(sent) == 2
+        assert len(sent) == 1
         session.commit()  # the next transaction gets it from the session
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
     wrong_secret = key[:-1] + ("A" if key[-1] != "A" else "B")
