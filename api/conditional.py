@@ -16,9 +16,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
+import orjson
 from flask import Flask, Response, request
 
 from api import compression
@@ -41,9 +41,11 @@ PROGRAM = "programs.ProgramById"
 
 
 def etag_of(body: bytes) -> str:
-    """The ETag of a JSON representation, independent of its key order."""
-    canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """The ETag of a JSON representation, independent of its key order (a PATCH
+    answers the config as given, a GET as the database gives it back: PostgreSQL's
+    JSONB has its own order). orjson: a tenth of the standard library's time."""
+    canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]
 
 
 def _current_etag(app: Flask, endpoint: str, view_args: dict[str, Any]) -> str:
