@@ -23,6 +23,7 @@ from api import (
     logs,
     metrics,
 )
+from api.json_output import OrjsonProvider
 from api.openapi import DescriptionPlugin, MentormatchApi
 from api.services import cohort_cache, retention
 from api.services.runs.queue import Jobs, build_jobs
@@ -78,7 +79,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping({k: v for k, v in config.items() if k not in OVERRIDE_KEYS})
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)  # keys in their order, encoded by orjson
 
     logs.configure_logging(settings.log_level)
     engine = make_engine(settings.database_url)
