@@ -26,7 +26,8 @@ filter cannot leak another organization's rows:
   and sets the PostgreSQL setting to ``'system'``, the one value the policies let
   see every row. ``grep -rn "unguarded("`` lists every such place. On PostgreSQL
   the request's key lookup reads through ``mentormatch_api_key()`` instead (migration
-  0012: a function whose own ``SET`` is ``'system'`` while it runs), one round trip.
+  0012: a function that sets ``'system'`` for its query and puts the setting back),
+  one round trip.
 
 A session with nothing in ``info[SCOPE]`` is unguarded by omission: tests and
 tools that build their own sessions keep working on SQLite and as the PostgreSQL

@@ -63,7 +63,7 @@ _KEY_LOOKUP = (
 
 
 #: The same lookup on PostgreSQL, through the function of migration 0012 (which reads
-#: past the tenant policies for its run only), scoping the transaction to the key's
+#: past the tenant policies for its query only), scoping the transaction to the key's
 #: organization as it reads the row: one statement, one round trip
 #: (:func:`authenticate_and_scope`).
 _KEY_LOOKUP_SCOPING = select(

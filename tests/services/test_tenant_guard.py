@@ -488,8 +488,8 @@ def test_a_requests_key_lookup_scopes_its_transaction_itself(
     two: tuple[Scenario, Scenario],
 ) -> None:
     """authenticate_and_scope (api.auth's path): one statement reads the key past the
-    policies (the function of migration 0012, whose own "system" setting ends with
-    it) and scopes the transaction as it reads the row, so no setting is sent on its
+    policies (the function of migration 0012, which puts the setting back after its
+    query) and scopes the transaction as it reads the row, so no setting is sent on its
     own; then the policies and the ORM guard show organization A alone. A refused key
     whose row was read leaves the session unscoped again: nothing visible."""
     a, _ = two
@@ -511,6 +511,15 @@ def test_a_requests_key_lookup_scopes_its_transaction_itself(
         session.commit()  # the next transaction gets it from the session
         assert set(session.scalars(text("SELECT organization_id FROM runs"))) == {org_a}
     wrong_secret = key[:-1] + ("A" if key[-1] != "A" else "B")
+    unknown_id = f"mm_{uuid.uuid4().hex}_{key.rsplit('_', 1)[-1]}"  # no row: nothing read
+    for refused in (wrong_secret, unknown_id):
+        with app_role_factory() as session:
+            require_scope(session)
+            session.scalar(text("SELECT 1"))  # a transaction under way, setting unset
+            with pytest.raises(Unauthorized):
+                authenticate_and_scope(session, refused)
+            assert session.scalar(text(setting)) == ""  # the function put it back
+            assert set(session.scalars(text("SELECT organization_id FROM runs"))) == set()
     with app_role_factory() as session:
         require_scope(session)
         with pytest.raises(Unauthorized):
