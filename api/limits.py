@@ -196,7 +196,7 @@ class _DefaultLimit:
     def check(self) -> None:
         """Count the request (a before-request hook, after :mod:`api.auth`); over a
         limit, :class:`Refused` and the organization's every route waits."""
-        if request.endpoint in PROBES or request.endpoint is None:
+        if request.endpoint in PROBES:  # unrouted paths count too (their client address)
             return
         key, strategy = rate_limit_key(), self.limiter.limiter
         try:
