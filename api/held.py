@@ -13,9 +13,9 @@ connection's next request no sooner than that much later: ``refusal_hold_seconds
 most, never past the end of the wait. The answer itself goes out at once; what the
 client sends next waits in the kernel's socket buffer while the connection sits in the
 worker's list of held connections, holding no thread. Other connections, and the
-client's other connections that were not refused, are served as before. A connection
-is released on the worker's first pass after its time (passes run at every event, and
-at least once a second).
+client's other connections that were not refused, are served as before. The worker's
+loop wakes up when the first held connection's time comes, and releases it. A
+connection gunicorn is closing (no keep-alive) is closed at once, not held.
 
 Behind a load balancer that sends several clients' requests over one connection to
 the API (an upstream keep-alive pool), a held connection would hold up the others'
@@ -68,10 +68,18 @@ class HoldingWorker(ThreadWorker):  # type: ignore[misc]
         """On the main thread once a request is answered: a connection to hold waits in
         :attr:`_held` instead of going back to the poller."""
         until = self._holds.pop(conn.sock, None)
-        if until is not None and self.alive and until > time.monotonic():
+        kept_alive = not fs.cancelled() and fs.exception() is None and fs.result() is True
+        if until is not None and kept_alive and self.alive and until > time.monotonic():
             heapq.heappush(self._held, (until, next(self._order), conn, fs))
             return
-        super().finish_request(conn, fs)
+        super().finish_request(conn, fs)  # a connection to close is closed at once
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """gunicorn's wait for events, no longer than until the first held connection's
+        time (then :meth:`murder_keepalived`, called after it, releases it)."""
+        if self._held:
+            timeout = max(min(timeout, self._held[0][0] - time.monotonic()), 0.0)
+        super().wait_for_and_dispatch_events(timeout)
 
     def murder_keepalived(self, force: bool = False) -> None:
         """The main loop's pass (after every batch of events, at least once a second):

@@ -196,7 +196,8 @@ class _DefaultLimit:
     def check(self) -> None:
         """Count the request (a before-request hook, after :mod:`api.auth`); over a
         limit, :class:`Refused` and the organization's every route waits."""
-        if request.endpoint in PROBES:  # unrouted paths count too (their client address)
+        # As Flask-Limiter: the probes and unrouted paths (404, 405) are not counted.
+        if not self.limiter.enabled or request.endpoint is None or request.endpoint in PROBES:
             return
         key, strategy = rate_limit_key(), self.limiter.limiter
         try:
@@ -210,7 +211,8 @@ class _DefaultLimit:
             log.warning("default rate limit unavailable", exc_info=True)
             return
         description = str(over[0])
-        self.embargo.refuse(key, ANY_ROUTE, reset_at, description)
+        if key.startswith("organization:"):  # the only keys refuse_early looks up
+            self.embargo.refuse(key, ANY_ROUTE, reset_at, description)
         raise Refused(max(math.ceil(reset_at - time.time()), 1), description, hold=False)
 
 
@@ -276,9 +278,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         now = time.time()
         reset_at = breached.reset_at if breached else now + 1
         description = str(exc.description)
-        if request.endpoint is not None:
+        key = rate_limit_key()
+        if request.endpoint is not None and key.startswith("organization:"):  # refuse_early's
             route = f"{request.method} {request.endpoint}"  # a limit may be one method's
-            embargo.refuse(rate_limit_key(), route, reset_at, description)
+            embargo.refuse(key, route, reset_at, description)
         return _too_many_response(max(math.ceil(reset_at - now), 1), description)
 
     app.register_error_handler(RateLimitExceeded, _too_many)

@@ -41,9 +41,9 @@ whole defense there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -65,6 +65,7 @@ from sqlalchemy.orm import (
     sessionmaker,
     with_loader_criteria,
 )
+from sqlalchemy.orm.interfaces import ORMOption
 
 from models.base import Base, OrganizationOwned
 
@@ -256,6 +257,16 @@ _CRITERIA = with_loader_criteria(
 )
 
 
+@lru_cache(maxsize=1024)
+def _dml_criteria(organization_id: uuid.UUID) -> ORMOption:
+    """:data:`_CRITERIA` for UPDATE and DELETE, the organization closed over (its value
+    is in the criterion, as SQLAlchemy's synchronization of loaded objects needs);
+    one option per organization, built once per process."""
+    return with_loader_criteria(
+        OrganizationOwned, lambda cls: cls.organization_id == organization_id, include_aliases=True
+    )
+
+
 def _filter_statement(state: ORMExecuteState) -> None:
     scope = state.session.info.get(SCOPE)
     if scope is None or scope == SYSTEM:
@@ -273,14 +284,26 @@ def _filter_statement(state: ORMExecuteState) -> None:
             )
         return
     params = state.parameters
-    if isinstance(params, list):
+    bulk = isinstance(params, Sequence) and not isinstance(params, Mapping) and bool(params)
+    if bulk and state.is_update:
         # A list of parameter sets: an ORM bulk UPDATE by primary key, which takes no
         # loader criteria (nor WHERE criteria, with the identity map synchronized).
         # The caller picks the rows by primary key from a guarded query; on
         # PostgreSQL the row-level security policies still hold.
         return
+    if state.is_update or state.is_delete:
+        # The organization in the criterion itself: SQLAlchemy evaluates an UPDATE's or
+        # DELETE's criteria against the objects loaded in the session to synchronize
+        # them, and a bound parameter without its value would match none.
+        state.statement = state.statement.options(_dml_criteria(scope))
+        return
     state.statement = state.statement.options(_CRITERIA)
-    state.parameters = {**(params if isinstance(params, Mapping) else {}), GUARD_PARAMETER: scope}
+    if bulk:  # several parameter sets for one SELECT: each gets the organization
+        rows: Sequence[Mapping[str, Any]] = params  # type: ignore[assignment]
+        state.parameters = [{**row, GUARD_PARAMETER: scope} for row in rows]
+    else:
+        given: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
+        state.parameters = {**given, GUARD_PARAMETER: scope}
 
 
 def _check_writes(session: Session, _context: Any, _instances: Any) -> None:

@@ -305,15 +305,3 @@ def _every_route_waits(app: Any, environs: list[dict[str, Any]]) -> None:
         assert environs[-1].get(HOLD) == 1.0  # the default hold, within the wait
     assert statements == []
     assert client.get("/v1/programs", headers=globex.headers).status_code == 200
-
-
-def test_unrouted_paths_count_against_the_client_address(db_url: str) -> None:
-    app = _app(db_url, RATE_LIMIT_DEFAULT="2/minute")
-    try:
-        client = app.test_client()
-        for _ in range(2):
-            assert client.get("/v1/no-such-path").status_code == 404
-        _assert_limited(client.get("/v1/no-such-path"))
-        assert client.get("/v1/health").status_code == 200  # the probes are never limited
-    finally:
-        app.extensions["mentormatch"].engine.dispose()

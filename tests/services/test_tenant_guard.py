@@ -199,6 +199,33 @@ def test_updates_and_deletes_touch_only_the_organization(
     assert b.actor.organization_id not in renamed
 
 
+def test_an_update_synchronizes_the_objects_loaded_in_the_session(
+    session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
+) -> None:
+    """SQLAlchemy evaluates the guard's criterion on the loaded objects to update them
+    in place: it must carry the organization's value, not a parameter without one."""
+    a, b = two
+    with session_factory() as session:
+        scope_session(session, a.actor.organization_id)
+        mine = session.get_one(Participant, a.mentees[0].id)
+        session.execute(update(Participant).values(position="Synced"))
+        assert mine.position == "Synced"  # updated in place, no refresh
+        session.commit()
+    with session_factory() as session:
+        theirs = session.get_one(Participant, b.mentees[0].id)
+        assert theirs.position != "Synced"
+
+
+def test_a_select_with_a_list_of_parameter_sets_is_guarded_too(
+    session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
+) -> None:
+    a, _ = two
+    with session_factory() as session:
+        scope_session(session, a.actor.organization_id)
+        orgs = set(session.scalars(select(Participant.organization_id), [{}]))
+        assert orgs == {a.actor.organization_id}
+
+
 def test_a_scoped_session_refuses_to_write_another_organizations_row(
     session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
 ) -> None:
