@@ -257,15 +257,20 @@ def _nice(value: object) -> int:
     return number
 
 
-def _seconds(value: object) -> float:
-    number: float | None = None
+def _float(value: object) -> float | None:
+    """A number (text or a Python number, not a bool), or None."""
     if isinstance(value, str):
         try:
-            number = float(value.strip())
+            return float(value.strip())
         except ValueError:
-            number = None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _seconds(value: object) -> float:
+    number = _float(value)
     if number is None or not 0 < number < float("inf"):
         raise ValueError("expected a number of seconds > 0")
     return number
@@ -273,14 +278,7 @@ def _seconds(value: object) -> float:
 
 def _seconds_or_none(value: object) -> float:
     """A number of seconds >= 0, 0 meaning none."""
-    number: float | None = None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+    number = _float(value)
     if number is None or not 0 <= number < float("inf"):
         raise ValueError("expected a number of seconds >= 0 (0: none)")
     return number

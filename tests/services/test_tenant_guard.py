@@ -74,6 +74,21 @@ def two(session_factory: sessionmaker[Session]) -> tuple[Scenario, Scenario]:
     return a, b
 
 
+def _stray_key(session_factory: sessionmaker[Session], a: Scenario, b: Scenario) -> None:
+    """A foreign row pointing across organizations, what a bug would leave: a key of
+    B's owner recorded under A (the foreign key allows it)."""
+    with session_factory() as session:
+        session.add(
+            ApiKey(
+                id=uuid.uuid4(),
+                organization_id=a.actor.organization_id,
+                admin_id=b.actor.admin_id,
+                secret_hash="0" * 64,
+            )
+        )
+        session.commit()
+
+
 def test_every_model_with_an_organization_id_is_guarded() -> None:
     guarded = {m.local_table.name for m in tenant_mappers()}  # type: ignore[attr-defined]
     expected = {t.name for t in Base.metadata.sorted_tables if "organization_id" in t.c}
@@ -106,16 +121,7 @@ def test_a_lazy_load_takes_the_scope_of_the_moment(
     """A relationship load goes through the guard when it runs, with the session's
     scope at that moment (not the one its object was loaded with)."""
     a, b = two
-    with session_factory() as session:  # a key of A pointing at B's owner: a bug's row
-        session.add(
-            ApiKey(
-                id=uuid.uuid4(),
-                organization_id=a.actor.organization_id,
-                admin_id=b.actor.admin_id,
-                secret_hash="0" * 64,
-            )
-        )
-        session.commit()
+    _stray_key(session_factory, a, b)
     for unguarded_load in (False, True):
         with session_factory() as session:
             scope_session(session, a.actor.organization_id)
@@ -157,18 +163,7 @@ def test_relationships_load_only_the_organization(
     session_factory: sessionmaker[Session], two: tuple[Scenario, Scenario]
 ) -> None:
     a, b = two
-    with session_factory() as session:
-        # A foreign row pointing across organizations is what a bug would leave:
-        # a key of B's owner recorded under A (the foreign key allows it).
-        session.add(
-            ApiKey(
-                id=uuid.uuid4(),
-                organization_id=a.actor.organization_id,
-                admin_id=b.actor.admin_id,
-                secret_hash="0" * 64,
-            )
-        )
-        session.commit()
+    _stray_key(session_factory, a, b)
     with session_factory() as session:
         scope_session(session, a.actor.organization_id)
         owner = session.get(Admin, a.actor.admin_id)
