@@ -110,3 +110,51 @@ def _downgrade_on_own_connection(db_url: str, revision: str) -> None:
             command.downgrade(config, revision)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_migrations_run_as_an_owner_that_is_no_superuser() -> None:
+    """README, "Production setup on PostgreSQL": a role that owns the database and is no
+    superuser runs every migration (a function's ``SET`` clause on the tenant setting,
+    for one, would need a superuser), and the service's role then authenticates
+    through the lookup function of 0012."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from tests.conftest import PG_ENV
+
+    admin_url = os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1)
+    suffix = uuid.uuid4().hex[:10]
+    owner, name = f"mm_owner_{suffix}", f"mm_owner_db_{suffix}"
+    maintenance = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with maintenance.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOCREATEROLE'))
+        conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{owner}"'))
+        conn.execute(  # created beforehand by the DBA, as the README says
+            text(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                "'mentormatch_app') THEN CREATE ROLE mentormatch_app NOLOGIN; END IF; END $$"
+            )
+        )
+    url = make_url(admin_url).set(database=name, username=owner)
+    try:
+        upgrade(url.render_as_string(hide_password=False))
+        service = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(service, poolclass=NullPool)
+        with engine.connect() as conn:  # as the service would: the application's role
+            conn.execute(text("SET ROLE mentormatch_app"))
+            unknown = conn.execute(
+                text("SELECT * FROM mentormatch_api_key(:k)"), {"k": uuid.uuid4()}
+            ).all()
+            assert unknown == []
+            setting = "SELECT current_setting('mentormatch.organization_id', true)"
+            assert conn.execute(text(setting)).scalar() in (None, "")  # put back
+        engine.dispose()
+    finally:
+        with maintenance.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{owner}"'))
+        maintenance.dispose()
