@@ -49,6 +49,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
+    Select,
     Text,
     bindparam,
     cast,
@@ -255,6 +256,13 @@ _CRITERIA = with_loader_criteria(
     include_aliases=True,
     propagate_to_loaders=False,
 )
+
+
+def with_guard(statement: Select[Any]) -> Select[Any]:
+    """``statement`` with the criteria the guard adds to a SELECT in a scoped session
+    (:func:`_filter_statement`), for a statement compiled ahead of its execution
+    (:mod:`models.prepared`): its :data:`GUARD_PARAMETER` takes the session's scope."""
+    return statement.options(_CRITERIA)
 
 
 @lru_cache(maxsize=1024)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.services.context import Actor
 from api.services.errors import KeyRefused, Unauthorized
 from models import Admin, ApiKey, Organization
+from models.prepared import PreparedSelect
 from models.tenant_guard import (
     resend_scope,
     scope_column,
@@ -66,9 +67,11 @@ _KEY_LOOKUP = (
 #: past the tenant policies for its query only), scoping the transaction to the key's
 #: organization as it reads the row: one statement, one round trip
 #: (:func:`authenticate_and_scope`).
-_KEY_LOOKUP_SCOPING = select(
-    text("k.*"), scope_column(literal_column("k.organization_id"))
-).select_from(func.mentormatch_api_key(bindparam("key_id", type_=Uuid())).alias("k"))
+_KEY_LOOKUP_SCOPING = PreparedSelect(
+    select(text("k.*"), scope_column(literal_column("k.organization_id"))).select_from(
+        func.mentormatch_api_key(bindparam("key_id", type_=Uuid())).alias("k")
+    )
+)
 
 
 def authenticate(session: Session, token: str) -> Actor:
@@ -97,7 +100,7 @@ def authenticate_and_scope(session: Session, token: str) -> Actor:
             actor = _actor(key_id, secret, session.execute(_KEY_LOOKUP, {"key_id": key_id}).first())
             scope_session(session, actor.organization_id)
         return actor
-    row = session.execute(_KEY_LOOKUP_SCOPING, {"key_id": key_id}).first()
+    row = _KEY_LOOKUP_SCOPING.one_or_none(session, {"key_id": key_id})
     try:
         actor = _actor(key_id, secret, row)
     except KeyRefused:

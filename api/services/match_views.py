@@ -15,7 +15,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from api.services.lookup import ANONYMOUS, profile
+from api.services.pagination import often_paged
 from models import Match, Participant, Program
+from models.prepared import PreparedSelect
 
 
 def ref(participant: Participant) -> dict[str, Any]:
@@ -48,8 +50,8 @@ _REF_COLUMNS = select(
 #: PostgreSQL: the ids as one array parameter (``= ANY``): one SQL text whatever their
 #: number, so neither SQLAlchemy nor psycopg rewrites it per call (an ``IN`` of 100
 #: ids was expanded into 100 placeholders, then converted, at every page).
-_REFS_BY_ARRAY = _REF_COLUMNS.where(
-    Participant.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid())))
+_REFS_BY_ARRAY = PreparedSelect(
+    _REF_COLUMNS.where(Participant.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid()))))
 )
 #: Elsewhere (SQLite): an expanding ``IN``.
 _REFS_BY_LIST = _REF_COLUMNS.where(Participant.id.in_(bindparam("ids", expanding=True)))
@@ -62,7 +64,10 @@ def refs(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str
     if not wanted:
         return {}
     postgres = session.get_bind().dialect.name == "postgresql"
-    rows = session.execute(_REFS_BY_ARRAY if postgres else _REFS_BY_LIST, {"ids": wanted})
+    params = {"ids": wanted}
+    rows = (
+        _REFS_BY_ARRAY.all(session, params) if postgres else session.execute(_REFS_BY_LIST, params)
+    )
     return {
         ident: {"id": ident, "external_id": None, "name": ANONYMOUS}
         if erased_at is not None
@@ -139,19 +144,25 @@ _ORGANIZATION: BindParameter[uuid.UUID] = bindparam("organization_id")
 #: The organization is named explicitly, as the ORM guard (``models.tenant_guard``)
 #: names it again: it filters this statement too (an ORM-enabled select of mapped
 #: columns), and PostgreSQL's row-level security a third time.
-PROGRAM_MATCHES = (
+PROGRAM_MATCHES = often_paged(
     select(*_MATCH_COLUMNS, Match.mentee_id, Match.mentor_id)
     .join(Program, Program.id == Match.program_id)
     .where(
         Match.organization_id == _ORGANIZATION,
         Match.program_id == bindparam("program_id"),
         Program.deleted_at.is_(None),
-    )
+    ),
+    Match.created_at,
+    Match.id,
 )
 #: The matches of the organization ``:organization_id`` in the run ``:run_id`` (whose
 #: program the reader has checked): the rows of a page of a run's proposals.
-RUN_MATCHES = select(*_MATCH_COLUMNS, Match.mentee_id, Match.mentor_id).where(
-    Match.organization_id == _ORGANIZATION, Match.run_id == bindparam("run_id")
+RUN_MATCHES = often_paged(
+    select(*_MATCH_COLUMNS, Match.mentee_id, Match.mentor_id).where(
+        Match.organization_id == _ORGANIZATION, Match.run_id == bindparam("run_id")
+    ),
+    Match.created_at,
+    Match.id,
 )
 
 
@@ -164,8 +175,8 @@ def page_views(session: Session, rows: Sequence[Row[Any]]) -> list[dict[str, Any
     statistics lagged behind its rows (a program just imported), a nested loop over the
     organization's index (86 ms for 50 matches), where the primary key lookups of
     :func:`refs` cost a round trip (~0.3 ms)."""
-    # Rows read through their mapping: a Row's attribute lookup is a slower fallback.
-    read = [row._mapping for row in rows]
+    # Rows read as dicts: a Row's attribute lookup is a slower fallback.
+    read = [row._asdict() for row in rows]
     who = refs(session, [m["mentee_id"] for m in read] + [m["mentor_id"] for m in read])
     out = []
     for row, m in zip(rows, read, strict=True):

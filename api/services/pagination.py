@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Integer, Select, and_, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.services.errors import ValidationFailed
+from models.prepared import PreparedSelect
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
@@ -57,6 +58,38 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     return stamp, ident
 
 
+@dataclass(frozen=True)
+class _Pages:
+    """The first page's and a later page's select of a statement paged often."""
+
+    first: PreparedSelect
+    after: PreparedSelect
+
+
+#: The statements registered by :func:`often_paged`, with their pages' selects.
+_OFTEN_PAGED: dict[Select[Any], _Pages] = {}
+
+
+def often_paged(
+    stmt: Select[Any], created_col: InstrumentedAttribute[Any], id_col: InstrumentedAttribute[Any]
+) -> Select[Any]:
+    """Register ``stmt``, a select of columns built once (at import) and paged by every
+    request of a list, and return it: :func:`paginate` then runs its pages as
+    :class:`~models.prepared.PreparedSelect` s, compiled once (the cursor and the limit
+    are parameters), rather than building and caching a statement per page."""
+    ordered = (created_col, id_col)
+    limit = bindparam("page_limit", type_=Integer)
+    after = or_(
+        created_col > bindparam("cursor_at"),
+        and_(created_col == bindparam("cursor_at"), id_col > bindparam("cursor_id")),
+    )
+    _OFTEN_PAGED[stmt] = _Pages(
+        PreparedSelect(stmt.order_by(*ordered).limit(limit)),
+        PreparedSelect(stmt.where(after).order_by(*ordered).limit(limit)),
+    )
+    return stmt
+
+
 def paginate(
     session: Session,
     stmt: Select[Any],
@@ -72,15 +105,25 @@ def paginate(
     ``stmt`` selects one entity (the page holds its objects) or columns among which
     ``created_col`` and ``id_col`` (the page holds the Core rows: a read that builds no
     ORM object per row). ``params`` are the values of its ``bindparam`` s (a statement
-    built once, at import).
+    built once, at import). A statement registered by :func:`often_paged` gives rows
+    with the columns as attributes (:class:`~models.prepared.PreparedSelect`).
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed({"limit": [f"must be between 1 and {MAX_LIMIT}, got {limit}"]})
-    if cursor:
-        stamp, ident = _decode(cursor)
-        stmt = stmt.where(or_(created_col > stamp, and_(created_col == stamp, id_col > ident)))
-    result = session.execute(stmt.order_by(created_col, id_col).limit(limit + 1), params)
-    rows = list(result.scalars() if len(result.keys()) == 1 else result)
+    pages = _OFTEN_PAGED.get(stmt)
+    if pages is not None:
+        given = {**(params or {}), "page_limit": limit + 1}
+        if cursor:
+            stamp, ident = _decode(cursor)
+            rows = list(pages.after.all(session, {**given, "cursor_at": stamp, "cursor_id": ident}))
+        else:
+            rows = list(pages.first.all(session, given))
+    else:
+        if cursor:
+            stamp, ident = _decode(cursor)
+            stmt = stmt.where(or_(created_col > stamp, and_(created_col == stamp, id_col > ident)))
+        result = session.execute(stmt.order_by(created_col, id_col).limit(limit + 1), params)
+        rows = list(result.scalars() if len(result.keys()) == 1 else result)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -33,7 +33,7 @@ from api.services.lookup import (
     profile,
     values_of,
 )
-from api.services.pagination import Page, paginate
+from api.services.pagination import Page, often_paged, paginate
 from api.services.participants_csv import column_of, parse_csv
 from api.services.participants_validation import (
     KEYS,
@@ -45,6 +45,7 @@ from api.services.participants_validation import (
     id_key,
 )
 from models import Participant, Program
+from models.prepared import PreparedSelect
 from scoring.positions import PositionRule
 
 __all__ = [
@@ -87,12 +88,18 @@ PUBLIC_COLUMNS = (
 #: built once (a statement costs about as much to build as to run from the cache).
 #: The organization is named here and again by the tenant guard, which covers Core
 #: selects of ORM columns too (``tests/services/test_reads_fast.py`` checks both).
-_PUBLIC_IN_PROGRAM = in_live_program(
-    select(*PUBLIC_COLUMNS).where(Participant.organization_id == bindparam("organization_id")),
-    Participant.program_id,
-    bindparam("program_id"),
+_PUBLIC_IN_PROGRAM = often_paged(
+    in_live_program(
+        select(*PUBLIC_COLUMNS).where(Participant.organization_id == bindparam("organization_id")),
+        Participant.program_id,
+        bindparam("program_id"),
+    ),
+    Participant.created_at,
+    Participant.id,
 )
-_PUBLIC_ONE = _PUBLIC_IN_PROGRAM.where(Participant.id == bindparam("participant_id"))
+_PUBLIC_ONE = PreparedSelect(
+    _PUBLIC_IN_PROGRAM.where(Participant.id == bindparam("participant_id"))
+)
 #: What :func:`public` shows besides the profile, in the order it unpacks them.
 _OWN_KEYS = ("id", "role", "created_at", "updated_at", "erased_at")
 _OBJECT_OWN, _ROW_OWN = attrgetter(*_OWN_KEYS), itemgetter(*_OWN_KEYS)
@@ -410,20 +417,18 @@ def list_participants(
     return page
 
 
-def get(
-    session: Session, actor: Actor, program_id: uuid.UUID, participant_id: uuid.UUID
-) -> Row[Any]:
+def get(session: Session, actor: Actor, program_id: uuid.UUID, participant_id: uuid.UUID) -> Any:
     """One participant of a live program of the actor's organization, a row of
     :data:`PUBLIC_COLUMNS`; NotFound for the program if it is the one missing (as
     :func:`~api.services.lookup.get_participant`, which loads the ORM object)."""
-    row = session.execute(
-        _PUBLIC_ONE,
+    row = _PUBLIC_ONE.one_or_none(
+        session,
         {
             "organization_id": actor.organization_id,
             "program_id": program_id,
             "participant_id": participant_id,
         },
-    ).one_or_none()
+    )
     if row is None:
         get_program(session, actor, program_id)
         raise NotFound("participant", participant_id)

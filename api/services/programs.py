@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 import scoring
@@ -23,6 +23,7 @@ from api.services.lookup import config_of, get_program, lock_program
 from api.services.pagination import Page, paginate
 from api.services.text import control_char_problem, control_char_problems
 from models import Program, ProgramConfig
+from models.prepared import PreparedSelect
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ class ProgramView:
     updated_at: datetime
 
     @classmethod
-    def of_row(cls, row: Row[Any]) -> ProgramView:
-        """The view of a row of :data:`_VIEW_COLUMNS` (selected by name, not position)."""
-        return cls(**row._mapping)
+    def of_row(cls, row: Any) -> ProgramView:
+        """The view of a row of :data:`_VIEW_COLUMNS` (selected by name, not position):
+        a SQLAlchemy row or a :class:`~models.prepared.PreparedSelect` one."""
+        return cls(**row._asdict())
 
     @classmethod
     def of(cls, program: Program, config: dict[str, Any]) -> ProgramView:
@@ -162,14 +164,14 @@ _LIVE_VIEWS = (
     )
     .where(Program.organization_id == bindparam("organization_id"), Program.deleted_at.is_(None))
 )
-_LIVE_VIEW = _LIVE_VIEWS.where(Program.id == bindparam("program_id"))
+_LIVE_VIEW = PreparedSelect(_LIVE_VIEWS.where(Program.id == bindparam("program_id")))
 
 
 def get(session: Session, actor: Actor, program_id: uuid.UUID) -> ProgramView:
     """A live program with its current configuration, in one statement."""
-    row = session.execute(
-        _LIVE_VIEW, {"organization_id": actor.organization_id, "program_id": program_id}
-    ).one_or_none()
+    row = _LIVE_VIEW.one_or_none(
+        session, {"organization_id": actor.organization_id, "program_id": program_id}
+    )
     if row is None:
         raise NotFound("program", program_id)
     return ProgramView.of_row(row)
