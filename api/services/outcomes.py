@@ -27,6 +27,7 @@ from api.services.lookup import config_of, live_match
 from api.services.pagination import Page, paginate
 from models import Match, Outcome, Program, ProgramConfig
 from models.base import utcnow
+from models.prepared import PreparedSelect
 from models.vocabulary import MatchStatus
 from scoring.outcomes import OUTCOME_FIELDS
 
@@ -38,7 +39,7 @@ _INSERT_OUTCOME = insert(cast(Table, Outcome.__table__))
 #: The match ``:match_id`` of ``:organization_id`` whose program is live, with the
 #: program's current configuration (outer-joined: None when that version is missing).
 #: Built on the ORM entities, so that the tenant guard narrows it as well.
-_RECORDABLE_MATCH = (
+_RECORDABLE_MATCH = PreparedSelect(
     select(
         Match.organization_id,
         Match.program_id,
@@ -99,9 +100,9 @@ def record_outcome(
         "ended_early": ended_early,
         "ended_reason": ended_reason,
     }
-    match = session.execute(
-        _RECORDABLE_MATCH, {"match_id": match_id, "organization_id": actor.organization_id}
-    ).one_or_none()
+    match = _RECORDABLE_MATCH.one_or_none(
+        session, {"match_id": match_id, "organization_id": actor.organization_id}
+    )
     if match is None:
         raise NotFound("match", match_id)
     if all(value is None for value in fields.values()):
