@@ -20,11 +20,15 @@ What it keeps of the ordinary path:
   on a lost connection SQLAlchemy itself raises it, invalidating the connection and
   the pool's older ones as it does, so the fault handling of :mod:`api.faults` (503,
   the retry of a read) and the pool see what they would see.
+* **Autoflush.** Pending changes of the session are flushed first, as
+  ``Session.execute`` does.
 * **Types and instrumentation.** Bind and result processors of the statement's types
-  run; ``before_cursor_execute`` listeners see each statement (tests count them).
+  run; ``before_cursor_execute`` listeners see each statement (tests count them), with
+  no execution context (``None``) and their return value ignored; no other engine
+  event fires and ``echo`` logs nothing of it.
 
-SQLite, the embedded default, takes the ordinary path: there the statement costs less
-and the driver's types need SQLAlchemy's processing.
+SQLite, the embedded default, and any PostgreSQL driver but psycopg take the ordinary
+path: there the statement costs less, or its driver's ways are not this module's.
 """
 
 from __future__ import annotations
@@ -63,20 +67,23 @@ class _Compiled:
             else:  # a literal of the statement: processed once
                 self.defaults[name] = bind.value if process is None else process(bind.value)
         self.dialect = dialect
-        self.types = [c.type.dialect_impl(dialect) for c in statement.selected_columns]
+        columns = list(statement.selected_columns)
+        self.types = [c.type.dialect_impl(dialect) for c in columns]
+        self.names = tuple(getattr(c, "name", None) for c in columns)
         #: Per result description (names, type codes): the row type and the columns'
         #: result processors (None: no column has one).
         self.results: dict[tuple[Any, ...], tuple[Any, list[Any] | None]] = {}
 
     def result(self, description: Sequence[Any]) -> tuple[Any, list[Any] | None]:
         """The row type and result processors of rows of this ``description``, made
-        once. A textual column list (``k.*``) leaves the values as the driver's."""
+        once. Processors apply when the result's columns are the statement's, by name:
+        a textual column list (``k.*``) leaves the values as the driver's."""
         key = tuple((column[0], column[1]) for column in description)
         found = self.results.get(key)
         if found is None:
             row_type = namedtuple("Row", [name for name, _ in key])  # type: ignore[misc]
             processors: list[Any] | None = None
-            if len(self.types) == len(key):
+            if self.names == tuple(name for name, _ in key):
                 processors = [
                     t.result_processor(self.dialect, code)
                     for t, (_, code) in zip(self.types, key, strict=True)
@@ -102,8 +109,11 @@ class PreparedSelect:
         self._compiled: dict[str, _Compiled] = {}
 
     def all(self, session: Session, params: Mapping[str, Any]) -> Sequence[Any]:
-        if session.get_bind().dialect.name != "postgresql":
+        bound = session.get_bind().dialect
+        if bound.name != "postgresql" or bound.driver != "psycopg":
             return session.execute(self.statement, params).all()
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            session.flush()  # as Session.execute's autoflush
         connection = session.connection()  # begins the transaction, the setting included
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name)
@@ -143,6 +153,10 @@ class PreparedSelect:
                 connection_invalidated=connection.invalidated,
                 dialect=dialect,
             ) from error
+        except BaseException as interrupted:
+            if not isinstance(interrupted, Exception):  # KeyboardInterrupt, SystemExit...
+                connection.invalidate(interrupted)  # mid-protocol: as SQLAlchemy does
+            raise
         finally:
             cursor.close()
         make = row_type._make
