@@ -28,7 +28,7 @@ What it keeps of the ordinary path:
   event fires and ``echo`` logs nothing of it.
 
 SQLite, the embedded default, and any PostgreSQL driver but psycopg take the ordinary
-path: there the statement costs less, or its driver's ways are not this module's.
+path: the cursor's paramstyle, types and errors here are psycopg's.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ class PreparedSelect:
         bound = session.get_bind().dialect
         if bound.name != "postgresql" or bound.driver != "psycopg":
             return session.execute(self.statement, params).all()
-        if session.autoflush and (session.new or session.dirty or session.deleted):
-            session.flush()  # as Session.execute's autoflush
+        if session.autoflush:
+            session.flush()  # as Session.execute's autoflush (nothing to do: a quick check)
         connection = session.connection()  # begins the transaction, the setting included
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name)

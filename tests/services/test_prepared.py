@@ -211,3 +211,15 @@ def test_an_expanding_parameter_is_refused_when_compiled(session: Session) -> No
             many.all(session, {"ids": [uuid.uuid4()]})
     else:
         assert many.all(session, {"ids": [uuid.uuid4()]}) == []
+
+
+def test_pending_changes_are_flushed_first(session: Session) -> None:
+    """As Session.execute's autoflush: the read sees the session's own unflushed change."""
+    actor, program, _ = _program(session, "Acme")
+    scope_session(session, actor.organization_id)
+    program.name = "Renamed, not flushed"
+    row = programs._LIVE_VIEW.one_or_none(
+        session, {"organization_id": actor.organization_id, "program_id": program.id}
+    )
+    assert row is not None
+    assert row.name == "Renamed, not flushed"
