@@ -99,7 +99,7 @@ class Http:
             conn = getattr(self.local, "conn", None)
             if conn is None:
                 conn = self.local.conn = http.client.HTTPConnection(
-                    "127.0.0.1", self.port, timeout=GRACE
+                    "127.0.0.1", self.port, timeout=self.timeout
                 )
                 with self._lock:
                     self._opened.append(conn)
@@ -107,6 +107,12 @@ class Http:
                 conn.request(method, "/v1" + path, body=data, headers=headers)
                 response = conn.getresponse()
                 return response.status, response.read()
+            except TimeoutError:
+                # No answer in time: the server may be at it (a POST that waits for its
+                # run), so it is not sent again.
+                conn.close()
+                self.local.conn = None
+                raise
             except (http.client.HTTPException, OSError):
                 conn.close()
                 self.local.conn = None
