@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -10,12 +11,15 @@ from collections import OrderedDict
 from typing import Generic, TypeVar
 
 from flask import Flask, g, request
+from sqlalchemy.exc import DBAPIError
 
-from api import limits
+from api import db, faults, limits
 from api.db import get_session
 from api.services.context import Actor
 from api.services.errors import KeyRefused, Unauthorized
 from api.services.keys import authenticate_and_scope
+
+log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
@@ -87,6 +91,20 @@ def current_actor() -> Actor:
     return actor
 
 
+def _authenticate_and_scope(token: str) -> Actor:
+    """:func:`authenticate_and_scope` on the request's session, once more on a new one if
+    its connection turned out dropped: the key lookup is a read, and the first statement
+    of every request, where a pooled connection that a restart or a terminated backend
+    left dead is found (a view's reads are retried by :func:`api.faults.retry_dropped_reads`)."""
+    try:
+        return authenticate_and_scope(get_session(), token)
+    except DBAPIError as exc:
+        if not faults.dropped_connection(exc):
+            raise
+        log.warning("database connection dropped during authentication: retrying it once")
+        return authenticate_and_scope(db.reopen_session(), token)
+
+
 def init_app(app: Flask) -> None:
     known, refused = KnownKeys(), RefusedKeys()
 
@@ -114,7 +132,7 @@ def init_app(app: Flask) -> None:
         # From here on every query of the request sees this organization alone
         # (models.tenant_guard; on PostgreSQL, row-level security too).
         try:
-            g.actor = authenticate_and_scope(get_session(), token)
+            g.actor = _authenticate_and_scope(token)
         except KeyRefused as exc:
             known.forget(token)  # revoked since it was verified
             refused.remember(token, exc.detail)
