@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 import matcher
@@ -47,6 +47,7 @@ from api.services.cohort_matching import (
 )
 from api.services.runs.cohort import Cohort, RunError, load_cohort
 from models import Match, Organization, Run, UnmatchedMentee
+from models.bulk import insert_rows
 from models.tenant_guard import scoped_factory, unguarded
 from models.vocabulary import RUN_ACTIVE_STATUSES, MatchStatus, RunStatus
 from scoring import ScoringError
@@ -257,10 +258,10 @@ def _persist(
             }
             for i, reason in zip(result.unmatched, result.unmatched_reasons, strict=True)
         ]
-        # Core inserts of plain dicts: no ORM objects for thousands of proposals.
+        # Plain dicts, no ORM objects for thousands of proposals; on PostgreSQL one
+        # statement per batch (models.bulk).
         for model, rows in ((Match, matches), (UnmatchedMentee, unmatched)):
-            for k in range(0, len(rows), INSERT_BATCH):
-                session.execute(insert(cast(Table, model.__table__)), rows[k : k + INSERT_BATCH])
+            insert_rows(session, cast(Table, model.__table__), rows, batch=INSERT_BATCH)
         seconds["persist"] = time.perf_counter() - t0
         seconds["total"] = time.perf_counter() - started
         run.status, run.progress, run.phase = RunStatus.SUCCEEDED, 1.0, None
