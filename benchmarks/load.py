@@ -235,9 +235,15 @@ def prepare(client: Http, keys: list[str], args: argparse.Namespace) -> list[Ten
         small = list(tenant.participant_ids)
         tenant.big_program_id = _program(client, tenant, args.run_size, args.run_size, seed=20 + k)
         tenant.participant_ids = small
-    flood = tenants[2]
-    flood.program_id = _program(client, flood, args.flood_size, args.flood_size, seed=30)
+    flood_program(client, tenants[2], args.flood_size)
     return tenants
+
+
+def flood_program(client: Http, tenant: Tenant, size: int) -> str:
+    """The flooding tenant's program of ``size`` per side: its ``program_id`` and
+    ``participant_ids``."""
+    tenant.program_id = _program(client, tenant, size, size, seed=30)
+    return tenant.program_id
 
 
 def _background(port: int, tenants: list[Tenant], flood: int, stop: Any, out: Any) -> None:
