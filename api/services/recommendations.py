@@ -9,12 +9,20 @@ place, get none (``note`` says why). Only the participant's row (or column) is
 scored (``scoring.recommend``); the full matrix is never built, though the whole
 active cohort is encoded so that a recommended pair scores exactly what a run or an
 edit gives it.
+
+The places left and the partners never to meet again change between calls without
+changing the encoding, so they are read on every call, in one statement that gives
+the ids of the free candidates (:func:`eligibility.free_partners`); no
+Python loop over the other side's people, and no ORM objects but the participant's
+own.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -33,7 +41,7 @@ from api.services.lookup import (
     get_program,
     profile,
 )
-from api.services.match_views import ref
+from api.services.match_views import ref, refs
 from models import Participant
 from models.vocabulary import Role
 
@@ -43,6 +51,10 @@ MAX_LIMIT = 100
 #: Why a participant gets no recommendations at all (``Recommendations.note``).
 ALREADY_MATCHED = "already matched"
 NO_FREE_PLACE = "no free place"
+
+
+_FIRST = itemgetter(0)
+_INT = attrgetter("int")
 
 
 @dataclass(frozen=True)
@@ -72,31 +84,28 @@ def recommend(
         note = ALREADY_MATCHED if is_mentee and me.published_load else NO_FREE_PLACE
         return Recommendations(ref(me), me.role, [], note)
     weights = eligibility.scoring_weights(config, eligibility.active_weights(session, program.id))
-    other_role = Role.MENTOR if is_mentee else Role.MENTEE
     try:
         cohort = _encoded_cohort(session, program.id, config, weights, me)
     except scoring.ScoringError as exc:
         raise Conflict(f"the program's data cannot be scored: {exc}") from exc
-    own_ids, other_ids = (
-        (cohort.mentee_ids, cohort.mentor_ids)
+    own_positions, other_ids, other_positions = (
+        (cohort.mentee_positions, cohort.mentor_ids, cohort.mentor_positions)
         if is_mentee
-        else (cohort.mentor_ids, cohort.mentee_ids)
+        else (cohort.mentor_positions, cohort.mentee_ids, cohort.mentee_positions)
     )
     if cohort.engine is None or not other_ids:
         return Recommendations(ref(me), me.role, [])
     # Read fresh on every call: the places left and the partners never to meet again.
-    others = _people_by_id(session, program.id, other_role)
-    never = eligibility.previous_partners(session, me)
-    free = np.array(
-        [
-            (p := others.get(pid)) is not None
-            and pid not in never
-            and eligibility.free_places(p, config) > 0
-            for pid in other_ids
-        ],
-        bool,
+    free_ids = eligibility.free_partners(session, me, config)
+    at = np.fromiter(
+        map(other_positions.get, map(_INT, map(_FIRST, free_ids)), repeat(-1)),
+        np.intp,
+        len(free_ids),
     )
-    where = own_ids.index(me.id)
+    free = np.zeros(len(other_ids), bool)
+    # (-1: not in the cohort, activated by a machine whose clock is behind: left out)
+    free[at[at >= 0]] = True
+    where = own_positions[me.id.int]
     try:
         found = scoring.recommend_from(
             cohort.engine,
@@ -108,12 +117,10 @@ def recommend(
     except scoring.ScoringError as exc:
         raise Conflict(f"the program's data cannot be scored: {exc}") from exc
     chosen = [other_ids[e.mentor if is_mentee else e.mentee] for e in found]
-    shown = {
-        p.id: p for p in session.scalars(select(Participant).where(Participant.id.in_(chosen)))
-    }
+    shown = refs(session, chosen)  # as ref() names them, from the four columns it reads
     items = [
         {
-            "partner": ref(shown[pid]),
+            "partner": shown[pid],
             "score": e.score,
             "breakdown": e.breakdown,
             "reasons": e.reasons,
@@ -177,17 +184,3 @@ def _active_profiles(session: Session, program_id: uuid.UUID, role: str) -> list
             .order_by(Participant.id)
         )
     )
-
-
-def _people_by_id(session: Session, program_id: uuid.UUID, role: str) -> dict[uuid.UUID, Any]:
-    """The active participants of one role as light rows: what their places need."""
-    rows = session.execute(
-        select(
-            Participant.id, Participant.role, Participant.capacity, Participant.published_load
-        ).where(
-            Participant.program_id == program_id,
-            Participant.role == role,
-            Participant.active.is_(True),
-        )
-    )
-    return {row.id: row for row in rows}
