@@ -35,9 +35,9 @@ ETAG_ENDPOINTS = frozenset(
         "matches.MatchById",
     }
 )
-#: The request headers that can turn a GET's answer into a 304 (``make_conditional``;
-#: no Range: ranges are not served).
-CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+#: The request headers that can turn a GET's answer into a 304 or a 412
+#: (``make_conditional``; no Range: ranges are not served).
+CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH")
 #: Methods an If-Match guards.
 GUARDED_METHODS = frozenset({"PATCH", "DELETE"})
 PROGRAM = "programs.ProgramById"

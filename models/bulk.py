@@ -13,8 +13,12 @@ own priority is. On PostgreSQL :func:`insert_rows` sends one statement per
 (``COPY`` would be cheaper still, but PostgreSQL refuses ``COPY FROM`` into a table
 under row-level security, as every tenant table is.) Each value goes through its
 column's bind processing first, as in an ordinary insert; the row-level security
-policies check every row as they do for any insert. SQLite, the embedded default,
-takes the ordinary executemany.
+policies check every row as they do for any insert. A string column's array is
+``TEXT[]`` (an explicit cast to ``VARCHAR(n)`` would cut a long value where an
+insert refuses it: the insert's own assignment checks the length). What psycopg
+adapts as one array is what a column may hold here: values of one Python type (or
+None) per column; array columns are refused. SQLite, the embedded default, takes the
+ordinary executemany.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Column, Dialect, Table, TypeDecorator, insert, text
+from sqlalchemy import types as sqltypes
 from sqlalchemy.orm import Session
 
 #: Rows per statement (one array per column each).
@@ -51,19 +56,31 @@ def insert_rows(
         return
     columns = [table.c[name] for name in names]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    # Bind parameters by position (p0, p1...): a column's name need not be one.
     arrays = ", ".join(
-        f"CAST(:{name} AS {c.type.compile(dialect=dialect)}[])"
-        for name, c in zip(names, columns, strict=True)
+        f"CAST(:p{k} AS {_element_type(c, dialect)}[])" for k, c in enumerate(columns)
     )
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     statement = text(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({quoted}) "
         f"SELECT * FROM unnest({arrays})"
     )
-    for k in range(0, len(rows), batch):
-        chunk = rows[k : k + batch]
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
         params = {}
-        for name, process in zip(names, processors, strict=True):
+        for k, (name, process) in enumerate(zip(names, processors, strict=True)):
             values = [row[name] for row in chunk]
-            params[name] = values if process is None else [process(v) for v in values]
+            params[f"p{k}"] = values if process is None else [process(v) for v in values]
         session.execute(statement, params)
+
+
+def _element_type(column: Column[Any], dialect: Dialect) -> str:
+    """The SQL type of one element of a column's array (see the module)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    if isinstance(kind, sqltypes.ARRAY):
+        raise ValueError(f"{column.table.name}.{column.name}: array columns are not supported")
+    if isinstance(kind, sqltypes.String) and not isinstance(kind, sqltypes.Enum):
+        return "TEXT"
+    return kind.compile(dialect=dialect)

@@ -53,6 +53,21 @@ def test_program_etag_if_none_match_if_match_and_428(client: Any, tenant: Tenant
     assert deleted.status_code == 204
 
 
+def test_a_get_answers_the_conditions_it_is_sent(client: Any, tenant: Tenant) -> None:
+    """If-Match on a GET: 412 when stale, the resource when current; no condition, or
+    one the resource cannot answer (If-Modified-Since: no Last-Modified), the resource."""
+    url = f"/v1/programs/{_program(client, tenant)}"
+    etag = client.get(url, headers=tenant.headers).headers["ETag"]
+    stale = client.get(url, headers={**tenant.headers, "If-Match": '"0123"'})
+    assert stale.status_code == 412
+    current = client.get(url, headers={**tenant.headers, "If-Match": etag})
+    assert (current.status_code, current.headers["ETag"]) == (200, etag)
+    since = {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"}
+    assert client.get(url, headers={**tenant.headers, **since}).status_code == 200
+    plain = client.get(url, headers=tenant.headers)
+    assert (plain.status_code, plain.headers["ETag"]) == (200, etag)
+
+
 def test_participant_etag_and_if_match(client: Any, tenant: Tenant) -> None:
     pid = _program(client, tenant)
     created = client.post(

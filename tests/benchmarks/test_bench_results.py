@@ -129,6 +129,7 @@ def test_bench_requests_writes_each_endpoints_costs_and_the_mix(results: Path) -
     rows = {row["endpoint"]: row for row in _rows(document, "requests")}
     assert set(bench_requests.MIX) < set(rows)
     mix = rows.pop("the load's mix (weighted)")
+    assert list(rows) == list(bench_requests.NAMES)  # what --only may name
     # (CPU is counted in ticks of 10 ms: a few requests may read 0.)
     assert all(row["req/s"] > 0 and row["web cpu ms"] >= 0 for row in rows.values())
     expected = sum(share * rows[name]["web cpu ms"] for name, share in bench_requests.MIX.items())

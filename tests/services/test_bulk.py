@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, event, insert, select, text
+from sqlalchemy import ARRAY, Column, Integer, MetaData, String, Table, event, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -143,3 +143,27 @@ def test_row_level_security_checks_every_row(session_factory: sessionmaker[Sessi
         session.rollback()
     with session_factory() as session:
         assert _stored(session, [r["id"] for r in rows]) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_string_too_long_for_its_column_is_refused_as_an_insert_refuses_it(
+    session: Session,
+) -> None:
+    """Not cut to the column's length (what an explicit cast to VARCHAR(n) would do)."""
+    _, run, mentees, mentors = _people(session)
+    rows = _rows(run, mentees, mentors)
+    rows[1]["ended_reason"] = "x" * 501  # VARCHAR(500)
+    with pytest.raises(DBAPIError, match="too long"):
+        session.execute(insert(MATCHES), rows)
+    session.rollback()
+    with pytest.raises(DBAPIError, match="too long"):
+        insert_rows(session, MATCHES, rows)
+    session.rollback()
+    assert _stored(session, [r["id"] for r in rows]) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_array_column_is_refused(session: Session) -> None:
+    tagged = Table("tagged", MetaData(), Column("id", Integer), Column("tags", ARRAY(String)))
+    with pytest.raises(ValueError, match=r"tagged\.tags: array columns are not supported"):
+        insert_rows(session, tagged, [{"id": 1, "tags": ["a"]}])
