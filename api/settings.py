@@ -111,7 +111,7 @@ class Settings:
     # The CPU priority (a nice value, 0 normal to 19 lowest) a worker process and the
     # process workers it forks run at, ``serve``'s companion worker included: on a
     # machine shared with API processes the web requests get the CPU first.
-    worker_nice: int = 19
+    worker_nice: int = 10
     # A port each ``mentormatch worker`` serves its own Prometheus metrics on (all
     # interfaces, path /metrics): the run phases of the runs it executed, for a worker
     # on a machine of its own. None: no such port.

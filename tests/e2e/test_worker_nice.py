@@ -84,7 +84,7 @@ def _wait_threads(pid: int, at_least: int) -> dict[int, int]:
     return nices
 
 
-@pytest.mark.parametrize(("nice", "expected"), [(7, 7), (None, 19), (0, 0)])
+@pytest.mark.parametrize(("nice", "expected"), [(7, 7), (None, 10), (0, 0)])
 def test_a_worker_and_all_its_threads_run_at_the_worker_nice_value(
     tmp_path: Path, nice: int | None, expected: int
 ) -> None:

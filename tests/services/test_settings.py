@@ -72,7 +72,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path, monkeypatch: pytest.Mo
     assert settings.max_content_length == 16 * 1024 * 1024
     assert (settings.web_workers, settings.web_threads, settings.job_workers) == (2, 4, 1)
     assert (settings.log_level, settings.retention_days) == ("INFO", 30)
-    assert (settings.worker_nice, settings.cohort_cache_mb) == (19, 256)
+    assert (settings.worker_nice, settings.cohort_cache_mb) == (10, 256)
 
 
 def test_every_variable_is_parsed_into_its_type() -> None:

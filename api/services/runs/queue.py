@@ -25,7 +25,7 @@ fork from the consumer: its own threads then work on connections of their own
 (:func:`_on_own_connections`), so a child shares no database or queue connection
 with its parent (on a SQLite queue, no fork happens while those threads are inside a
 transaction: :func:`_closed_across_forks`), and a child dies with its consumer. A
-worker process runs at the CPU priority ``settings.worker_nice`` (nice 19 by
+worker process runs at the CPU priority ``settings.worker_nice`` (nice 10 by
 default; :func:`lower_priority`), with every thread and process worker it starts: on
 a machine shared with API processes the web requests get the CPU first; on a worker
 machine nothing changes.
