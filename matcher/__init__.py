@@ -14,6 +14,7 @@ from matcher._errors import (
     MatcherError,
     UnknownObjectiveError,
 )
+from matcher._hungarian import preload
 from matcher._input import OBJECTIVES, LazyScores
 from matcher._result import REASONS, Assignment, SpreadReport
 from matcher._stable import blocking_pairs, find_blocking_pairs
@@ -36,5 +37,6 @@ __all__ = [
     "blocking_pairs",
     "find_blocking_pairs",
     "greedy_matching",
+    "preload",
     "random_matching",
 ]

@@ -71,3 +71,25 @@ def linear_sum_assignment(
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """``scipy.optimize.linear_sum_assignment(cost, maximize=maximize)``."""
     return _solver()(cost, maximize=maximize)
+
+
+#: The modules :func:`matcher.assign` imports on first use, for some objectives or sizes.
+LAZY_MODULES = (
+    "scipy.optimize",
+    "scipy.sparse",
+    "scipy.sparse.csgraph",
+    "matcher._auction_path",
+    "matcher._sparse",
+    "matcher._many",
+    "matcher._fair",
+    "ortools.graph.python.min_cost_flow",  # several mentors per mentee (matcher._flow)
+)
+
+
+def preload() -> None:
+    """Import everything :func:`matcher.assign` would import on first use, and load
+    the solver extension, so that a long-lived process's first call is not slower
+    than the next (a worker calls it before taking its first run)."""
+    for name in LAZY_MODULES:
+        importlib.import_module(name)
+    _solver()

@@ -215,9 +215,13 @@ def test_a_tenants_long_run_neither_delays_another_tenant_nor_runs_beside_its_ow
     assert (long["status"], their["status"], following["status"]) == ("succeeded",) * 3
     # B's run did not wait behind A's long one (a worker was free: A's second run,
     # queued before B's, did not hold it) ...
-    assert _at(their["finished_at"]) < _at(long["finished_at"])
+    timeline = {
+        name: (run["started_at"], run["finished_at"])
+        for name, run in (("long", long), ("theirs", their), ("following", following))
+    }
+    assert _at(their["finished_at"]) < _at(long["finished_at"]), timeline
     # ... and A's second run started only once A's first had finished.
-    assert _at(following["started_at"]) >= _at(long["finished_at"])
+    assert _at(following["started_at"]) >= _at(long["finished_at"]), timeline
     assert long["stats"]["n_mentees"] == LONG
 
 

@@ -68,7 +68,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import observability
 from api.services.export_jobs import register_export_tasks
-from api.services.runs.execution import WAITING, execute_run, expire_stale_runs, keep_queued
+from api.services.runs.execution import (
+    WAITING,
+    execute_run,
+    expire_stale_runs,
+    keep_queued,
+    preload,
+)
 from api.settings import Settings
 from models import Run, make_engine, make_session_factory
 from models.tenant_guard import required_factory, unguarded
@@ -274,9 +280,12 @@ def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> 
 
     Beside the consumer, two threads of this process: the heartbeat and the sweep.
     First of all the process lowers its CPU priority to ``jobs.worker_nice``
-    (:func:`lower_priority`), so its threads and the process workers it forks do too.
+    (:func:`lower_priority`), so its threads and the process workers it forks do too;
+    then it imports what a run imports on first use
+    (:func:`~api.services.runs.execution.preload`), so its first run is not slower.
     """
     nice = lower_priority(jobs.worker_nice)
+    preload()  # before any fork: every process worker starts with the run's modules
     jobs.expire_stale()  # runs a dead worker left behind fail now, not a sweep from now
     # Forked worker processes must not share the parent's pooled connections.
     factory = jobs.session_factory
