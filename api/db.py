@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -27,10 +27,11 @@ def get_session() -> Session:
     if session is None:
         # Refuses tenant queries until api.auth scopes it to the key's organization.
         session = require_scope(current_app.extensions["mentormatch"].session_factory())
+        # Its transactions and commits are noted (_note_begin, _note_commit).
+        session.info[_REQUEST_SESSION] = True
         if request and request.method in ("GET", "HEAD", "OPTIONS"):
             # Reads need no write lock on SQLite (see models.db._sqlite_begin).
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-        session.info[_REQUEST_SESSION] = True  # its commits are noted (_note_commit)
         g.db = session
     return session
 
@@ -67,15 +68,70 @@ def reopen_session() -> Session:
     return session
 
 
+#: In a connection's ``info`` (SQLAlchemy's: the pooled DBAPI connection's): the current
+#: transaction sent a statement other than a SELECT (:func:`_note_statement`).
+_WROTE = "mentormatch_wrote"
+#: In the ``info`` of a request's session: the connection its transaction is on.
+_CONNECTION = "mentormatch_connection"
+
+
+def _note_statement(
+    conn: Connection,
+    _cursor: object,
+    statement: str,
+    _parameters: object,
+    _context: object,
+    _executemany: bool,
+) -> None:
+    """Listened to on the app's engine (``before_cursor_execute``): note a transaction
+    that sent anything but a SELECT. Conservative: a SAVEPOINT or a ``WITH`` counts."""
+    if statement.lstrip()[:6].upper() != "SELECT":
+        conn.info[_WROTE] = True
+
+
+def _note_begin(session: Session, _transaction: object, connection: Connection) -> None:
+    """A request's session begins a transaction (``after_begin``, on the session
+    factory): nothing sent in it yet; note its connection."""
+    if session.info.get(_REQUEST_SESSION):
+        connection.info.pop(_WROTE, None)
+        session.info[_CONNECTION] = connection
+
+
+def _only_read(session: Session) -> bool:
+    """Whether the request's open PostgreSQL transaction sent SELECTs only and holds no
+    unflushed change: then ending it with COMMIT is ending it with ROLLBACK."""
+    connection: Connection | None = session.info.get(_CONNECTION)
+    if connection is None or not session.in_transaction() or connection.closed:
+        return False
+    if session.new or session.dirty or session.deleted:
+        return False
+    return connection.dialect.name == "postgresql" and not connection.info.get(_WROTE)
+
+
+def _commit_if_only_read(session: Session) -> None:
+    """End a read-only PostgreSQL transaction with COMMIT rather than the ROLLBACK of
+    :meth:`Session.close`: psycopg drops every prepared statement of the connection at
+    a ROLLBACK, and a statement repeated on one connection is prepared from its fifth
+    use (parsed and planned once, not at each request). Any other transaction is left
+    to the ROLLBACK: what a request left uncommitted is lost."""
+    if _only_read(session):
+        session.commit()
+
+
 def init_app(app: Flask) -> None:
-    event.listen(app.extensions["mentormatch"].session_factory, "before_commit", _note_commit)
+    state = app.extensions["mentormatch"]
+    event.listen(state.session_factory, "before_commit", _note_commit)
+    event.listen(state.session_factory, "after_begin", _note_begin)
+    event.listen(state.engine, "before_cursor_execute", _note_statement)
 
     @app.teardown_appcontext
-    def _close(_exc: BaseException | None) -> None:
+    def _close(failure: BaseException | None) -> None:
         session = g.pop("db", None)
         if session is None:
             return
         try:
+            if failure is None:
+                _commit_if_only_read(session)
             session.close()  # rolls back whatever a failed request left uncommitted
         except DBAPIError as exc:
             if not exc.connection_invalidated:

@@ -1,0 +1,83 @@
+"""A request whose PostgreSQL transaction only read ends it with COMMIT, so psycopg
+keeps the connection's prepared statements (it drops them all at a ROLLBACK); any
+transaction that sent something else, or holds an unflushed change, is rolled back
+as before (api/db.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import text, update
+
+from api import db
+from models import Program
+from models.tenant_guard import scope_session
+from tests.factories import RUN_CONFIG, Tenant
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
+def _prepared_statements(app: Any) -> int:
+    """How many statements the app's pooled connection has prepared (one connection:
+    the test client's requests run one at a time, on this thread)."""
+    engine = app.extensions["mentormatch"].engine
+    assert engine.pool.checkedin() == 1
+    with engine.connect() as conn:
+        count = int(conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")))
+        conn.commit()  # a ROLLBACK would drop them (the point of api.db's COMMIT)
+    return count
+
+
+def _program(client: Any, tenant: Tenant) -> str:
+    created = client.post(
+        "/v1/programs", json={"name": "P", "config": RUN_CONFIG}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.json
+    return str(created.json["id"])
+
+
+def test_repeated_reads_are_prepared_and_kept_across_requests(
+    app: Any, client: Any, tenant: Tenant
+) -> None:
+    url = f"/v1/programs/{_program(client, tenant)}"
+    for _ in range(8):  # psycopg prepares a statement at its fifth use on a connection
+        assert client.get(url, headers=tenant.headers).status_code == 200
+    kept = _prepared_statements(app)
+    assert kept >= 2  # the key lookup and the program's read, at least
+    assert client.get(url, headers=tenant.headers).status_code == 200
+    assert _prepared_statements(app) == kept  # reused, not prepared again
+
+
+def _name_after(app: Any, tenant: Tenant, pid: str, change: Any) -> str:
+    """The program's name once a GET request's view ran ``change`` on its session and
+    the request ended without committing."""
+    with app.test_request_context(f"/v1/programs/{pid}", method="GET"):
+        session = db.get_session()
+        scope_session(session, tenant.organization_id)
+        change(session)
+        app.do_teardown_appcontext()
+    with app.app_context():
+        session = app.extensions["mentormatch"].session_factory()
+        scope_session(session, tenant.organization_id)
+        name = session.get(Program, uuid.UUID(pid)).name
+        session.close()
+    return str(name)
+
+
+def test_a_request_that_wrote_without_committing_is_still_rolled_back(
+    app: Any, client: Any, tenant: Tenant
+) -> None:
+    pid = _program(client, tenant)
+
+    def core_update(session: Any) -> None:
+        session.execute(update(Program).where(Program.id == uuid.UUID(pid)).values(name="Core"))
+
+    def unflushed(session: Any) -> None:
+        session.get(Program, uuid.UUID(pid)).name = "ORM"
+
+    assert _name_after(app, tenant, pid, core_update) == "P"
+    assert _name_after(app, tenant, pid, unflushed) == "P"
+    # A read-only request's COMMIT changes nothing either.
+    assert _name_after(app, tenant, pid, lambda s: s.get(Program, uuid.UUID(pid))) == "P"
