@@ -8,7 +8,8 @@ nested object. :class:`FastDump` plans that work once per schema instance (which
 under which key, from which attribute, converted how) and then runs the plan:
 
 * values are read as ``utils.get_value`` reads them (``obj[attribute]``, else on
-  KeyError and the like, or no ``[]`` at all, the attribute), the field's
+  KeyError and the like, or no ``[]`` at all, the attribute; a tuple's own ``[]``,
+  a namedtuple row's, is not tried: it refuses every str), the field's
   ``dump_default`` standing in for a missing one, a missing one with no default left
   out, and so is a field whose ``_serialize`` returns ``missing``;
 * every value is converted by the field's own ``_serialize`` (given the field's name,
@@ -61,6 +62,7 @@ Plan = Callable[..., dict[str, Any]]
 Step = tuple[str, str, str, Any, Convert]
 
 _PLAN = "_mentormatch_dump_plan"
+_TUPLE_GETITEM = tuple.__getitem__
 _NO_PLAN = object()
 
 
@@ -140,7 +142,11 @@ def _make_plan(schema: Schema) -> Plan | None:
         # How utils.get_value reads: ``obj[attribute]``, else (KeyError and the like, or
         # no ``[]`` at all) the attribute. A plain dict's ``in`` says the same, faster.
         plain = type(obj) is dict
-        indexed = plain or hasattr(obj, "__getitem__")
+        # A tuple's ``[]`` (a namedtuple row's) refuses every str with TypeError: read
+        # the attribute at once, where utils.get_value ends up after the exception.
+        indexed = plain or (
+            hasattr(obj, "__getitem__") and type(obj).__getitem__ is not _TUPLE_GETITEM
+        )
         for key, name, attribute, default, convert in steps:
             if plain:
                 value = obj[attribute] if attribute in obj else getattr(obj, attribute, missing)

@@ -381,8 +381,19 @@ class Indexed:
         return f"by [] ({key})"
 
 
+class TupleWithItsOwnIndex(tuple):  # type: ignore[type-arg]
+    name = "by attribute"
+
+    def __getitem__(self, key: Any) -> Any:
+        return f"by [] ({key})" if isinstance(key, str) else super().__getitem__(key)
+
+
+Row = collections.namedtuple("Row", ["id", "name", "email", "born"])
+
 READ: dict[str, Any] = {
     "not a mapping, with []": Indexed(),
+    "a namedtuple: [] refuses a str": Row(uuid.UUID(int=3), "Ada", "a@x", None),
+    "a tuple subclass with its own []": TupleWithItsOwnIndex(("x",)),
     "defaultdict: [] makes the value": collections.defaultdict(lambda: "made", name="Ada"),
     "counter: [] gives 0": collections.Counter(name=3),
     "a list: [] refuses a str": ["Ada"],
