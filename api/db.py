@@ -97,15 +97,18 @@ def _note_begin(session: Session, _transaction: object, connection: Connection) 
         session.info[_CONNECTION] = connection
 
 
-def _only_read(session: Session) -> bool:
-    """Whether the request's open PostgreSQL transaction sent SELECTs only and holds no
-    unflushed change: then ending it with COMMIT is ending it with ROLLBACK."""
+def _read_only_connection(session: Session) -> Connection | None:
+    """The connection of the request's open PostgreSQL transaction if that sent SELECTs
+    only and the session holds no unflushed change (ending it with COMMIT is then
+    ending it with ROLLBACK); None otherwise."""
     connection: Connection | None = session.info.get(_CONNECTION)
     if connection is None or not session.in_transaction() or connection.closed:
-        return False
+        return None
     if session.new or session.dirty or session.deleted:
-        return False
-    return connection.dialect.name == "postgresql" and not connection.info.get(_WROTE)
+        return None
+    if connection.dialect.name != "postgresql" or connection.info.get(_WROTE):
+        return None
+    return connection
 
 
 def _commit_if_only_read(session: Session) -> None:
@@ -113,9 +116,15 @@ def _commit_if_only_read(session: Session) -> None:
     :meth:`Session.close`: psycopg drops every prepared statement of the connection at
     a ROLLBACK, and a statement repeated on one connection is prepared from its fifth
     use (parsed and planned once, not at each request). Any other transaction is left
-    to the ROLLBACK: what a request left uncommitted is lost."""
-    if _only_read(session):
-        session.commit()
+    to the ROLLBACK: what a request left uncommitted is lost.
+
+    The DBAPI connection's COMMIT, not :meth:`Session.commit`: there is nothing to
+    flush, no object to expire, no commit to note; the ROLLBACK that
+    :meth:`Session.close` asks for next finds no transaction open and sends nothing.
+    """
+    connection = _read_only_connection(session)
+    if connection is not None:
+        connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 
 def init_app(app: Flask) -> None:
