@@ -382,6 +382,20 @@ def report_row(rate: float, samples: list[Sample], elapsed: float) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+#: The kinds of request of the mix, as :func:`_one` names them.
+KINDS = ("program", "participant", "page", "outcome")
+
+
+def kind_row(rate: float, samples: list[Sample]) -> str:
+    """A step's p50 and p99 by kind of request, A's and B's together: which requests
+    make the tail."""
+    cells = [f"{rate:.0f}"]
+    for kind in KINDS:
+        mine = [s.latency for s in samples if s.kind == kind]
+        cells.append(f"{_pct(mine, 50):.1f} / {_pct(mine, 99):.1f}")
+    return "| " + " | ".join(cells) + " |"
+
+
 def lost_writes(url: str, ids: list[str]) -> int:
     engine = create_engine(url)
     with engine.connect() as c:
@@ -395,9 +409,9 @@ def lost_writes(url: str, ids: list[str]) -> int:
 def measure(
     load: Http, tenants: list[Tenant], args: argparse.Namespace, pids: dict[str, list[int]]
 ) -> list[str]:
-    """Every step's row of the table, then where the CPU went in each step (cores used
-    by the server, the workers, PostgreSQL and the load's own clients); returns the ids
-    of the accepted outcome posts."""
+    """Every step's row of the table, then each step's latency by kind of request, and
+    where the CPU went in each step (cores used by the server, the workers, PostgreSQL
+    and the load's own clients); returns the ids of the accepted outcome posts."""
     print(
         "| offered req/s | served req/s | A p50 ms | A p99 ms | B p50 ms | B p99 ms "
         "| errors | outcome posts |"
@@ -405,6 +419,7 @@ def measure(
     print("|---:|---:|---:|---:|---:|---:|---|---:|")
     accepted: list[str] = []
     cpu_rows = []
+    kind_rows = []
     for rate in args.rates:
         before = cpu_by_group(pids)
         samples, elapsed = step(load, tenants, rate, args.seconds)
@@ -413,6 +428,12 @@ def measure(
         print(report_row(rate, samples, elapsed), flush=True)
         cores = {name: (after[name] - before[name]) / elapsed for name in after}
         cpu_rows.append((rate, cores))
+        kind_rows.append(kind_row(rate, samples))
+    print()
+    print("| offered req/s | " + " | ".join(f"{kind} p50/p99 ms" for kind in KINDS) + " |")
+    print("|---:|" + "---:|" * len(KINDS))
+    for row in kind_rows:
+        print(row)
     print()
     print("| offered req/s | web cores | worker cores | PostgreSQL cores | client cores |")
     print("|---:|---:|---:|---:|---:|")
