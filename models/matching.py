@@ -71,7 +71,9 @@ class Match(OrganizationOwned, Base):
 
     __tablename__ = "matches"
     __table_args__ = (
-        Index("ix_matches_run", "run_id"),
+        # Pages in their keyset order, (created_at, id) (migration 0013).
+        Index("ix_matches_run_created", "run_id", "created_at", "id"),
+        Index("ix_matches_program_created", "program_id", "created_at", "id"),
         Index("ix_matches_program_status", "program_id", "status"),
         Index("ix_matches_mentor_status", "mentor_id", "status"),
         # A pair is published at most once, whoever publishes concurrently (migration

@@ -66,6 +66,8 @@ class Participant(OrganizationOwned, Base):
     __table_args__ = (
         UniqueConstraint("program_id", "external_id"),
         Index("ix_participants_program_role", "program_id", "role", "active"),
+        # Pages in their keyset order, (created_at, id) (migration 0013).
+        Index("ix_participants_program_created", "program_id", "created_at", "id"),
         CheckConstraint("published_load >= 0", name="published_load_nonnegative"),
         CheckConstraint(sql_in("role", Role), name="role"),
     )
