@@ -102,7 +102,9 @@ def _read_only_connection(session: Session) -> Connection | None:
     only and the session holds no unflushed change (ending it with COMMIT is then
     ending it with ROLLBACK); None otherwise."""
     connection: Connection | None = session.info.get(_CONNECTION)
-    if connection is None or not session.in_transaction() or connection.closed:
+    if connection is None or connection.closed or connection.invalidated:
+        return None  # invalidated: its connection dropped (api.faults answered 503)
+    if not session.in_transaction():
         return None
     if session.new or session.dirty or session.deleted:
         return None
@@ -123,8 +125,14 @@ def _commit_if_only_read(session: Session) -> None:
     :meth:`Session.close` asks for next finds no transaction open and sends nothing.
     """
     connection = _read_only_connection(session)
-    if connection is not None:
+    if connection is None:
+        return
+    try:
         connection.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+    except connection.dialect.loaded_dbapi.Error:
+        # The connection dropped just now: Session.close's ROLLBACK finds it so and the
+        # pool discards it (below); nothing was written either way.
+        log.warning("database connection lost while ending a read-only transaction")
 
 
 def init_app(app: Flask) -> None:

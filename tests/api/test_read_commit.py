@@ -81,3 +81,37 @@ def test_a_request_that_wrote_without_committing_is_still_rolled_back(
     assert _name_after(app, tenant, pid, unflushed) == "P"
     # A read-only request's COMMIT changes nothing either.
     assert _name_after(app, tenant, pid, lambda s: s.get(Program, uuid.UUID(pid))) == "P"
+
+
+def test_a_request_whose_connection_was_invalidated_ends_quietly(
+    app: Any, client: Any, tenant: Tenant
+) -> None:
+    """A dropped connection (api.faults answered 503) is not committed: the session's
+    close discards it, and the next request gets a new one."""
+    pid = _program(client, tenant)
+    with app.test_request_context(f"/v1/programs/{pid}", method="GET"):
+        session = db.get_session()
+        scope_session(session, tenant.organization_id)
+        session.get(Program, uuid.UUID(pid))
+        session.connection().invalidate()
+        app.do_teardown_appcontext()  # raised PendingRollbackError before
+    assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).status_code == 200
+
+
+def test_a_commit_that_fails_leaves_the_rollback_to_close(
+    app: Any, client: Any, tenant: Tenant, monkeypatch: Any
+) -> None:
+    pid = _program(client, tenant)
+    with app.test_request_context(f"/v1/programs/{pid}", method="GET"):
+        session = db.get_session()
+        scope_session(session, tenant.organization_id)
+        session.get(Program, uuid.UUID(pid))
+        raw = session.connection().connection.dbapi_connection
+        dbapi = session.connection().dialect.loaded_dbapi
+
+        def dropped() -> None:
+            raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(raw, "commit", dropped)
+        app.do_teardown_appcontext()
+    assert client.get(f"/v1/programs/{pid}", headers=tenant.headers).status_code == 200
