@@ -8,7 +8,7 @@ import logging
 from flask import Flask, current_app, g, request
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from api.services.runs.queue import Jobs
 from models.tenant_guard import require_scope, scope_session
@@ -84,15 +84,18 @@ def _note_statement(
     _executemany: bool,
 ) -> None:
     """Listened to on the app's engine (``before_cursor_execute``): note a transaction
-    that sent anything but a SELECT. Conservative: a SAVEPOINT or a ``WITH`` counts."""
+    that sent anything but a SELECT. Conservative: a SAVEPOINT or a ``WITH`` counts. A
+    SELECT that writes (a function with side effects, ``SELECT ... INTO``) would not be
+    told apart: the API sends none."""
     if statement.lstrip()[:6].upper() != "SELECT":
         conn.info[_WROTE] = True
 
 
-def _note_begin(session: Session, _transaction: object, connection: Connection) -> None:
+def _note_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     """A request's session begins a transaction (``after_begin``, on the session
-    factory): nothing sent in it yet; note its connection."""
-    if session.info.get(_REQUEST_SESSION):
+    factory): nothing sent in it yet; note its connection. A savepoint begins within
+    the transaction, after what the transaction sent: that is kept."""
+    if session.info.get(_REQUEST_SESSION) and not transaction.nested:
         connection.info.pop(_WROTE, None)
         session.info[_CONNECTION] = connection
 
@@ -110,15 +113,27 @@ def _read_only_connection(session: Session) -> Connection | None:
         return None
     if connection.dialect.name != "postgresql" or connection.info.get(_WROTE):
         return None
+    # psycopg's own state: a transaction open and not failed (a failed one's COMMIT is a
+    # ROLLBACK, which would drop the prepared statements anyway). Another driver: None.
+    status = getattr(
+        getattr(connection.connection.dbapi_connection, "info", None), "transaction_status", None
+    )
+    if getattr(status, "name", None) != "INTRANS":
+        return None
     return connection
 
 
 def _commit_if_only_read(session: Session) -> None:
     """End a read-only PostgreSQL transaction with COMMIT rather than the ROLLBACK of
     :meth:`Session.close`: psycopg drops every prepared statement of the connection at
-    a ROLLBACK, and a statement repeated on one connection is prepared from its fifth
-    use (parsed and planned once, not at each request). Any other transaction is left
-    to the ROLLBACK: what a request left uncommitted is lost.
+    a ROLLBACK, and a statement repeated on one connection is prepared at its sixth
+    execution (``prepare_threshold``, 5), then parsed no more at each request. Any other
+    transaction is left to the ROLLBACK: what a request left uncommitted is lost.
+
+    The statements stay prepared for the pooled connection's life: after a migration
+    that changes what a prepared statement returns, each connection of an API process
+    that was running meanwhile fails that statement once ("cached plan must not change
+    result type"); restart the API processes after migrating (README, Deployment).
 
     The DBAPI connection's COMMIT, not :meth:`Session.commit`: there is nothing to
     flush, no object to expire, no commit to note; the ROLLBACK that
@@ -147,7 +162,7 @@ def init_app(app: Flask) -> None:
         if session is None:
             return
         try:
-            if failure is None:
+            if failure is None:  # an exception no handler answered: ROLLBACK only
                 _commit_if_only_read(session)
             session.close()  # rolls back whatever a failed request left uncommitted
         except DBAPIError as exc:

@@ -365,6 +365,8 @@ def step(
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
+    if len(values) == 1:  # statistics.quantiles wants two at least
+        return values[0] * 1000
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1] * 1000
 
 
@@ -388,7 +390,7 @@ KINDS = ("program", "participant", "page", "outcome")
 
 def kind_row(rate: float, samples: list[Sample]) -> str:
     """A step's p50 and p99 by kind of request, A's and B's together: which requests
-    make the tail."""
+    make the tail. Requests never sent (errors of the main table) are in no kind."""
     cells = [f"{rate:.0f}"]
     for kind in KINDS:
         mine = [s.latency for s in samples if s.kind == kind]

@@ -87,8 +87,9 @@ LAZY_MODULES = (
 
 
 def preload() -> None:
-    """Import everything :func:`matcher.assign` would import on first use, and load
-    the solver extension, so that a long-lived process's first call is not slower
+    """Import everything :func:`matcher.assign` would import on first use (SciPy's
+    ``linear_sum_assignment`` too: the fallback should the extension not load), and
+    load the solver extension, so that a long-lived process's first call is not slower
     than the next (a worker calls it before taking its first run)."""
     for name in LAZY_MODULES:
         importlib.import_module(name)

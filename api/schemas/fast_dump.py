@@ -145,7 +145,8 @@ def _make_plan(schema: Schema) -> Plan | None:
         # A tuple's ``[]`` (a namedtuple row's) refuses every str with TypeError: read
         # the attribute at once, where utils.get_value ends up after the exception.
         indexed = plain or (
-            hasattr(obj, "__getitem__") and type(obj).__getitem__ is not _TUPLE_GETITEM
+            hasattr(obj, "__getitem__")
+            and getattr(type(obj), "__getitem__", None) is not _TUPLE_GETITEM
         )
         for key, name, attribute, default, convert in steps:
             if plain:

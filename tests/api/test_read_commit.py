@@ -42,7 +42,7 @@ def test_repeated_reads_are_prepared_and_kept_across_requests(
     app: Any, client: Any, tenant: Tenant
 ) -> None:
     url = f"/v1/programs/{_program(client, tenant)}"
-    for _ in range(8):  # psycopg prepares a statement at its fifth use on a connection
+    for _ in range(8):  # psycopg prepares a statement at its sixth use on a connection
         assert client.get(url, headers=tenant.headers).status_code == 200
     kept = _prepared_statements(app)
     assert kept >= 2  # the key lookup and the program's read, at least
@@ -70,17 +70,28 @@ def test_a_request_that_wrote_without_committing_is_still_rolled_back(
     app: Any, client: Any, tenant: Tenant
 ) -> None:
     pid = _program(client, tenant)
+    program_id = uuid.UUID(pid)
 
     def core_update(session: Any) -> None:
-        session.execute(update(Program).where(Program.id == uuid.UUID(pid)).values(name="Core"))
+        session.execute(update(Program).where(Program.id == program_id).values(name="Core"))
+
+    def text_update(session: Any) -> None:
+        session.execute(text("UPDATE programs SET name = 'Text' WHERE id = :id"), {"id": pid})
+
+    def flushed(session: Any) -> None:
+        session.get(Program, program_id).name = "Flushed"
+        session.flush()
 
     def unflushed(session: Any) -> None:
-        session.get(Program, uuid.UUID(pid)).name = "ORM"
+        session.get(Program, program_id).name = "Unflushed"
 
-    assert _name_after(app, tenant, pid, core_update) == "P"
-    assert _name_after(app, tenant, pid, unflushed) == "P"
-    # A read-only request's COMMIT changes nothing either.
-    assert _name_after(app, tenant, pid, lambda s: s.get(Program, uuid.UUID(pid))) == "P"
+    def then_a_savepoint_left_open(session: Any) -> None:
+        core_update(session)
+        session.begin_nested()  # its begin must not forget the UPDATE before it
+        session.get(Program, program_id)
+
+    for change in (core_update, text_update, flushed, unflushed, then_a_savepoint_left_open):
+        assert _name_after(app, tenant, pid, change) == "P", change.__name__
 
 
 def test_a_request_whose_connection_was_invalidated_ends_quietly(
