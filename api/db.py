@@ -102,14 +102,12 @@ def _note_begin(session: Session, transaction: SessionTransaction, connection: C
 
 def _read_only_connection(session: Session) -> Connection | None:
     """The connection of the request's open PostgreSQL transaction if that sent SELECTs
-    only and the session holds no unflushed change (ending it with COMMIT is then
-    ending it with ROLLBACK); None otherwise."""
+    only (ending it with COMMIT is then ending it with ROLLBACK); None otherwise. A
+    change the session never flushed is never sent: the DBAPI COMMIT cannot write it."""
     connection: Connection | None = session.info.get(_CONNECTION)
     if connection is None or connection.closed or connection.invalidated:
         return None  # invalidated: its connection dropped (api.faults answered 503)
     if not session.in_transaction():
-        return None
-    if session.new or session.dirty or session.deleted:
         return None
     if connection.dialect.name != "postgresql" or connection.info.get(_WROTE):
         return None

@@ -1,7 +1,7 @@
 """A request whose PostgreSQL transaction only read ends it with COMMIT, so psycopg
 keeps the connection's prepared statements (it drops them all at a ROLLBACK); any
-transaction that sent something else, or holds an unflushed change, is rolled back
-as before (api/db.py)."""
+transaction that sent something else is rolled back as before, and a change never
+flushed is never sent (api/db.py)."""
 
 from __future__ import annotations
 
