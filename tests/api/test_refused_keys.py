@@ -91,7 +91,11 @@ def test_every_limit_of_the_setting_counts(db_url: str) -> None:
             answer = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
             assert answer.status_code == 401
         over = client.get("/v1/programs", headers=sprayed, environ_base=SPRAYER)
-        assert int(_assert_limited_hour(over)) > 61  # the hour's window, not the minute's
+        # The hour's limit refused it (the detail names it), not the minute's. Its wait
+        # is the hour's window's, but not always over a minute: the sliding window is
+        # counted in clock-hour buckets, and near the hour's end the wait is what is
+        # left of the hour (seen in CI at 20:59:38 UTC: 22 s).
+        assert 1 <= int(_assert_limited_hour(over)) <= 3600
     finally:
         app.extensions["mentormatch"].engine.dispose()
 
